@@ -1,0 +1,445 @@
+"""The frazil exception tree.
+
+Every error frazil raises derives from :class:`FrazilError`. The tree is grouped by what a
+handler does about the error, not by where it was raised::
+
+    FrazilError
+    ├── ConflictError                  retry after a rebase, or choose a solver
+    │   ├── RebaseFailedError
+    │   ├── MergeConflictError
+    │   └── PreconditionFailedError    (a conditional storage write lost its race)
+    ├── NotFoundError                  (also a KeyError) ask for something that exists
+    │   ├── NodeNotFoundError
+    │   ├── SnapshotNotFoundError
+    │   ├── RefNotFoundError
+    │   ├── RepositoryNotFoundError
+    │   └── ObjectNotFoundError
+    ├── AlreadyExistsError             pick another name
+    ├── ReadOnlyError                  (also a ValueError) use a writable session
+    ├── InvalidInputError              (also a ValueError) fix the argument
+    ├── SessionStateError              you closed, committed or forked it
+    │   └── NoChangesToCommitError
+    ├── StorageError                   the world broke it; often transient
+    ├── FormatError                    stored bytes are corrupt or from the future
+    └── InternalError                  a bug in frazil: please report it
+
+Every instance carries ``message`` and a stable, append-only ``kind`` code
+(:class:`ErrorKind`) so code can match the precise failure without one class per failure.
+Every error pickles, because Dask ships them between processes.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+__all__ = [
+    "AlreadyExistsError",
+    "ConflictError",
+    "ErrorKind",
+    "FormatError",
+    "FrazilError",
+    "InternalError",
+    "InvalidInputError",
+    "MergeConflictError",
+    "NoChangesToCommitError",
+    "NodeNotFoundError",
+    "NotFoundError",
+    "ObjectNotFoundError",
+    "PreconditionFailedError",
+    "ReadOnlyError",
+    "RebaseFailedError",
+    "RefNotFoundError",
+    "RepositoryNotFoundError",
+    "SessionStateError",
+    "SnapshotNotFoundError",
+    "StorageError",
+]
+
+
+class ErrorKind(StrEnum):
+    """Stable machine-readable codes carried by :attr:`FrazilError.kind`.
+
+    Codes are append-only: new ones may appear in any release, existing ones are never
+    renamed or removed, because user code matches on them.
+    """
+
+    # conflicts
+    COMMIT_CONFLICT = "commit-conflict"
+    REBASE_FAILED = "rebase-failed"
+    MERGE_CONFLICT = "merge-conflict"
+    PRECONDITION_FAILED = "precondition-failed"
+    # not found
+    NODE_NOT_FOUND = "node-not-found"
+    SNAPSHOT_NOT_FOUND = "snapshot-not-found"
+    NO_SNAPSHOT_AT_TIME = "no-snapshot-at-time"
+    BRANCH_NOT_FOUND = "branch-not-found"
+    TAG_NOT_FOUND = "tag-not-found"
+    REPOSITORY_NOT_FOUND = "repository-not-found"
+    OBJECT_NOT_FOUND = "object-not-found"
+    FORKS_NOT_FOUND = "forks-not-found"
+    # already exists
+    OBJECT_ALREADY_EXISTS = "object-already-exists"
+    BRANCH_ALREADY_EXISTS = "branch-already-exists"
+    TAG_ALREADY_EXISTS = "tag-already-exists"
+    TAG_PREVIOUSLY_DELETED = "tag-previously-deleted"
+    REPOSITORY_ALREADY_EXISTS = "repository-already-exists"
+    NODE_ALREADY_EXISTS = "node-already-exists"
+    # read only
+    READ_ONLY_SESSION = "read-only-session"
+    READ_ONLY_STORE = "read-only-store"
+    READ_ONLY_STORAGE = "read-only-storage"
+    # invalid input
+    INVALID_KEY = "invalid-key"
+    INVALID_REF_NAME = "invalid-ref-name"
+    INVALID_SNAPSHOT_ID = "invalid-snapshot-id"
+    INVALID_CHUNK_INDEX = "invalid-chunk-index"
+    INVALID_PATH = "invalid-path"
+    INVALID_ARGUMENT = "invalid-argument"
+    INVALID_CONFIG = "invalid-config"
+    INVALID_BYTE_RANGE = "invalid-byte-range"
+    INVALID_METADATA = "invalid-metadata"
+    INVALID_TICKET = "invalid-ticket"
+    FOREIGN_FORK = "foreign-fork"
+    # session / repository state
+    NO_CHANGES_TO_COMMIT = "no-changes-to-commit"
+    NO_AMEND_FOR_INITIAL_COMMIT = "no-amend-for-initial-commit"
+    SESSION_COMMITTED = "session-committed"
+    COMMIT_NOT_ALLOWED = "commit-not-allowed"
+    NOT_PICKLABLE = "not-picklable"
+    NOT_ON_BRANCH = "not-on-branch"
+    CANNOT_DELETE_MAIN = "cannot-delete-main"
+    CANNOT_FORK_READ_ONLY_SESSION = "cannot-fork-read-only-session"
+    REARRANGE_SESSION_ONLY = "rearrange-session-only"
+    NON_REARRANGE_SESSION = "non-rearrange-session"
+    UNSAFE_REMOTE_WRITE = "unsafe-remote-write"
+    # storage
+    STORAGE_IO = "storage-io"
+    STORAGE_TRANSIENT = "storage-transient"
+    STORAGE_CONFIG = "storage-config"
+    UNSUPPORTED_OPERATION = "unsupported-operation"
+    # format
+    CORRUPT_OBJECT = "corrupt-object"
+    UNSUPPORTED_FORMAT_VERSION = "unsupported-format-version"
+    FOREIGN_OBJECT = "foreign-object"
+    # internal
+    INTERNAL = "internal"
+
+
+class FrazilError(Exception):
+    """Root of every error frazil raises.
+
+    Parameters
+    ----------
+    message
+        What went wrong and what to do about it.
+    kind
+        A stable :class:`ErrorKind` code; each subclass has a default.
+    """
+
+    default_kind: ErrorKind = ErrorKind.INTERNAL
+
+    def __init__(self, message: str, *, kind: ErrorKind | str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.kind = ErrorKind(kind) if kind is not None else self.default_kind
+
+    def __str__(self) -> str:
+        return self.message
+
+    def _extra_state(self) -> dict[str, Any]:
+        """Keyword arguments that rebuild this error; subclasses with fields extend it."""
+        return {}
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild, (type(self), self.message, str(self.kind), self._extra_state()))
+
+
+def _rebuild(
+    cls: type[FrazilError], message: str, kind: str, extra: dict[str, Any]
+) -> FrazilError:
+    """Unpickle an error without calling its (subclass-specific) ``__init__``."""
+    error = cls.__new__(cls)
+    Exception.__init__(error, message)
+    error.message = message
+    error.kind = ErrorKind(kind)
+    for name, value in extra.items():
+        setattr(error, name, value)
+    return error
+
+
+class ConflictError(FrazilError):
+    """Another writer changed what this operation depended on.
+
+    Raised by ``commit`` when the branch tip moved since the session's base snapshot.
+
+    Attributes
+    ----------
+    expected_parent
+        The snapshot the session was based on.
+    actual_parent
+        The snapshot the branch points to now.
+    """
+
+    default_kind = ErrorKind.COMMIT_CONFLICT
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        expected_parent: str | None = None,
+        actual_parent: str | None = None,
+        kind: ErrorKind | str | None = None,
+    ) -> None:
+        if message is None:
+            message = (
+                f"branch tip moved: the session is based on {expected_parent!r} but the "
+                f"branch now points to {actual_parent!r}; rebase the session "
+                "(session.rebase(solver)) or commit with rebase_with=BasicConflictSolver()"
+            )
+        super().__init__(message, kind=kind)
+        self.expected_parent = expected_parent
+        self.actual_parent = actual_parent
+
+    def _extra_state(self) -> dict[str, Any]:
+        return {"expected_parent": self.expected_parent, "actual_parent": self.actual_parent}
+
+
+class RebaseFailedError(ConflictError):
+    """A conflict solver could not resolve the conflicts found while rebasing.
+
+    Attributes
+    ----------
+    snapshot_id
+        The snapshot whose changes conflicted with the session's.
+    conflicts
+        The :class:`~frazil.Conflict` objects that could not be resolved.
+    """
+
+    default_kind = ErrorKind.REBASE_FAILED
+
+    def __init__(self, snapshot_id: str, conflicts: list[Any]) -> None:
+        lines = [f"rebase onto snapshot {snapshot_id!r} failed with {len(conflicts)} conflict(s):"]
+        shown = conflicts[:20]
+        lines.extend(f"  - {c}" for c in shown)
+        if len(conflicts) > len(shown):
+            lines.append(f"  ... and {len(conflicts) - len(shown)} more")
+        lines.append(
+            "Resolve them with a different solver, e.g. "
+            "BasicConflictSolver(on_chunk_conflict=VersionSelection.UseTheirs), "
+            "or discard the session's changes."
+        )
+        super().__init__("\n".join(lines), actual_parent=snapshot_id)
+        self.snapshot_id = snapshot_id
+        self.conflicts = list(conflicts)
+
+    @property
+    def snapshot(self) -> str:
+        """The snapshot whose changes conflicted (alias of :attr:`snapshot_id`)."""
+        return self.snapshot_id
+
+    def _extra_state(self) -> dict[str, Any]:
+        return {
+            **super()._extra_state(),
+            "snapshot_id": self.snapshot_id,
+            "conflicts": self.conflicts,
+        }
+
+
+class MergeConflictError(ConflictError):
+    """Two forks wrote different data to the same chunk or node.
+
+    Attributes
+    ----------
+    conflicts
+        One :class:`~frazil.Conflict` per array or node in conflict.
+    """
+
+    default_kind = ErrorKind.MERGE_CONFLICT
+
+    def __init__(self, message: str, *, conflicts: list[Any] | None = None) -> None:
+        super().__init__(message)
+        self.conflicts = list(conflicts or [])
+
+    def _extra_state(self) -> dict[str, Any]:
+        return {**super()._extra_state(), "conflicts": self.conflicts}
+
+
+class PreconditionFailedError(ConflictError):
+    """A conditional storage write found a different version than it expected."""
+
+    default_kind = ErrorKind.PRECONDITION_FAILED
+
+    def __init__(self, message: str, *, key: str | None = None) -> None:
+        super().__init__(message)
+        self.key = key
+
+    def _extra_state(self) -> dict[str, Any]:
+        return {**super()._extra_state(), "key": self.key}
+
+
+class NotFoundError(FrazilError, KeyError):
+    """Something that was asked for does not exist.
+
+    Also a :class:`KeyError`, so ``except KeyError`` handlers keep working.
+    """
+
+    default_kind = ErrorKind.OBJECT_NOT_FOUND
+
+    def __str__(self) -> str:
+        # KeyError.__str__ would quote the message; show it as written.
+        return self.message
+
+
+class NodeNotFoundError(NotFoundError):
+    """No group or array exists at the given path."""
+
+    default_kind = ErrorKind.NODE_NOT_FOUND
+
+
+class SnapshotNotFoundError(NotFoundError):
+    """No snapshot exists with the given id, or at the given time."""
+
+    default_kind = ErrorKind.SNAPSHOT_NOT_FOUND
+
+
+class RefNotFoundError(NotFoundError):
+    """No branch or tag exists with the given name."""
+
+    default_kind = ErrorKind.BRANCH_NOT_FOUND
+
+
+class RepositoryNotFoundError(NotFoundError):
+    """The storage location holds no frazil repository."""
+
+    default_kind = ErrorKind.REPOSITORY_NOT_FOUND
+
+
+class ObjectNotFoundError(NotFoundError):
+    """A storage key does not exist."""
+
+    default_kind = ErrorKind.OBJECT_NOT_FOUND
+
+    def __init__(self, message: str, *, key: str | None = None) -> None:
+        super().__init__(message)
+        self.key = key
+
+    def _extra_state(self) -> dict[str, Any]:
+        return {"key": self.key}
+
+
+class AlreadyExistsError(FrazilError):
+    """Something being created exists already (branch, tag, repository, object)."""
+
+    default_kind = ErrorKind.OBJECT_ALREADY_EXISTS
+
+
+class ReadOnlyError(FrazilError, ValueError):
+    """A write went through a read-only session, store or storage.
+
+    Also a :class:`ValueError`, which is what zarr raises for writes to a read-only store.
+    """
+
+    default_kind = ErrorKind.READ_ONLY_SESSION
+
+
+class InvalidInputError(FrazilError, ValueError):
+    """An argument, key, name, index or metadata value is invalid.
+
+    Also a :class:`ValueError`, so ``except ValueError`` handlers keep working.
+    """
+
+    default_kind = ErrorKind.INVALID_ARGUMENT
+
+
+class SessionStateError(FrazilError):
+    """The operation is not allowed in the session's current state.
+
+    Examples: committing twice, committing a fork, pickling a writable session.
+    """
+
+    default_kind = ErrorKind.COMMIT_NOT_ALLOWED
+
+
+class NoChangesToCommitError(SessionStateError):
+    """``commit`` was called on a session without changes and ``allow_empty=False``."""
+
+    default_kind = ErrorKind.NO_CHANGES_TO_COMMIT
+
+
+class StorageError(FrazilError):
+    """The object store or file system failed or is misconfigured.
+
+    Attributes
+    ----------
+    transient
+        True when retrying the same call may succeed (timeouts, throttling, lost
+        connections).
+    """
+
+    default_kind = ErrorKind.STORAGE_IO
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        kind: ErrorKind | str | None = None,
+        transient: bool = False,
+        key: str | None = None,
+    ) -> None:
+        super().__init__(message, kind=kind)
+        self.transient = transient
+        self.key = key
+
+    def _extra_state(self) -> dict[str, Any]:
+        return {"transient": self.transient, "key": self.key}
+
+
+class FormatError(FrazilError):
+    """Stored bytes are corrupt, foreign, or of a format version this frazil cannot read."""
+
+    default_kind = ErrorKind.CORRUPT_OBJECT
+
+    def __init__(
+        self, message: str, *, key: str | None = None, kind: ErrorKind | str | None = None
+    ) -> None:
+        super().__init__(message, kind=kind)
+        self.key = key
+
+    def _extra_state(self) -> dict[str, Any]:
+        return {"key": self.key}
+
+
+class InternalError(FrazilError):
+    """An unexpected internal error: a bug in frazil worth reporting."""
+
+    default_kind = ErrorKind.INTERNAL
+
+
+def _set_public_module(*classes: type) -> None:
+    for cls in classes:
+        cls.__module__ = "frazil"
+
+
+_set_public_module(
+    AlreadyExistsError,
+    ConflictError,
+    ErrorKind,
+    FormatError,
+    FrazilError,
+    InternalError,
+    InvalidInputError,
+    MergeConflictError,
+    NoChangesToCommitError,
+    NodeNotFoundError,
+    NotFoundError,
+    ObjectNotFoundError,
+    PreconditionFailedError,
+    ReadOnlyError,
+    RebaseFailedError,
+    RefNotFoundError,
+    RepositoryNotFoundError,
+    SessionStateError,
+    SnapshotNotFoundError,
+    StorageError,
+)

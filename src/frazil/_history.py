@@ -1,0 +1,314 @@
+"""History: ancestry walks, time travel and diffs between snapshots.
+
+Each snapshot repeats the commit records of its nearest ancestors, so walking the history
+of N commits reads about N / (ANCESTOR_WINDOW + 1) snapshots, and diffs combine
+transaction logs rather than comparing whole snapshots.
+"""
+
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from frazil._errors import ErrorKind, InvalidInputError, SnapshotNotFoundError
+from frazil.format import CommitInfo, micros_to_datetime
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Iterable
+
+    from frazil._io import RepoIO
+    from frazil.format import Snapshot, TransactionLog
+
+__all__ = ["Diff", "SnapshotInfo", "ancestry", "diff_snapshots", "snapshot_as_of", "to_info"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SnapshotInfo:
+    """What history shows of one snapshot (one commit)."""
+
+    id: str
+    """The snapshot id."""
+    parent_id: str | None
+    """The parent snapshot id; ``None`` for the repository's first snapshot."""
+    written_at: datetime.datetime
+    """When it was committed (UTC)."""
+    message: str
+    """The commit message."""
+    metadata: dict[str, Any] = field(default_factory=dict)
+    """The commit metadata."""
+
+
+SnapshotInfo.__module__ = "frazil"
+
+
+def to_info(record: CommitInfo) -> SnapshotInfo:
+    """Public form of a stored commit record."""
+    return SnapshotInfo(
+        id=record.id,
+        parent_id=record.parent_id,
+        written_at=micros_to_datetime(record.written_at),
+        message=record.message,
+        metadata=dict(record.metadata),
+    )
+
+
+async def ancestry(io: RepoIO, snapshot_id: str) -> AsyncIterator[CommitInfo]:
+    """Yield the commit records from ``snapshot_id`` back to the first snapshot."""
+    snapshot = await io.read_snapshot(snapshot_id)
+    while True:
+        yield snapshot.info
+        last = snapshot.info
+        for record in snapshot.ancestors:
+            yield record
+            last = record
+        if last.parent_id is None:
+            return
+        snapshot = await io.read_snapshot(last.parent_id)
+
+
+async def snapshot_as_of(io: RepoIO, tip: str, when: datetime.datetime) -> str:
+    """The newest snapshot in the ancestry of ``tip`` written at or before ``when``.
+
+    Raises
+    ------
+    SnapshotNotFoundError
+        If every snapshot in the ancestry is newer than ``when``.
+    """
+    if when.tzinfo is None:
+        raise InvalidInputError(
+            f"as_of={when!r} is a naive datetime; pass an aware one "
+            "(e.g. datetime.now(datetime.UTC))",
+            kind=ErrorKind.INVALID_ARGUMENT,
+        )
+    limit = when.astimezone(datetime.UTC)
+    async for record in ancestry(io, tip):
+        if micros_to_datetime(record.written_at) <= limit:
+            return record.id
+    raise SnapshotNotFoundError(
+        f"no snapshot was written at or before {when.isoformat()} on this branch",
+        kind=ErrorKind.NO_SNAPSHOT_AT_TIME,
+    )
+
+
+class Diff:
+    """What changed between two versions (or in a session's uncommitted changes).
+
+    Paths are absolute (``"/group/array"``). Chunk coordinates are kept as NumPy arrays;
+    :attr:`updated_chunks` builds Python lists only when asked.
+    """
+
+    __slots__ = (
+        "_chunks",
+        "deleted_arrays",
+        "deleted_groups",
+        "moved_nodes",
+        "new_arrays",
+        "new_groups",
+        "updated_arrays",
+        "updated_groups",
+    )
+
+    def __init__(
+        self,
+        *,
+        new_groups: Iterable[str] = (),
+        new_arrays: Iterable[str] = (),
+        deleted_groups: Iterable[str] = (),
+        deleted_arrays: Iterable[str] = (),
+        updated_groups: Iterable[str] = (),
+        updated_arrays: Iterable[str] = (),
+        updated_chunks: dict[str, np.ndarray[Any, Any]] | None = None,
+        moved_nodes: Iterable[tuple[str, str]] = (),
+    ) -> None:
+        self.new_groups: set[str] = set(new_groups)
+        self.new_arrays: set[str] = set(new_arrays)
+        self.deleted_groups: set[str] = set(deleted_groups)
+        self.deleted_arrays: set[str] = set(deleted_arrays)
+        self.updated_groups: set[str] = set(updated_groups)
+        self.updated_arrays: set[str] = set(updated_arrays)
+        self.moved_nodes: list[tuple[str, str]] = list(moved_nodes)
+        self._chunks: dict[str, np.ndarray[Any, Any]] = {
+            path: coords for path, coords in (updated_chunks or {}).items() if len(coords)
+        }
+
+    @property
+    def updated_chunks(self) -> dict[str, list[list[int]]]:
+        """Chunk coordinates written or deleted, by array path, in coordinate order."""
+        return {path: coords.tolist() for path, coords in sorted(self._chunks.items())}
+
+    @property
+    def updated_chunk_coords(self) -> dict[str, np.ndarray[Any, Any]]:
+        """The same as :attr:`updated_chunks`, as ``(n, ndim)`` int64 arrays."""
+        return dict(self._chunks)
+
+    def is_empty(self) -> bool:
+        """True if nothing changed."""
+        return not (
+            self.new_groups
+            or self.new_arrays
+            or self.deleted_groups
+            or self.deleted_arrays
+            or self.updated_groups
+            or self.updated_arrays
+            or self._chunks
+            or self.moved_nodes
+        )
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Diff):
+            return NotImplemented
+        return (
+            self.new_groups == other.new_groups
+            and self.new_arrays == other.new_arrays
+            and self.deleted_groups == other.deleted_groups
+            and self.deleted_arrays == other.deleted_arrays
+            and self.updated_groups == other.updated_groups
+            and self.updated_arrays == other.updated_arrays
+            and self.moved_nodes == other.moved_nodes
+            and self.updated_chunks == other.updated_chunks
+        )
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        lines = []
+        for title, paths in (
+            ("Groups created", self.new_groups),
+            ("Arrays created", self.new_arrays),
+            ("Groups updated", self.updated_groups),
+            ("Arrays updated", self.updated_arrays),
+            ("Groups deleted", self.deleted_groups),
+            ("Arrays deleted", self.deleted_arrays),
+        ):
+            if paths:
+                lines.append(f"{title}:")
+                lines.extend(f"    {p}" for p in sorted(paths))
+        if self.moved_nodes:
+            lines.append("Nodes moved:")
+            lines.extend(f"    {a} -> {b}" for a, b in self.moved_nodes)
+        if self._chunks:
+            lines.append("Chunks updated:")
+            for path, coords in sorted(self._chunks.items()):
+                lines.append(f"    {path}: {len(coords)} chunk(s)")
+        return "\n".join(lines) if lines else "<Diff: no changes>"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (
+            _rebuild_diff,
+            (
+                sorted(self.new_groups),
+                sorted(self.new_arrays),
+                sorted(self.deleted_groups),
+                sorted(self.deleted_arrays),
+                sorted(self.updated_groups),
+                sorted(self.updated_arrays),
+                self._chunks,
+                self.moved_nodes,
+            ),
+        )
+
+
+Diff.__module__ = "frazil"
+
+
+def _rebuild_diff(*args: Any) -> Diff:
+    ng, na, dg, da, ug, ua, chunks, moved = args
+    return Diff(
+        new_groups=ng,
+        new_arrays=na,
+        deleted_groups=dg,
+        deleted_arrays=da,
+        updated_groups=ug,
+        updated_arrays=ua,
+        updated_chunks=chunks,
+        moved_nodes=moved,
+    )
+
+
+def unique_rows(coords: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+    """Distinct coordinate rows in row-major order."""
+    if len(coords) <= 1 or coords.shape[1] == 0:
+        return coords[:1] if coords.shape[1] == 0 else coords
+    return np.unique(coords, axis=0)
+
+
+def combine_logs(
+    logs: Iterable[TransactionLog], before: Snapshot, after: Snapshot
+) -> Diff:
+    """The net effect of consecutive commits, from ``before`` to ``after``.
+
+    Node additions and deletions are judged against the two snapshots (a node created and
+    deleted in between does not show); metadata updates are those recorded in the logs for
+    nodes present at both ends; chunks are the union of the logs' coordinates for arrays
+    present at ``after``, reported under their path there.
+    """
+    before_ids = {n.node_id: n for n in before.nodes.values()}
+    after_ids = {n.node_id: n for n in after.nodes.values()}
+    updated_meta: set[str] = set()
+    chunk_parts: dict[str, list[np.ndarray[Any, Any]]] = {}
+    moves: list[tuple[str, str]] = []
+    for log in logs:
+        updated_meta.update(log.updated_groups)
+        updated_meta.update(log.updated_arrays)
+        moves.extend(log.moves)
+        for node_id, coords in log.chunks.items():
+            chunk_parts.setdefault(node_id, []).append(coords)
+    diff = Diff(
+        new_groups=[n.path for i, n in after_ids.items() if i not in before_ids and n.kind == "group"],
+        new_arrays=[n.path for i, n in after_ids.items() if i not in before_ids and n.kind == "array"],
+        deleted_groups=[
+            n.path for i, n in before_ids.items() if i not in after_ids and n.kind == "group"
+        ],
+        deleted_arrays=[
+            n.path for i, n in before_ids.items() if i not in after_ids and n.kind == "array"
+        ],
+        updated_groups=[
+            after_ids[i].path
+            for i in updated_meta
+            if i in after_ids and i in before_ids and after_ids[i].kind == "group"
+        ],
+        updated_arrays=[
+            after_ids[i].path
+            for i in updated_meta
+            if i in after_ids and i in before_ids and after_ids[i].kind == "array"
+        ],
+        updated_chunks={
+            after_ids[i].path: unique_rows(np.concatenate(parts))
+            for i, parts in chunk_parts.items()
+            if i in after_ids and after_ids[i].kind == "array"
+        },
+        moved_nodes=moves,
+    )
+    return diff
+
+
+async def diff_snapshots(io: RepoIO, from_id: str, to_id: str) -> Diff:
+    """Changes from ``from_id`` to ``to_id``; ``from_id`` must be an ancestor of ``to_id``.
+
+    Raises
+    ------
+    InvalidInputError
+        If ``from_id`` is not in the ancestry of ``to_id``.
+    """
+    chain: list[str] = []
+    if from_id != to_id:
+        found = False
+        async for record in ancestry(io, to_id):
+            if record.id == from_id:
+                found = True
+                break
+            chain.append(record.id)
+        if not found:
+            raise InvalidInputError(
+                f"cannot diff: snapshot {from_id!r} is not an ancestor of {to_id!r}. "
+                "The 'from' version must be in the history of the 'to' version.",
+                kind=ErrorKind.INVALID_ARGUMENT,
+            )
+    logs = await io.read_many([lambda sid=sid: io.read_transaction(sid) for sid in reversed(chain)])
+    before, after = await io.read_many(
+        [lambda: io.read_snapshot(from_id), lambda: io.read_snapshot(to_id)]
+    )
+    return combine_logs(logs, before, after)

@@ -1,0 +1,804 @@
+"""The Repository facade: creating and opening repositories, refs, history and sessions."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import json
+from importlib.metadata import PackageNotFoundError, version
+from typing import TYPE_CHECKING, Any, Self
+
+from frazil._config import RepositoryConfig
+from frazil._errors import (
+    AlreadyExistsError,
+    ConflictError,
+    ErrorKind,
+    FormatError,
+    InvalidInputError,
+    ObjectNotFoundError,
+    ReadOnlyError,
+    RefNotFoundError,
+    RepositoryNotFoundError,
+    SessionStateError,
+)
+from frazil._history import Diff, SnapshotInfo, ancestry, diff_snapshots, snapshot_as_of, to_info
+from frazil._io import RepoIO
+from frazil._refs import (
+    RefState,
+    branch_key,
+    cas_ref,
+    create_ref,
+    list_refs,
+    new_token,
+    read_ref,
+    tag_key,
+)
+from frazil._session import RepoContext, Session, SessionMode, context_for
+from frazil._sync import sync
+from frazil.format import (
+    CommitInfo,
+    RefDoc,
+    RepoDoc,
+    Snapshot,
+    TransactionLog,
+    datetime_to_micros,
+    decode_id,
+    layout,
+    new_id,
+)
+from frazil.format._envelope import ObjectKind, decode_document, encode_document
+from frazil.storage import RetryingStorage, Storage
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Iterator
+
+    from frazil._conflicts import ConflictSolver
+    from frazil._store import FrazilStore
+
+__all__ = ["Repository"]
+
+_INITIAL_MESSAGE = "Repository initialized"
+
+
+def _frazil_version() -> str:
+    try:
+        return version("frazil")
+    except PackageNotFoundError:  # pragma: no cover - running from a source tree
+        return "0+unknown"
+
+
+def _check_storage(storage: object) -> Storage:
+    if not isinstance(storage, Storage):
+        raise TypeError(
+            f"expected a frazil Storage (e.g. frazil.local_filesystem_storage(path)), "
+            f"got {type(storage).__name__!r}"
+        )
+    return storage
+
+
+def _one_selector(what: str, **selectors: object) -> tuple[str, Any]:
+    given = [(name, value) for name, value in selectors.items() if value is not None]
+    if len(given) != 1:
+        names = ", ".join(f"{n}=" for n in selectors)
+        raise InvalidInputError(
+            f"{what} takes exactly one of {names} (got {len(given)})",
+            kind=ErrorKind.INVALID_ARGUMENT,
+        )
+    return given[0]
+
+
+class Repository:
+    """A frazil repository: immutable snapshots plus branches and tags, in one storage.
+
+    Create one with :meth:`create`, open one with :meth:`open`. Read and write through
+    sessions (:meth:`readonly_session`, :meth:`writable_session`) whose ``store`` is a zarr
+    store.
+
+    Examples
+    --------
+    >>> import frazil, zarr
+    >>> repo = frazil.Repository.create(frazil.in_memory_storage())
+    >>> session = repo.writable_session("main")
+    >>> _ = zarr.create_array(session.store, name="x", shape=(4,), dtype="i4")
+    >>> snapshot_id = session.commit("add x")
+    """
+
+    def __init__(self, ctx: RepoContext, storage: Storage, repo_doc: RepoDoc) -> None:
+        self._ctx = ctx
+        self._storage = storage
+        self._doc = repo_doc
+
+    def __repr__(self) -> str:
+        return f"<frazil.Repository {self._storage.describe()}>"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_restore_repository, (self._storage, self._ctx.config, self._doc))
+
+    # ------------------------------------------------------------------ opening
+    @classmethod
+    async def create_async(cls, storage: Storage, config: RepositoryConfig | None = None) -> Self:
+        """Async version of :meth:`create`."""
+        storage = _check_storage(storage)
+        config = config or RepositoryConfig()
+        if not storage.supports_conditional_writes:
+            raise ReadOnlyError(
+                f"cannot create a repository in {storage.describe()}: it cannot make atomic "
+                "conditional writes, which branches need",
+                kind=ErrorKind.READ_ONLY_STORAGE,
+            )
+        io = RepoIO(storage, config)
+        retrying = io.storage
+        if await retrying.exists(layout.REPO_KEY):
+            raise AlreadyExistsError(
+                f"a frazil repository already exists at {storage.describe()}; open it with "
+                "Repository.open (or use Repository.open_or_create)",
+                kind=ErrorKind.REPOSITORY_ALREADY_EXISTS,
+            )
+        async for info in retrying.list(""):
+            if not info.key.startswith((layout.STAGING_PREFIX, layout.FORKS_PREFIX)):
+                raise InvalidInputError(
+                    f"cannot create a repository at {storage.describe()}: the location is not "
+                    f"empty (found {info.key!r}). Choose an empty directory or prefix.",
+                    kind=ErrorKind.INVALID_PATH,
+                )
+            break
+        now = datetime.datetime.now(datetime.UTC)
+        initial = Snapshot(
+            info=CommitInfo(
+                id=new_id(),
+                parent_id=None,
+                written_at=datetime_to_micros(now),
+                message=_INITIAL_MESSAGE,
+                metadata={},
+            ),
+            ancestors=(),
+            nodes={},
+        )
+        await io.write_snapshot(initial)
+        await io.write_transaction(TransactionLog(snapshot_id=initial.id, parent_id=None))
+        doc = RepoDoc(
+            repo_id=new_id(),
+            created_at=datetime_to_micros(now),
+            initial_snapshot_id=initial.id,
+            writer=_frazil_version(),
+        )
+        try:
+            await retrying.put(layout.REPO_KEY, doc.encode(), mode="create")
+        except AlreadyExistsError:
+            existing = await retrying.get(layout.REPO_KEY)
+            if existing != doc.encode():
+                raise AlreadyExistsError(
+                    f"another process created a repository at {storage.describe()} at the "
+                    "same time; open it with Repository.open",
+                    kind=ErrorKind.REPOSITORY_ALREADY_EXISTS,
+                ) from None
+        await create_ref(retrying, layout.branch_key("main"), initial.id)
+        repo = cls(context_for(storage, config, doc.repo_id), storage, doc)
+        if config != RepositoryConfig():
+            await repo.save_config_async()
+        return repo
+
+    @classmethod
+    def create(cls, storage: Storage, config: RepositoryConfig | None = None) -> Self:
+        """Create a new repository in an empty storage location.
+
+        Parameters
+        ----------
+        storage
+            Where the repository lives, e.g. ``local_filesystem_storage(path)``.
+        config
+            Configuration; saved in the repository if it differs from the default.
+
+        Returns
+        -------
+        Repository
+            With a ``main`` branch at the "Repository initialized" snapshot.
+
+        Raises
+        ------
+        AlreadyExistsError
+            If a repository already exists there (also when another process created one
+            at the same moment).
+        InvalidInputError
+            If the location holds other objects.
+        """
+        return sync(cls.create_async(storage, config))
+
+    @classmethod
+    async def open_async(cls, storage: Storage, config: RepositoryConfig | None = None) -> Self:
+        """Async version of :meth:`open`."""
+        storage = _check_storage(storage)
+        probe = RetryingStorage(storage) if not isinstance(storage, RetryingStorage) else storage
+        try:
+            data = await probe.get(layout.REPO_KEY)
+        except ObjectNotFoundError:
+            raise RepositoryNotFoundError(
+                f"no frazil repository at {storage.describe()}: create one with "
+                "Repository.create(storage)",
+                kind=ErrorKind.REPOSITORY_NOT_FOUND,
+            ) from None
+        doc = RepoDoc.decode(data, key=layout.REPO_KEY)
+        if config is None:
+            config = await cls.fetch_config_async(storage) or RepositoryConfig()
+        return cls(context_for(storage, config, doc.repo_id), storage, doc)
+
+    @classmethod
+    def open(cls, storage: Storage, config: RepositoryConfig | None = None) -> Self:
+        """Open an existing repository.
+
+        Parameters
+        ----------
+        storage
+            Where the repository lives.
+        config
+            Use this configuration instead of the one saved in the repository.
+
+        Raises
+        ------
+        RepositoryNotFoundError
+            (a :class:`NotFoundError`) if there is no repository there.
+        FormatError
+            If the repository was written by a newer, incompatible frazil.
+        """
+        return sync(cls.open_async(storage, config))
+
+    @classmethod
+    async def open_or_create_async(
+        cls, storage: Storage, config: RepositoryConfig | None = None
+    ) -> Self:
+        """Async version of :meth:`open_or_create`."""
+        try:
+            return await cls.open_async(storage, config)
+        except RepositoryNotFoundError:
+            pass
+        try:
+            return await cls.create_async(storage, config)
+        except AlreadyExistsError:
+            return await cls.open_async(storage, config)
+
+    @classmethod
+    def open_or_create(cls, storage: Storage, config: RepositoryConfig | None = None) -> Self:
+        """Open the repository at ``storage``, creating it if there is none."""
+        return sync(cls.open_or_create_async(storage, config))
+
+    @staticmethod
+    async def exists_async(storage: Storage) -> bool:
+        """Async version of :meth:`exists`."""
+        storage = _check_storage(storage)
+        return await RetryingStorage(storage).exists(layout.REPO_KEY)
+
+    @staticmethod
+    def exists(storage: Storage) -> bool:
+        """Whether a repository exists at ``storage``."""
+        return sync(Repository.exists_async(storage))
+
+    # ------------------------------------------------------------------ config
+    @staticmethod
+    async def fetch_config_async(storage: Storage) -> RepositoryConfig | None:
+        """Async version of :meth:`fetch_config`."""
+        try:
+            data = await RetryingStorage(_check_storage(storage)).get(layout.CONFIG_KEY)
+        except ObjectNotFoundError:
+            return None
+        doc, _ = decode_document(data, key=layout.CONFIG_KEY, kind=ObjectKind.CONFIG)
+        try:
+            return RepositoryConfig.from_dict(doc)
+        except (TypeError, InvalidInputError) as exc:
+            raise FormatError(
+                f"object {layout.CONFIG_KEY!r} holds an invalid configuration: {exc}",
+                key=layout.CONFIG_KEY,
+            ) from exc
+
+    @staticmethod
+    def fetch_config(storage: Storage) -> RepositoryConfig | None:
+        """The configuration saved in the repository at ``storage``, if any."""
+        return sync(Repository.fetch_config_async(storage))
+
+    async def save_config_async(self) -> None:
+        """Async version of :meth:`save_config`."""
+        data = encode_document(ObjectKind.CONFIG, self._ctx.config.to_dict())
+        await self._ctx.storage.put(layout.CONFIG_KEY, data)
+
+    def save_config(self) -> None:
+        """Save this repository object's configuration in the repository."""
+        sync(self.save_config_async())
+
+    @property
+    def config(self) -> RepositoryConfig:
+        """The configuration in use."""
+        return self._ctx.config
+
+    @property
+    def storage(self) -> Storage:
+        """The storage the repository lives in."""
+        return self._storage
+
+    @property
+    def repo_id(self) -> str:
+        """The repository's random id (forks of other repositories are refused by it)."""
+        return self._doc.repo_id
+
+    def reopen(self, config: RepositoryConfig | None = None) -> Repository:
+        """A new Repository object on the same storage with another configuration."""
+        config = config or self._ctx.config
+        repo = Repository(context_for(self._storage, config, self._doc.repo_id), self._storage, self._doc)
+        repo._ctx.default_metadata = dict(self._ctx.default_metadata)
+        return repo
+
+    def set_default_commit_metadata(self, metadata: dict[str, Any]) -> None:
+        """Metadata merged into every commit made through this repository object.
+
+        Metadata passed to ``commit`` takes precedence key by key.
+        """
+        try:
+            json.dumps(metadata)
+        except (TypeError, ValueError) as exc:
+            raise InvalidInputError(f"default commit metadata must be JSON values: {exc}") from exc
+        self._ctx.default_metadata = dict(metadata)
+
+    @property
+    def default_commit_metadata(self) -> dict[str, Any]:
+        """The metadata set with :meth:`set_default_commit_metadata`."""
+        return dict(self._ctx.default_metadata)
+
+    # ------------------------------------------------------------------ internals
+    @property
+    def _io(self) -> RepoIO:
+        return self._ctx.io
+
+    def _require_writable(self) -> None:
+        if not self._storage.supports_conditional_writes:
+            raise ReadOnlyError(
+                f"{self._storage.describe()} cannot make atomic conditional writes, so this "
+                "repository can only be read",
+                kind=ErrorKind.READ_ONLY_STORAGE,
+            )
+
+    async def _branch_state(self, branch: str) -> RefState:
+        state = await read_ref(self._ctx.storage, branch_key(branch))
+        if state is None:
+            raise RefNotFoundError(
+                f"branch {branch!r} not found; existing branches: "
+                f"{sorted(await self.list_branches_async())}",
+                kind=ErrorKind.BRANCH_NOT_FOUND,
+            )
+        return state
+
+    async def _check_snapshot(self, snapshot_id: str) -> Snapshot:
+        decode_id(snapshot_id, what="snapshot id")
+        return await self._io.read_snapshot(snapshot_id)
+
+    # ------------------------------------------------------------------ branches
+    async def create_branch_async(self, branch: str, snapshot_id: str) -> None:
+        """Async version of :meth:`create_branch`."""
+        key = branch_key(branch)
+        self._require_writable()
+        await self._check_snapshot(snapshot_id)
+        try:
+            await create_ref(self._ctx.storage, key, snapshot_id)
+        except AlreadyExistsError:
+            raise AlreadyExistsError(
+                f"branch {branch!r} already exists; use reset_branch to move it",
+                kind=ErrorKind.BRANCH_ALREADY_EXISTS,
+            ) from None
+
+    def create_branch(self, branch: str, snapshot_id: str) -> None:
+        """Create a branch pointing at a snapshot.
+
+        Raises
+        ------
+        AlreadyExistsError
+            If the branch exists (exactly one of two racing creators succeeds).
+        InvalidInputError
+            If the name breaks the naming rules.
+        SnapshotNotFoundError
+            If the snapshot does not exist.
+        """
+        sync(self.create_branch_async(branch, snapshot_id))
+
+    async def list_branches_async(self) -> set[str]:
+        """Async version of :meth:`list_branches`."""
+        return set(await list_refs(self._ctx.storage, layout.BRANCH_PREFIX))
+
+    def list_branches(self) -> set[str]:
+        """The names of all branches."""
+        return sync(self.list_branches_async())
+
+    async def lookup_branch_async(self, branch: str) -> str:
+        """Async version of :meth:`lookup_branch`."""
+        return (await self._branch_state(branch)).doc.snapshot_id
+
+    def lookup_branch(self, branch: str) -> str:
+        """The snapshot id at the tip of a branch.
+
+        Raises
+        ------
+        RefNotFoundError
+            If the branch does not exist.
+        """
+        return sync(self.lookup_branch_async(branch))
+
+    async def reset_branch_async(
+        self, branch: str, snapshot_id: str, *, from_snapshot_id: str | None = None
+    ) -> None:
+        """Async version of :meth:`reset_branch`."""
+        self._require_writable()
+        state = await self._branch_state(branch)
+        await self._check_snapshot(snapshot_id)
+        if from_snapshot_id is not None and state.doc.snapshot_id != from_snapshot_id:
+            raise ConflictError(
+                f"branch {branch!r} is at {state.doc.snapshot_id!r}, not at "
+                f"from_snapshot_id={from_snapshot_id!r}; it was not reset",
+                expected_parent=from_snapshot_id,
+                actual_parent=state.doc.snapshot_id,
+            )
+        doc = RefDoc(snapshot_id=snapshot_id, token=new_token())
+        await cas_ref(self._ctx.storage, branch_key(branch), doc, expected=state)
+
+    def reset_branch(
+        self, branch: str, snapshot_id: str, *, from_snapshot_id: str | None = None
+    ) -> None:
+        """Point a branch at another snapshot (rewriting its history).
+
+        Parameters
+        ----------
+        branch
+            The branch to move.
+        snapshot_id
+            Where it should point.
+        from_snapshot_id
+            Only reset if the branch is currently there (a guard against races).
+
+        Raises
+        ------
+        ConflictError
+            If ``from_snapshot_id`` does not match, or another writer moved the branch
+            during the reset.
+        """
+        sync(self.reset_branch_async(branch, snapshot_id, from_snapshot_id=from_snapshot_id))
+
+    async def delete_branch_async(self, branch: str) -> None:
+        """Async version of :meth:`delete_branch`."""
+        if branch == "main":
+            raise SessionStateError(
+                "the main branch cannot be deleted", kind=ErrorKind.CANNOT_DELETE_MAIN
+            )
+        self._require_writable()
+        await self._branch_state(branch)
+        await self._ctx.storage.delete(branch_key(branch))
+
+    def delete_branch(self, branch: str) -> None:
+        """Delete a branch (its snapshots stay until garbage collection).
+
+        Raises
+        ------
+        SessionStateError
+            For ``main``.
+        RefNotFoundError
+            If the branch does not exist.
+        """
+        sync(self.delete_branch_async(branch))
+
+    # ------------------------------------------------------------------ tags
+    async def create_tag_async(self, tag: str, snapshot_id: str) -> None:
+        """Async version of :meth:`create_tag`."""
+        key = tag_key(tag)
+        self._require_writable()
+        await self._check_snapshot(snapshot_id)
+        try:
+            await create_ref(self._ctx.storage, key, snapshot_id)
+        except AlreadyExistsError:
+            current = await read_ref(self._ctx.storage, key)
+            if current is not None and current.doc.deleted:
+                raise AlreadyExistsError(
+                    f"tag {tag!r} was deleted, and deleted tag names cannot be reused; "
+                    "choose another name",
+                    kind=ErrorKind.TAG_PREVIOUSLY_DELETED,
+                ) from None
+            raise AlreadyExistsError(
+                f"tag {tag!r} already exists; tags are immutable",
+                kind=ErrorKind.TAG_ALREADY_EXISTS,
+            ) from None
+
+    def create_tag(self, tag: str, snapshot_id: str) -> None:
+        """Create an immutable tag pointing at a snapshot.
+
+        Raises
+        ------
+        AlreadyExistsError
+            If the tag exists or existed (deleted names are never reused).
+        """
+        sync(self.create_tag_async(tag, snapshot_id))
+
+    async def _tag_state(self, tag: str) -> RefState:
+        state = await read_ref(self._ctx.storage, tag_key(tag))
+        if state is None or state.doc.deleted:
+            raise RefNotFoundError(f"tag {tag!r} not found", kind=ErrorKind.TAG_NOT_FOUND)
+        return state
+
+    async def list_tags_async(self) -> set[str]:
+        """Async version of :meth:`list_tags`."""
+        names = await list_refs(self._ctx.storage, layout.TAG_PREFIX)
+        states = await self._io.read_many(
+            [lambda n=n: read_ref(self._ctx.storage, layout.tag_key(n)) for n in names]
+        )
+        return {n for n, s in zip(names, states, strict=True) if s is not None and not s.doc.deleted}
+
+    def list_tags(self) -> set[str]:
+        """The names of all (not deleted) tags."""
+        return sync(self.list_tags_async())
+
+    async def lookup_tag_async(self, tag: str) -> str:
+        """Async version of :meth:`lookup_tag`."""
+        return (await self._tag_state(tag)).doc.snapshot_id
+
+    def lookup_tag(self, tag: str) -> str:
+        """The snapshot a tag points at.
+
+        Raises
+        ------
+        RefNotFoundError
+            If the tag does not exist (or was deleted).
+        """
+        return sync(self.lookup_tag_async(tag))
+
+    async def delete_tag_async(self, tag: str) -> None:
+        """Async version of :meth:`delete_tag`."""
+        self._require_writable()
+        state = await self._tag_state(tag)
+        tombstone = RefDoc(snapshot_id=state.doc.snapshot_id, token=new_token(), deleted=True)
+        await cas_ref(self._ctx.storage, tag_key(tag), tombstone, expected=state)
+
+    def delete_tag(self, tag: str) -> None:
+        """Delete a tag; its name can never be used again.
+
+        Raises
+        ------
+        RefNotFoundError
+            If the tag does not exist.
+        """
+        sync(self.delete_tag_async(tag))
+
+    # ------------------------------------------------------------------ history
+    async def lookup_snapshot_async(self, snapshot_id: str) -> SnapshotInfo:
+        """Async version of :meth:`lookup_snapshot`."""
+        return to_info((await self._check_snapshot(snapshot_id)).info)
+
+    def lookup_snapshot(self, snapshot_id: str) -> SnapshotInfo:
+        """The history record of a snapshot.
+
+        Raises
+        ------
+        SnapshotNotFoundError
+            If it does not exist.
+        InvalidInputError
+            If the id is malformed.
+        """
+        return sync(self.lookup_snapshot_async(snapshot_id))
+
+    async def _resolve(
+        self, what: str, *, branch: str | None, tag: str | None, snapshot_id: str | None
+    ) -> str:
+        name, value = _one_selector(what, branch=branch, tag=tag, snapshot_id=snapshot_id)
+        if name == "branch":
+            return await self.lookup_branch_async(value)
+        if name == "tag":
+            return await self.lookup_tag_async(value)
+        await self._check_snapshot(value)
+        return str(value)
+
+    async def async_ancestry(
+        self,
+        *,
+        branch: str | None = None,
+        tag: str | None = None,
+        snapshot_id: str | None = None,
+    ) -> AsyncIterator[SnapshotInfo]:
+        """Async version of :meth:`ancestry`."""
+        start = await self._resolve("ancestry", branch=branch, tag=tag, snapshot_id=snapshot_id)
+        async for record in ancestry(self._io, start):
+            yield to_info(record)
+
+    ancestry_async = async_ancestry
+
+    def ancestry(
+        self,
+        *,
+        branch: str | None = None,
+        tag: str | None = None,
+        snapshot_id: str | None = None,
+    ) -> Iterator[SnapshotInfo]:
+        """The history of a branch, tag or snapshot, newest first.
+
+        Exactly one selector must be given. The last entry is the repository's first
+        snapshot, "Repository initialized".
+
+        Yields
+        ------
+        SnapshotInfo
+        """
+        iterator = self.async_ancestry(branch=branch, tag=tag, snapshot_id=snapshot_id)
+        while True:
+            try:
+                yield sync(anext(iterator))
+            except StopAsyncIteration:
+                return
+
+    async def diff_async(
+        self,
+        *,
+        from_branch: str | None = None,
+        from_tag: str | None = None,
+        from_snapshot_id: str | None = None,
+        to_branch: str | None = None,
+        to_tag: str | None = None,
+        to_snapshot_id: str | None = None,
+    ) -> Diff:
+        """Async version of :meth:`diff`."""
+        start = await self._resolve(
+            "diff (from)", branch=from_branch, tag=from_tag, snapshot_id=from_snapshot_id
+        )
+        end = await self._resolve(
+            "diff (to)", branch=to_branch, tag=to_tag, snapshot_id=to_snapshot_id
+        )
+        return await diff_snapshots(self._io, start, end)
+
+    def diff(
+        self,
+        *,
+        from_branch: str | None = None,
+        from_tag: str | None = None,
+        from_snapshot_id: str | None = None,
+        to_branch: str | None = None,
+        to_tag: str | None = None,
+        to_snapshot_id: str | None = None,
+    ) -> Diff:
+        """What changed between two versions; ``from`` must be an ancestor of ``to``.
+
+        Returns
+        -------
+        Diff
+        """
+        return sync(
+            self.diff_async(
+                from_branch=from_branch,
+                from_tag=from_tag,
+                from_snapshot_id=from_snapshot_id,
+                to_branch=to_branch,
+                to_tag=to_tag,
+                to_snapshot_id=to_snapshot_id,
+            )
+        )
+
+    # ------------------------------------------------------------------ sessions
+    async def readonly_session_async(
+        self,
+        branch: str | None = None,
+        *,
+        tag: str | None = None,
+        snapshot_id: str | None = None,
+        as_of: datetime.datetime | None = None,
+    ) -> Session:
+        """Async version of :meth:`readonly_session`."""
+        if as_of is not None:
+            if branch is None or tag is not None or snapshot_id is not None:
+                raise InvalidInputError(
+                    "as_of= selects a point in a branch's history: pass branch= with it "
+                    "(and no tag= or snapshot_id=)",
+                    kind=ErrorKind.INVALID_ARGUMENT,
+                )
+            tip = await self.lookup_branch_async(branch)
+            target = await snapshot_as_of(self._io, tip, as_of)
+        else:
+            target = await self._resolve(
+                "readonly_session", branch=branch, tag=tag, snapshot_id=snapshot_id
+            )
+        base = await self._io.read_snapshot(target)
+        return Session(self._ctx, mode=SessionMode.READONLY, branch=None, base_id=target, base=base)
+
+    def readonly_session(
+        self,
+        branch: str | None = None,
+        *,
+        tag: str | None = None,
+        snapshot_id: str | None = None,
+        as_of: datetime.datetime | None = None,
+    ) -> Session:
+        """A read-only session at a branch tip, a tag, a snapshot, or a branch at a time.
+
+        Parameters
+        ----------
+        branch
+            Read the tip of this branch (or, with ``as_of``, its state at that time).
+        tag
+            Read the snapshot of this tag.
+        snapshot_id
+            Read this snapshot.
+        as_of
+            With ``branch``: the newest commit written at or before this aware datetime.
+
+        Raises
+        ------
+        InvalidInputError
+            Unless exactly one of branch, tag, snapshot_id is given.
+        NotFoundError
+            If the branch, tag or snapshot does not exist (naming it).
+        """
+        return sync(
+            self.readonly_session_async(branch, tag=tag, snapshot_id=snapshot_id, as_of=as_of)
+        )
+
+    async def _writable(self, branch: str, mode: SessionMode) -> Session:
+        self._require_writable()
+        state = await self._branch_state(branch)
+        base = await self._io.read_snapshot(state.doc.snapshot_id)
+        return Session(
+            self._ctx,
+            mode=mode,
+            branch=branch,
+            base_id=base.id,
+            base=base,
+            ref=state,
+        )
+
+    async def writable_session_async(self, branch: str) -> Session:
+        """Async version of :meth:`writable_session`."""
+        return await self._writable(branch, SessionMode.WRITABLE)
+
+    def writable_session(self, branch: str) -> Session:
+        """A session that reads the tip of ``branch`` and can commit to it.
+
+        Raises
+        ------
+        RefNotFoundError
+            If the branch does not exist.
+        """
+        return sync(self.writable_session_async(branch))
+
+    async def rearrange_session_async(self, branch: str) -> Session:
+        """Async version of :meth:`rearrange_session`."""
+        return await self._writable(branch, SessionMode.REARRANGE)
+
+    def rearrange_session(self, branch: str) -> Session:
+        """A session that can only move nodes (``session.move``) and commit."""
+        return sync(self.rearrange_session_async(branch))
+
+    @contextlib.contextmanager
+    def transaction(
+        self,
+        branch: str,
+        *,
+        message: str,
+        metadata: dict[str, Any] | None = None,
+        rebase_with: ConflictSolver | None = None,
+        rebase_tries: int = 1_000,
+    ) -> Iterator[FrazilStore]:
+        """A writable store that is committed when the block ends without an exception.
+
+        If the block raises, the changes are discarded and nothing is committed.
+
+        Examples
+        --------
+        >>> with repo.transaction("main", message="add y") as store:  # doctest: +SKIP
+        ...     zarr.create_array(store, name="y", shape=(2,), dtype="f8")
+        """
+        session = self.writable_session(branch)
+        try:
+            yield session.store
+        except BaseException:
+            session.discard_changes()
+            raise
+        session.commit(
+            message,
+            metadata=metadata,
+            rebase_with=rebase_with,
+            rebase_tries=rebase_tries,
+            allow_empty=True,
+        )
+
+
+Repository.__module__ = "frazil"
+
+
+def _restore_repository(storage: Storage, config: RepositoryConfig, doc: RepoDoc) -> Repository:
+    return Repository(context_for(storage, config, doc.repo_id), storage, doc)

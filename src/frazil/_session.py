@@ -1,0 +1,1115 @@
+"""Sessions: a view of one snapshot plus uncommitted changes, and forks of them.
+
+Every I/O method has an ``_async`` twin with the same signature; the synchronous one is a
+single line over it through :func:`frazil._sync.sync`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import json
+import logging
+import os
+import threading
+import weakref
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, NoReturn
+
+import numpy as np
+
+from frazil._changeset import ChangeSet, ChunkRef
+from frazil._commit import (
+    BuildAndWrite,
+    CommitArtifacts,
+    ManifestReuse,
+    Rebase,
+    RefMoved,
+    RefUpdated,
+    Sleep,
+    UpdateRef,
+    build_commit,
+    commit_protocol,
+    write_artifacts,
+)
+from frazil._conflict_types import VersionSelection
+from frazil._conflicts import ConflictSolver, rebase_workspace
+from frazil._errors import (
+    ConflictError,
+    ErrorKind,
+    InvalidInputError,
+    MergeConflictError,
+    NoChangesToCommitError,
+    ReadOnlyError,
+    SessionStateError,
+)
+from frazil._history import Diff, ancestry
+from frazil._io import RepoIO
+from frazil._config import RepositoryConfig
+from frazil._refs import branch_key as make_branch_key
+from frazil._refs import cas_ref, read_ref
+from frazil._staging import StagingWriter, collect_staged, delete_staged
+from frazil._store import FrazilStore
+from frazil._sync import sync
+from frazil._virtual import read_virtual
+from frazil._workspace import Workspace, normalize_path
+from frazil.format import RefDoc, RefKind, encode_id
+from frazil.storage import ByteRange, OffsetRange, SuffixRange, WindowRange
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Iterable
+
+    from frazil._refs import RefState
+    from frazil.format import Snapshot
+    from frazil.storage import Storage
+
+__all__ = ["ChunkType", "ForkSession", "RepoContext", "Session", "SessionMode"]
+
+logger = logging.getLogger("frazil.session")
+
+
+class SessionMode(enum.Enum):
+    """What a session may do."""
+
+    READONLY = 0
+    """Read only."""
+    WRITABLE = 1
+    """Read and write data and metadata."""
+    REARRANGE = 2
+    """Only move nodes."""
+    # icechunk spells the members in lower case; both spellings work
+    readonly = 0
+    writable = 1
+    rearrange = 2
+
+
+class ChunkType(enum.Enum):
+    """Where a chunk's bytes live."""
+
+    uninitialized = 0
+    """No chunk is stored at these coordinates."""
+    native = 1
+    """A chunk object in the repository."""
+    virtual = 2
+    """A byte range of a file outside the repository."""
+    inline = 3
+    """Stored inside the manifest."""
+    UNINITIALIZED = 0
+    NATIVE = 1
+    VIRTUAL = 2
+    INLINE = 3
+
+
+for _cls in (SessionMode, ChunkType):
+    _cls.__module__ = "frazil"
+
+
+@dataclass(slots=True, eq=False, weakref_slot=True)
+class RepoContext:
+    """What sessions need from their repository; shared by all sessions of one process."""
+
+    io: RepoIO
+    repo_id: str
+    default_metadata: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def storage(self) -> Storage:
+        """The (retrying) storage."""
+        return self.io.storage
+
+    @property
+    def config(self) -> RepositoryConfig:
+        """The repository configuration."""
+        return self.io.config
+
+
+_CONTEXTS: weakref.WeakValueDictionary[tuple[Any, ...], RepoContext] = weakref.WeakValueDictionary()
+_CONTEXTS_LOCK = threading.Lock()
+
+
+def context_for(storage: Storage, config: RepositoryConfig, repo_id: str) -> RepoContext:
+    """The process-wide context (and caches) of a repository, created on first use."""
+    key = (storage, config, repo_id, os.getpid())
+    with _CONTEXTS_LOCK:
+        context = _CONTEXTS.get(key)
+        if context is None:
+            context = RepoContext(io=RepoIO(storage, config), repo_id=repo_id)
+            _CONTEXTS[key] = context
+            _KEEP_ALIVE.append(context)
+            del _KEEP_ALIVE[:-16]
+    return context
+
+
+_KEEP_ALIVE: list[RepoContext] = []
+
+
+def _json_metadata(metadata: dict[str, Any] | None) -> dict[str, Any]:
+    if metadata is None:
+        return {}
+    if not isinstance(metadata, dict):
+        raise InvalidInputError(f"commit metadata must be a dict, got {type(metadata).__name__}")
+    try:
+        return dict(json.loads(json.dumps(metadata)))
+    except (TypeError, ValueError) as exc:
+        raise InvalidInputError(
+            f"commit metadata must hold JSON values (str, numbers, bools, None, lists and "
+            f"dicts): {exc}"
+        ) from exc
+
+
+def _selection(on_conflict: VersionSelection | str) -> str:
+    match on_conflict:
+        case VersionSelection.Fail | "fail":
+            return "fail"
+        case VersionSelection.UseOurs | "ours":
+            return "ours"
+        case VersionSelection.UseTheirs | "theirs":
+            return "theirs"
+    raise InvalidInputError(
+        f"on_conflict must be 'fail', 'ours', 'theirs' or a VersionSelection, got {on_conflict!r}"
+    )
+
+
+class Session:
+    """A view of one snapshot plus, when writable, uncommitted changes.
+
+    Get one from :meth:`Repository.readonly_session`, :meth:`Repository.writable_session`
+    or :meth:`Repository.rearrange_session`. Its :attr:`store` is a zarr store.
+
+    A writable session refuses to pickle: writes made in another process through a copy
+    would never reach :meth:`commit`. Use :meth:`fork` for workers (or send the
+    :attr:`store` itself, whose remote writes are collected at commit).
+    """
+
+    def __init__(
+        self,
+        ctx: RepoContext,
+        *,
+        mode: SessionMode,
+        branch: str | None,
+        base_id: str,
+        base: Snapshot | None = None,
+        ref: RefState | None = None,
+        changes: ChangeSet | None = None,
+        token: str | None = None,
+    ) -> None:
+        self._ctx = ctx
+        self._mode = mode
+        self._branch = branch
+        self._base_id = base_id
+        self._ref = ref
+        self._changes = changes if changes is not None or mode == SessionMode.READONLY else ChangeSet()
+        self._token = token or os.urandom(12).hex()
+        self._ws: Workspace | None = None
+        self._ws_lock = threading.Lock()
+        if base is not None:
+            self._ws = Workspace(ctx.io, base, self._changes)
+        self._committed = False
+        self._staging_used = False
+        self._staging_writer: StagingWriter | None = None
+        self.commit_attempts = 0
+        """How many attempts the last successful commit took (1 if no rebase was needed)."""
+
+    # ------------------------------------------------------------------ attributes
+    @property
+    def branch(self) -> str | None:
+        """The branch the session commits to (writable sessions), else None."""
+        return self._branch if self._mode != SessionMode.READONLY else None
+
+    @property
+    def config(self) -> RepositoryConfig:
+        """The repository configuration (read-only view; use ``Repository.reopen``)."""
+        return self._ctx.config
+
+    @property
+    def mode(self) -> SessionMode:
+        """READONLY, WRITABLE or REARRANGE."""
+        return self._mode
+
+    @property
+    def read_only(self) -> bool:
+        """Whether the session refuses writes."""
+        return self._mode == SessionMode.READONLY
+
+    @property
+    def snapshot_id(self) -> str:
+        """The snapshot the session is based on (after a commit: the new one)."""
+        return self._base_id
+
+    @property
+    def has_uncommitted_changes(self) -> bool:
+        """Whether the session changed anything (forks: their own changes)."""
+        return self._changes is not None and not self._changes.is_empty()
+
+    @property
+    def store(self) -> FrazilStore:
+        """A zarr store reading and writing through this session."""
+        return FrazilStore(self)
+
+    def __repr__(self) -> str:
+        where = f"branch {self._branch!r}" if self._branch else "detached"
+        return (
+            f"<{type(self).__name__} {self._mode.name.lower()} {where} at {self._base_id}"
+            f"{' with changes' if self.has_uncommitted_changes else ''}>"
+        )
+
+    # ------------------------------------------------------------------ store backend
+    @property
+    def _io(self) -> RepoIO:
+        return self._ctx.io
+
+    @property
+    def _staging(self) -> StagingWriter | None:
+        return self._staging_writer
+
+    @property
+    def _workspace(self) -> Workspace:
+        if self._ws is None:
+            base = sync(self._ctx.io.read_snapshot(self._base_id))
+            with self._ws_lock:
+                if self._ws is None:
+                    self._ws = Workspace(self._ctx.io, base, self._changes)
+        return self._ws
+
+    async def _get_workspace(self) -> Workspace:
+        if self._ws is None:
+            base = await self._ctx.io.read_snapshot(self._base_id)
+            with self._ws_lock:
+                if self._ws is None:
+                    self._ws = Workspace(self._ctx.io, base, self._changes)
+        return self._ws
+
+    def _check_writable(self) -> None:
+        if self._mode == SessionMode.READONLY:
+            raise ReadOnlyError(
+                "this session is read-only"
+                + (" (it was committed)" if self._committed else "")
+                + "; open repo.writable_session(branch) to write",
+                kind=ErrorKind.READ_ONLY_SESSION,
+            )
+        if self._mode == SessionMode.REARRANGE:
+            raise SessionStateError(
+                "a rearrange session can only move nodes (session.move); open "
+                "repo.writable_session(branch) to write data",
+                kind=ErrorKind.REARRANGE_SESSION_ONLY,
+            )
+
+    async def _read_ref(self, ref: ChunkRef, byte_range: ByteRange | None) -> bytes:
+        match ref.kind:
+            case RefKind.INLINE:
+                data = ref.data or b""
+                return _slice(data, byte_range)
+            case RefKind.NATIVE:
+                return await self._ctx.io.read_chunk(
+                    encode_id(ref.chunk_id),
+                    checksum=ref.checksum,
+                    length=ref.length,
+                    byte_range=byte_range,
+                )
+            case RefKind.VIRTUAL:
+                assert ref.location is not None
+                data = await read_virtual(ref.location, ref.offset, ref.length)
+                return _slice(data, byte_range)
+        raise InvalidInputError(f"cannot read a reference of kind {ref.kind!r}")  # pragma: no cover
+
+    def _reduce_store(self, read_only: bool) -> tuple[Any, ...]:
+        if self._mode == SessionMode.READONLY:
+            return (_restore_store, (self._state(), read_only))
+        # A copy of a writable store sent elsewhere records its chunk writes under a
+        # staging prefix that this session collects at commit.
+        self._staging_used = True
+        return (_restore_store, (self._state(staging=True), read_only))
+
+    def _state(self, *, staging: bool = False, with_changes: bool = True) -> dict[str, Any]:
+        config = self._ctx.config
+        state: dict[str, Any] = {
+            "storage": self._ctx.io.raw_storage,
+            "repo": self._ctx.repo_id,
+            "base": self._base_id,
+            "token": self._token,
+        }
+        if config != _DEFAULT_CONFIG:
+            state["config"] = config
+        if self._branch is not None:
+            state["branch"] = self._branch
+        if self._mode != SessionMode.READONLY:
+            state["mode"] = self._mode.value
+        if staging:
+            state["staging"] = True
+        if with_changes and self._changes is not None and (
+            not self._changes.is_empty() or self._changes.inherited is not None
+        ):
+            changes = self._changes.flatten() if staging else self._changes
+            state["changes"] = changes.to_state()
+        return state
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        if self._mode != SessionMode.READONLY:
+            raise SessionStateError(
+                "a writable Session cannot be pickled: its copy in another process would "
+                "write changes that never reach commit(). Call session.fork() and send the "
+                "ForkSession instead, then merge the returned forks with session.merge(...) "
+                "(or use frazil.dask.store_dask / frazil.xarray.to_frazil, which do this). "
+                "For reading in workers, use repo.readonly_session(...).",
+                kind=ErrorKind.NOT_PICKLABLE,
+            )
+        return (_restore_session, (self._state(),))
+
+    # ------------------------------------------------------------------ status
+    async def status_async(self) -> Diff:
+        """Async version of :meth:`status`."""
+        ws = await self._get_workspace()
+        changes = self._changes
+        if changes is None:
+            return Diff()
+        if self._staging_used:
+            await self._collect_staged(ws)
+        flat = changes.flatten() if changes.inherited is not None else changes
+        by_id = {v.node_id: v for v in ws.nodes.values()}
+        base_kinds = {r.node_id: r.kind for r in ws.base.nodes.values()}
+        chunks: dict[str, np.ndarray[Any, Any]] = {}
+        for node_id, writes in changes.chunks.items():
+            view = by_id.get(node_id)
+            if view is not None and writes.has_own():
+                chunks[view.path] = writes.own().coords
+        return Diff(
+            new_groups=[by_id[n].path for n in changes.created if n in by_id and by_id[n].kind == "group"],
+            new_arrays=[by_id[n].path for n in changes.created if n in by_id and by_id[n].kind == "array"],
+            deleted_groups=[p for n, p in changes.deleted.items() if base_kinds.get(n) == "group"],
+            deleted_arrays=[p for n, p in changes.deleted.items() if base_kinds.get(n) != "group"],
+            updated_groups=[by_id[n].path for n in changes.updated if n in by_id and by_id[n].kind == "group"],
+            updated_arrays=[by_id[n].path for n in changes.updated if n in by_id and by_id[n].kind == "array"],
+            updated_chunks=chunks,
+            moved_nodes=flat.moves,
+        )
+
+    def status(self) -> Diff:
+        """Compute an overview of the session's uncommitted changes.
+
+        Returns
+        -------
+        Diff
+            New, deleted and updated groups and arrays, and the chunks written per array.
+        """
+        return sync(self.status_async())
+
+    def discard_changes(self) -> None:
+        """Drop every uncommitted change (writable sessions).
+
+        Raises
+        ------
+        ReadOnlyError
+            If the session is read-only.
+        """
+        if self._mode == SessionMode.READONLY:
+            raise ReadOnlyError("a read-only session has no changes to discard")
+        inherited = self._changes.inherited if self._changes is not None else None
+        self._changes = ChangeSet(inherited=inherited)
+        if self._staging_used:
+            # writes staged by remote copies belong to the old token; GC removes them
+            self._token = os.urandom(12).hex()
+            self._staging_used = False
+        if self._ws is not None:
+            self._ws.changes = self._changes
+            self._ws.rebuild()
+
+    # ------------------------------------------------------------------ commit
+    def _check_can_commit(self, what: str) -> None:
+        if self._committed:
+            raise SessionStateError(
+                f"cannot {what}: this session was already committed; open a new "
+                "repo.writable_session(branch) for further changes",
+                kind=ErrorKind.SESSION_COMMITTED,
+            )
+        if self._mode == SessionMode.READONLY:
+            raise ReadOnlyError(
+                f"cannot {what} a read-only session; open repo.writable_session(branch)",
+                kind=ErrorKind.READ_ONLY_SESSION,
+            )
+        if self._branch is None:  # pragma: no cover - writable sessions always have one
+            raise SessionStateError(f"cannot {what}: the session is not on a branch")
+
+    async def _prepare_commit(self, allow_empty: bool) -> Workspace:
+        ws = await self._get_workspace()
+        if self._staging_used:
+            await self._collect_staged(ws)
+        assert self._changes is not None
+        if self._changes.is_empty() and not allow_empty:
+            raise NoChangesToCommitError(
+                "nothing to commit: the session has no changes (pass allow_empty=True to "
+                "commit anyway)"
+            )
+        return ws
+
+    async def commit_async(
+        self,
+        message: str,
+        *,
+        metadata: dict[str, Any] | None = None,
+        rebase_with: ConflictSolver | None = None,
+        rebase_tries: int = 1_000,
+        allow_empty: bool = False,
+    ) -> str:
+        """Async version of :meth:`commit`."""
+        self._check_can_commit("commit")
+        if rebase_with is not None and not isinstance(rebase_with, ConflictSolver):
+            raise InvalidInputError(
+                f"rebase_with must be a ConflictSolver (e.g. BasicConflictSolver()), "
+                f"got {rebase_with!r}"
+            )
+        if not isinstance(message, str):
+            raise InvalidInputError(f"commit message must be a str, got {type(message).__name__}")
+        meta = {**self._ctx.default_metadata, **_json_metadata(metadata)}
+        ws = await self._prepare_commit(allow_empty)
+        reuse = ManifestReuse()
+        artifacts: CommitArtifacts | None = None
+        protocol = commit_protocol(
+            rebase=rebase_with is not None,
+            rebase_tries=rebase_tries,
+            retry=self._ctx.config.commit_retry,
+        )
+        reply: Any = None
+        while True:
+            try:
+                request = protocol.send(reply)
+            except StopIteration as done:
+                snapshot_id, attempts = done.value
+                break
+            match request:
+                case BuildAndWrite(attempt=attempt):
+                    artifacts = await build_commit(
+                        self._io,
+                        ws,
+                        parent=ws.base,
+                        message=message,
+                        metadata=meta,
+                        reuse=reuse,
+                    )
+                    await write_artifacts(self._io, artifacts)
+                    if attempt > 1:
+                        logger.info(
+                            "commit attempt %d on branch %r after rebase (%d manifest blocks "
+                            "rewritten, %d reused)",
+                            attempt,
+                            self._branch,
+                            reuse.written,
+                            reuse.reused,
+                        )
+                    reply = artifacts.snapshot.id
+                case UpdateRef(snapshot_id=snapshot_id):
+                    reply = await self._move_branch(snapshot_id, expected_base=ws.base.id)
+                case Sleep(seconds=seconds):
+                    await asyncio.sleep(seconds)
+                    reply = None
+                case Rebase():
+                    assert rebase_with is not None
+                    await self._rebase(ws, rebase_with)
+                    reply = None
+        assert artifacts is not None
+        self.commit_attempts = attempts
+        if attempts > 1:
+            logger.info("commit %s on %r took %d attempts", snapshot_id, self._branch, attempts)
+        await self._finish(artifacts.snapshot)
+        return snapshot_id
+
+    async def _move_branch(self, snapshot_id: str, *, expected_base: str) -> RefUpdated | RefMoved:
+        assert self._branch is not None
+        key = make_branch_key(self._branch)
+        if self._ref is None:
+            self._ref = await read_ref(self._ctx.storage, key)
+        if self._ref is None or self._ref.doc.snapshot_id != expected_base:
+            current = self._ref.doc.snapshot_id if self._ref is not None else "<deleted>"
+            return RefMoved(expected=expected_base, actual=current)
+        doc = RefDoc(snapshot_id=snapshot_id, token=os.urandom(12).hex())
+        try:
+            self._ref = await cas_ref(self._ctx.storage, key, doc, expected=self._ref)
+        except ConflictError as exc:
+            self._ref = None
+            return RefMoved(expected=expected_base, actual=str(exc.actual_parent))
+        return RefUpdated()
+
+    async def _finish(self, snapshot: Snapshot) -> None:
+        if self._staging_used:
+            await delete_staged(self._ctx.storage, self._token)
+        self._committed = True
+        self._mode = SessionMode.READONLY
+        self._base_id = snapshot.id
+        self._changes = None
+        self._ws = Workspace(self._ctx.io, snapshot, None)
+
+    def commit(
+        self,
+        message: str,
+        *,
+        metadata: dict[str, Any] | None = None,
+        rebase_with: ConflictSolver | None = None,
+        rebase_tries: int = 1_000,
+        allow_empty: bool = False,
+    ) -> str:
+        """Commit the session's changes to its branch.
+
+        The new snapshot's objects are written first; then the branch is moved from the
+        session's base snapshot to it with one atomic compare-and-swap. On success the
+        session becomes read-only, based on the new snapshot.
+
+        Parameters
+        ----------
+        message
+            The commit message.
+        metadata
+            JSON metadata stored with the commit (merged over the repository's default
+            commit metadata).
+        rebase_with
+            If the branch moved meanwhile, rebase with this solver and retry.
+        rebase_tries
+            At most this many rebases.
+        allow_empty
+            Commit even without changes.
+
+        Returns
+        -------
+        str
+            The new snapshot id.
+
+        Raises
+        ------
+        ConflictError
+            If the branch moved and no (successful) rebase was possible.
+        RebaseFailedError
+            If the solver could not resolve a conflict.
+        NoChangesToCommitError
+            If nothing changed and ``allow_empty`` is False.
+        SessionStateError
+            If the session was already committed, or is a fork.
+        """
+        return sync(
+            self.commit_async(
+                message,
+                metadata=metadata,
+                rebase_with=rebase_with,
+                rebase_tries=rebase_tries,
+                allow_empty=allow_empty,
+            )
+        )
+
+    async def amend_async(
+        self, message: str, *, metadata: dict[str, Any] | None = None, allow_empty: bool = False
+    ) -> str:
+        """Async version of :meth:`amend`."""
+        self._check_can_commit("amend")
+        ws = await self._prepare_commit(allow_empty)
+        base = ws.base
+        if base.info.parent_id is None:
+            raise SessionStateError(
+                "the first commit of a repository cannot be amended; commit instead",
+                kind=ErrorKind.NO_AMEND_FOR_INITIAL_COMMIT,
+            )
+        parent, earlier = await self._io.read_many(
+            [
+                lambda: self._io.read_snapshot(str(base.info.parent_id)),
+                lambda: self._io.read_transaction(base.id),
+            ]
+        )
+        artifacts = await build_commit(
+            self._io,
+            ws,
+            parent=parent,  # type: ignore[arg-type]
+            message=message,
+            metadata={**self._ctx.default_metadata, **_json_metadata(metadata)},
+            reuse=ManifestReuse(),
+            earlier=earlier,  # type: ignore[arg-type]
+        )
+        await write_artifacts(self._io, artifacts)
+        outcome = await self._move_branch(artifacts.snapshot.id, expected_base=base.id)
+        if isinstance(outcome, RefMoved):
+            raise ConflictError(expected_parent=outcome.expected, actual_parent=outcome.actual)
+        self.commit_attempts = 1
+        await self._finish(artifacts.snapshot)
+        return artifacts.snapshot.id
+
+    def amend(
+        self, message: str, *, metadata: dict[str, Any] | None = None, allow_empty: bool = False
+    ) -> str:
+        """Replace the branch's last commit with one that also holds this session's changes.
+
+        The new commit has the old one's parent; the old one leaves the branch's history.
+
+        Parameters
+        ----------
+        message
+            The new commit message.
+        metadata
+            JSON metadata for the new commit.
+        allow_empty
+            Amend even without changes (to reword the message).
+
+        Returns
+        -------
+        str
+            The new snapshot id.
+
+        Raises
+        ------
+        SessionStateError
+            If the base is the repository's first commit, or the session was committed.
+        ConflictError
+            If the branch moved since the session was opened.
+        """
+        return sync(self.amend_async(message, metadata=metadata, allow_empty=allow_empty))
+
+    async def flush_async(self, message: str, *, metadata: dict[str, Any] | None = None) -> str:
+        """Async version of :meth:`flush`."""
+        self._check_can_commit("flush")
+        ws = await self._prepare_commit(True)
+        artifacts = await build_commit(
+            self._io,
+            ws,
+            parent=ws.base,
+            message=message,
+            metadata={**self._ctx.default_metadata, **_json_metadata(metadata)},
+            reuse=ManifestReuse(),
+            flushed=True,
+        )
+        await write_artifacts(self._io, artifacts)
+        await self._finish(artifacts.snapshot)
+        self._branch = None
+        return artifacts.snapshot.id
+
+    def flush(self, message: str, *, metadata: dict[str, Any] | None = None) -> str:
+        """Save the changes as a new snapshot without moving any branch.
+
+        The session becomes read-only, based on the new (detached) snapshot; point a branch
+        or tag at it with ``Repository.create_branch`` / ``create_tag``.
+
+        Parameters
+        ----------
+        message
+            The snapshot's message.
+        metadata
+            JSON metadata for it.
+
+        Returns
+        -------
+        str
+            The new snapshot id.
+        """
+        return sync(self.flush_async(message, metadata=metadata))
+
+    # ------------------------------------------------------------------ rebase
+    async def _rebase(self, ws: Workspace, solver: ConflictSolver) -> None:
+        assert self._branch is not None
+        key = make_branch_key(self._branch)
+        state = await read_ref(self._ctx.storage, key)
+        if state is None:
+            raise SessionStateError(
+                f"branch {self._branch!r} was deleted; cannot rebase onto it",
+                kind=ErrorKind.BRANCH_NOT_FOUND,
+            )
+        tip_id = state.doc.snapshot_id
+        if tip_id != ws.base.id:
+            chain: list[str] = []
+            found = False
+            async for record in ancestry(self._io, tip_id):
+                if record.id == ws.base.id:
+                    found = True
+                    break
+                chain.append(record.id)
+            if not found:
+                raise ConflictError(
+                    f"cannot rebase: branch {self._branch!r} was reset to a history that does "
+                    f"not contain this session's base {ws.base.id!r}",
+                    expected_parent=ws.base.id,
+                    actual_parent=tip_id,
+                )
+            chain.reverse()
+            tip, *logs = await self._io.read_many(
+                [lambda: self._io.read_snapshot(tip_id)]
+                + [lambda sid=sid: self._io.read_transaction(sid) for sid in chain]
+            )
+            rebase_workspace(ws, tip, logs, solver)  # type: ignore[arg-type]
+            self._base_id = tip_id
+        self._ref = state
+
+    async def rebase_async(self, solver: ConflictSolver) -> None:
+        """Async version of :meth:`rebase`."""
+        self._check_can_commit("rebase")
+        if not isinstance(solver, ConflictSolver):
+            raise InvalidInputError(
+                f"solver must be a ConflictSolver (e.g. BasicConflictSolver()), got {solver!r}"
+            )
+        ws = await self._get_workspace()
+        await self._rebase(ws, solver)
+
+    def rebase(self, solver: ConflictSolver) -> None:
+        """Move the session's changes onto the current tip of its branch.
+
+        Reads the transaction logs of the commits made since the session's base, checks
+        the session's changes against them, and lets ``solver`` resolve conflicts.
+
+        Parameters
+        ----------
+        solver
+            A :class:`ConflictDetector`, :class:`BasicConflictSolver` or subclass.
+
+        Raises
+        ------
+        RebaseFailedError
+            If the solver leaves a conflict unresolved; it names every conflict.
+        """
+        sync(self.rebase_async(solver))
+
+    # ------------------------------------------------------------------ fork / merge
+    def fork(self) -> ForkSession:
+        """Create a picklable child session for a worker; merge it back with :meth:`merge`.
+
+        The fork sees this session's uncommitted changes. Forking writes nothing to
+        storage.
+
+        Returns
+        -------
+        ForkSession
+
+        Raises
+        ------
+        SessionStateError
+            If the session is read-only or a rearrange session.
+        """
+        if self._mode != SessionMode.WRITABLE:
+            raise SessionStateError(
+                f"cannot fork a {self._mode.name.lower()} session: only writable sessions "
+                "fork (repo.writable_session(branch).fork())",
+                kind=ErrorKind.CANNOT_FORK_READ_ONLY_SESSION,
+            )
+        assert self._changes is not None
+        base = self._ws.base if self._ws is not None else None
+        return ForkSession(
+            self._ctx,
+            mode=SessionMode.WRITABLE,
+            branch=self._branch,
+            base_id=self._base_id,
+            base=base,
+            changes=self._changes.fork(),
+        )
+
+    def _check_mergeable(self, forks: Iterable[object]) -> list[ForkSession]:
+        if self._mode != SessionMode.WRITABLE:
+            raise SessionStateError(
+                "cannot merge into a read-only session; merge forks into the writable "
+                "session they were forked from",
+                kind=ErrorKind.COMMIT_NOT_ALLOWED,
+            )
+        checked = []
+        for fork in forks:
+            if not isinstance(fork, ForkSession):
+                raise TypeError(
+                    f"merge() takes ForkSession objects (from session.fork()), got "
+                    f"{type(fork).__name__!r}"
+                )
+            if fork._ctx.repo_id != self._ctx.repo_id:
+                raise InvalidInputError(
+                    "cannot merge a fork of another repository "
+                    f"({fork._ctx.repo_id!r}, not {self._ctx.repo_id!r})",
+                    kind=ErrorKind.FOREIGN_FORK,
+                )
+            if fork._base_id != self._base_id:
+                raise InvalidInputError(
+                    f"cannot merge a fork based on snapshot {fork._base_id!r} into a session "
+                    f"based on {self._base_id!r}: forks must come from this session (or one "
+                    "with the same base). Merge forks before committing or rebasing.",
+                    kind=ErrorKind.FOREIGN_FORK,
+                )
+            if fork._branch != self._branch:
+                raise InvalidInputError(
+                    f"cannot merge a fork of branch {fork._branch!r} into a session on "
+                    f"{self._branch!r}",
+                    kind=ErrorKind.FOREIGN_FORK,
+                )
+            checked.append(fork)
+        return checked
+
+    async def merge_async(
+        self, *others: ForkSession, on_conflict: VersionSelection | str = "fail"
+    ) -> None:
+        """Async version of :meth:`merge`."""
+        forks = self._check_mergeable(others)
+        ws = await self._get_workspace()
+        assert self._changes is not None
+        with ws.lock:
+            from frazil._merge import plan_merge  # noqa: PLC0415
+
+            seen: set[int] = set()
+            unique = []
+            for fork in forks:
+                if id(fork) in seen or fork is self:
+                    continue
+                seen.add(id(fork))
+                assert fork._changes is not None
+                unique.append(fork._changes)
+            base_paths = {p: r.node_id for p, r in ws.base.nodes.items()}
+            plan = plan_merge(
+                self._changes, unique, on_conflict=_selection(on_conflict), base_paths=base_paths
+            )
+            if plan.conflicts and _selection(on_conflict) == "fail":
+                raise MergeConflictError(plan.describe(), conflicts=plan.conflicts)
+            plan.apply(self._changes)
+            ws.rebuild()
+
+    def merge(self, *others: ForkSession, on_conflict: VersionSelection | str = "fail") -> None:
+        """Merge the changes of forks into this session.
+
+        Parameters
+        ----------
+        *others
+            Forks of this session (possibly merged with each other already).
+        on_conflict
+            What to do when forks wrote different data to the same chunk (or metadata):
+            ``"fail"`` (default) raises :class:`MergeConflictError` and merges nothing;
+            ``"theirs"`` lets the later write win (later arguments over earlier ones, and
+            forks over this session); ``"ours"`` keeps the earlier write.
+
+        Raises
+        ------
+        TypeError
+            If an argument is not a ForkSession.
+        InvalidInputError
+            If a fork comes from another repository, branch or base snapshot.
+        MergeConflictError
+            On conflicting writes with ``on_conflict="fail"``.
+        """
+        sync(self.merge_async(*others, on_conflict=on_conflict))
+
+    # ------------------------------------------------------------------ staging
+    async def _collect_staged(self, ws: Workspace) -> None:
+        assert self._changes is not None
+        staged = await collect_staged(self._ctx.storage, self._token, ws)
+        if staged is None:
+            return
+        from frazil._merge import plan_merge  # noqa: PLC0415
+
+        plan = plan_merge(self._changes, [staged], on_conflict="fail")
+        if plan.conflicts:
+            raise MergeConflictError(
+                "chunks written by copies of this session's store in other processes "
+                "conflict with each other or with this session's own writes:\n"
+                + plan.describe(),
+                conflicts=plan.conflicts,
+            )
+        with ws.lock:
+            plan.apply(self._changes)
+
+    # ------------------------------------------------------------------ nodes and chunks
+    async def get_node_id_async(self, path: str) -> str:
+        """Async version of :meth:`get_node_id`."""
+        ws = await self._get_workspace()
+        return ws.require_node(path).node_id
+
+    def get_node_id(self, path: str) -> str:
+        """The stable id of the group or array at ``path`` (kept across moves).
+
+        Raises
+        ------
+        NodeNotFoundError
+            If nothing exists at the path.
+        """
+        return sync(self.get_node_id_async(path))
+
+    async def chunk_coordinates(self, array_path: str, *, batch_size: int = 1000) -> AsyncIterator[tuple[int, ...]]:
+        """Yield the coordinates of every initialized chunk of an array.
+
+        Raises
+        ------
+        NodeNotFoundError
+            If there is no array at the path.
+        """
+        ws = await self._get_workspace()
+        view = ws.require_node(array_path)
+        if view.kind != "array":
+            raise InvalidInputError(f"{array_path!r} is a group, not an array", kind=ErrorKind.INVALID_PATH)
+        table = await ws.chunk_table(view)
+        coords = table.coords
+        for start in range(0, len(coords), batch_size):
+            for row in coords[start : start + batch_size].tolist():
+                yield tuple(row)
+
+    async def chunk_type_async(self, array_path: str, chunk_coordinates: Iterable[int]) -> ChunkType:
+        """Async version of :meth:`chunk_type`."""
+        ws = await self._get_workspace()
+        view = ws.require_node(array_path)
+        if view.kind != "array":
+            raise InvalidInputError(f"{array_path!r} is a group, not an array", kind=ErrorKind.INVALID_PATH)
+        ref = await ws.chunk_ref(view, tuple(int(c) for c in chunk_coordinates))
+        if ref is None:
+            return ChunkType.uninitialized
+        return {
+            RefKind.INLINE: ChunkType.inline,
+            RefKind.NATIVE: ChunkType.native,
+            RefKind.VIRTUAL: ChunkType.virtual,
+        }[ref.kind]
+
+    def chunk_type(self, array_path: str, chunk_coordinates: Iterable[int]) -> ChunkType:
+        """Where the chunk at the coordinates lives (or ``uninitialized``).
+
+        Raises
+        ------
+        NodeNotFoundError
+            If there is no array at the path.
+        """
+        return sync(self.chunk_type_async(array_path, chunk_coordinates))
+
+    async def all_virtual_chunk_locations_async(self) -> list[str]:
+        """Async version of :meth:`all_virtual_chunk_locations`."""
+        ws = await self._get_workspace()
+        locations: set[str] = set()
+        for view in list(ws.nodes.values()):
+            if view.kind == "array":
+                table = await ws.chunk_table(view)
+                virtual = table.kind == RefKind.VIRTUAL
+                if bool(virtual.any()):
+                    locations.update(table.locations[i] for i in np.unique(table.location[virtual]).tolist())
+        return sorted(locations)
+
+    def all_virtual_chunk_locations(self) -> list[str]:
+        """The URLs of every file that virtual chunks point into."""
+        return sync(self.all_virtual_chunk_locations_async())
+
+    async def move_async(self, from_path: str, to_path: str) -> None:
+        """Async version of :meth:`move`."""
+        if self._mode != SessionMode.REARRANGE:
+            raise SessionStateError(
+                "moves need a rearrange session: repo.rearrange_session(branch)",
+                kind=ErrorKind.NON_REARRANGE_SESSION,
+            )
+        if self._committed:
+            self._check_can_commit("move")
+        ws = await self._get_workspace()
+        ws.move(normalize_path(from_path), normalize_path(to_path))
+
+    def move(self, from_path: str, to_path: str) -> None:
+        """Move or rename a group or array (metadata only; node ids are kept).
+
+        Parameters
+        ----------
+        from_path
+            Current absolute path, e.g. ``"/data/raw"``.
+        to_path
+            New absolute path; its parent must be an existing group.
+
+        Raises
+        ------
+        SessionStateError
+            If this is not a rearrange session.
+        NodeNotFoundError
+            If nothing exists at ``from_path``.
+        InvalidInputError
+            If the destination exists, lies inside the source, or has no parent group.
+        """
+        sync(self.move_async(from_path, to_path))
+
+    async def set_virtual_ref_async(
+        self, key: str, location: str, *, offset: int, length: int
+    ) -> None:
+        """Async version of :meth:`set_virtual_ref`."""
+        self._check_writable()
+        ws = await self._get_workspace()
+        kind, target, coords = FrazilStore(self)._resolve(key)
+        if kind != "chunk":
+            raise InvalidInputError(
+                f"{key!r} is not a chunk key of an existing array", kind=ErrorKind.INVALID_KEY
+            )
+        if offset < 0 or length < 0:
+            raise InvalidInputError("virtual reference offset and length must be >= 0")
+        ws.put_chunk(target, coords, kind=RefKind.VIRTUAL, offset=offset, length=length, location=location)
+
+    def set_virtual_ref(self, key: str, location: str, *, offset: int, length: int) -> None:
+        """Point a chunk key at ``length`` bytes at ``offset`` of the file ``location``.
+
+        Raises
+        ------
+        InvalidInputError
+            If the key is not a chunk of an existing array.
+        """
+        sync(self.set_virtual_ref_async(key, location, offset=offset, length=length))
+
+
+class ForkSession(Session):
+    """A picklable child of a writable session, for workers; it cannot commit.
+
+    Write through its :attr:`store` in a worker, send it back, and merge it into the
+    session it was forked from with :meth:`Session.merge` (or merge forks with each other
+    with :meth:`merge`). It carries chunk references and metadata changes, never chunk bytes
+    above the inline threshold.
+    """
+
+    def _refuse(self, what: str) -> NoReturn:
+        raise SessionStateError(
+            f"a ForkSession cannot {what}: merge it into the session it was forked from "
+            "(session.merge(fork)) and commit that session",
+            kind=ErrorKind.COMMIT_NOT_ALLOWED,
+        )
+
+    async def commit_async(self, message: str, **kwargs: Any) -> str:  # type: ignore[override]
+        """Not allowed: forks are merged, not committed."""
+        self._refuse("commit")
+
+    async def amend_async(self, message: str, **kwargs: Any) -> str:  # type: ignore[override]
+        """Not allowed: forks are merged, not committed."""
+        self._refuse("amend")
+
+    async def flush_async(self, message: str, **kwargs: Any) -> str:  # type: ignore[override]
+        """Not allowed: forks are merged, not committed."""
+        self._refuse("flush")
+
+    async def rebase_async(self, solver: ConflictSolver) -> None:
+        """Not allowed: rebase the session the fork came from instead."""
+        self._refuse("rebase")
+
+    def _reduce_store(self, read_only: bool) -> tuple[Any, ...]:
+        return (_restore_store, (self._state(staging=self._staging_writer is not None), read_only))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_restore_session, (self._state(staging=self._staging_writer is not None),))
+
+
+_DEFAULT_CONFIG = RepositoryConfig()
+
+
+def _restore_session(state: dict[str, Any]) -> Session:
+    ctx = context_for(state["storage"], state.get("config") or RepositoryConfig(), state["repo"])
+    mode = SessionMode(state.get("mode", 0))
+    changes = None
+    if "changes" in state:
+        doc, columns = state["changes"]
+        changes = ChangeSet.from_state(doc, columns, key="<pickled session>")
+    elif mode != SessionMode.READONLY:
+        changes = ChangeSet()
+    cls = ForkSession if mode != SessionMode.READONLY else Session
+    session = cls(
+        ctx,
+        mode=mode,
+        branch=state.get("branch"),
+        base_id=state["base"],
+        changes=changes,
+        token=state["token"],
+    )
+    if state.get("staging"):
+        assert changes is not None
+        session._changes = ChangeSet(inherited=changes)
+        session._staging_writer = StagingWriter(ctx.storage, state["token"])
+    return session
+
+
+def _restore_store(state: dict[str, Any], read_only: bool) -> FrazilStore:
+    return FrazilStore(_restore_session(state), read_only=read_only)
+
+
+def _slice(data: bytes, byte_range: ByteRange | None) -> bytes:
+    match byte_range:
+        case None:
+            return data
+        case WindowRange(start=start, end=end):
+            return data[start:end]
+        case OffsetRange(offset=offset):
+            return data[offset:]
+        case SuffixRange(length=length):
+            return data[max(0, len(data) - length) :]
+    return data  # pragma: no cover

@@ -1,0 +1,518 @@
+"""``FrazilStore``: a zarr ``Store`` over a session.
+
+Keys map onto the session's workspace:
+
+* ``<path>/zarr.json`` of a Zarr v3 group or array is the node's metadata, kept verbatim
+  in the snapshot's node table;
+* ``<array>/c/<i>/<j>`` (per the array's chunk key encoding) is a chunk: its bytes are
+  written to a ``chunks/<id>`` object (or inline, below the threshold) when ``set`` is
+  called, and only the reference is recorded in the session;
+* any other key is stored as an opaque "blob", so the store is a faithful key/value store
+  for tools that write keys zarr does not define.
+
+zarr's conventions are translated here and nowhere else: missing keys return ``None``,
+zarr's ``ByteRequest`` becomes a frazil byte range, and writes to a read-only store raise
+:class:`~frazil.ReadOnlyError` (a ``ValueError``, as zarr expects).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import TYPE_CHECKING, Any, Protocol
+
+import crc32c
+import numpy as np
+from zarr.abc.store import OffsetByteRequest, RangeByteRequest, Store, SuffixByteRequest
+from zarr.core.buffer import default_buffer_prototype
+
+from frazil._changeset import ChunkRef
+from frazil._errors import ErrorKind, InvalidInputError, ReadOnlyError, SessionStateError
+from frazil._workspace import NodeView, child_path
+from frazil._zarrmeta import parse_node_metadata
+from frazil.format import ChunkRefs, RefKind, encode_id, new_id_bytes
+from frazil.storage import OffsetRange, SuffixRange, WindowRange, validate_key
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Iterable
+
+    from zarr.abc.store import ByteRequest
+    from zarr.core.buffer import Buffer, BufferPrototype
+
+    from frazil._io import RepoIO
+    from frazil._workspace import Workspace
+    from frazil.storage import ByteRange
+
+__all__ = ["FrazilStore", "StoreBackend"]
+
+_METADATA = "zarr.json"
+_READ_ONLY_MESSAGE = "store was opened in read-only mode and does not support writing"
+
+
+class StagingSink(Protocol):
+    """Where a remote copy of a writable store records its chunk writes."""
+
+    async def record(
+        self, view: NodeView, coords: tuple[int, ...], ref: ChunkRef | None, digest: str
+    ) -> None:
+        """Durably record a chunk write (``ref``) or deletion (``None``)."""
+
+
+class StoreBackend(Protocol):
+    """What the store needs from a session (implemented by ``Session``)."""
+
+    @property
+    def read_only(self) -> bool:
+        """Whether the session refuses writes."""
+
+    @property
+    def _workspace(self) -> Workspace:
+        """The session's current workspace."""
+
+    @property
+    def _io(self) -> RepoIO:
+        """Object I/O of the repository."""
+
+    @property
+    def _staging(self) -> StagingSink | None:
+        """Set when this is a remote copy of a writable session's store."""
+
+    @property
+    def _token(self) -> str:
+        """Identity of the session, for store equality."""
+
+    def _check_writable(self) -> None:
+        """Raise ``ReadOnlyError`` or ``SessionStateError`` if writes are not allowed."""
+
+    def _reduce_store(self, read_only: bool) -> tuple[Any, ...]:
+        """Pickle support for the store."""
+
+    async def _read_ref(self, ref: ChunkRef, byte_range: ByteRange | None) -> bytes:
+        """The bytes a reference points to."""
+
+
+def _convert_range(byte_range: ByteRequest | None) -> ByteRange | None:
+    match byte_range:
+        case None:
+            return None
+        case RangeByteRequest(start=start, end=end):
+            return WindowRange(start, end)
+        case OffsetByteRequest(offset=offset):
+            return OffsetRange(offset)
+        case SuffixByteRequest(suffix=suffix):
+            return SuffixRange(suffix)
+    raise TypeError(f"Unexpected byte_range, got {byte_range!r}.")
+
+
+def _slice(data: bytes, byte_range: ByteRange | None) -> bytes:
+    match byte_range:
+        case None:
+            return data
+        case WindowRange(start=start, end=end):
+            return data[start:end]
+        case OffsetRange(offset=offset):
+            return data[offset:]
+        case SuffixRange(length=length):
+            return data[max(0, len(data) - length) :]
+    raise TypeError(f"Unexpected byte_range, got {byte_range!r}.")  # pragma: no cover
+
+
+def _node_key_prefix(path: str) -> str:
+    """Store-key prefix of a node: ``"/"`` -> ``""``, ``"/a/b"`` -> ``"a/b/"``."""
+    return "" if path == "/" else path[1:] + "/"
+
+
+class FrazilStore(Store):
+    """A zarr store reading and writing through a frazil session.
+
+    Obtain it from :attr:`Session.store`; pass it wherever zarr, xarray or dask take a
+    store.
+
+    Parameters
+    ----------
+    session
+        The session to read from and write to.
+    read_only
+        Force a read-only view of a writable session; defaults to the session's mode.
+    """
+
+    _session: StoreBackend
+
+    def __init__(self, session: StoreBackend, *, read_only: bool | None = None) -> None:
+        super().__init__(read_only=bool(session.read_only if read_only is None else read_only))
+        if not read_only and read_only is not None and session.read_only:
+            raise ReadOnlyError(
+                "cannot open a writable store on a read-only session; use "
+                "repo.writable_session(branch).store",
+                kind=ErrorKind.READ_ONLY_STORE,
+            )
+        self._session = session
+
+    # ------------------------------------------------------------------ identity
+    @property
+    def session(self) -> Any:
+        """The session this store reads from and writes to."""
+        return self._session
+
+    @property
+    def read_only(self) -> bool:
+        # docstring inherited
+        return self._read_only or self._session.read_only
+
+    def __eq__(self, value: object) -> bool:
+        return (
+            isinstance(value, FrazilStore)
+            and value._session._token == self._session._token
+            and value._read_only == self._read_only
+        )
+
+    def __hash__(self) -> int:
+        return hash(self._session._token)
+
+    def __repr__(self) -> str:
+        mode = "read-only" if self.read_only else "writable"
+        return f"<FrazilStore {mode} {self._session!r}>"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return self._session._reduce_store(self._read_only)
+
+    def with_read_only(self, read_only: bool = False) -> FrazilStore:
+        # docstring inherited
+        return FrazilStore(self._session, read_only=read_only)
+
+    # ------------------------------------------------------------------ capabilities
+    @property
+    def supports_writes(self) -> bool:
+        # docstring inherited
+        return True
+
+    @property
+    def supports_deletes(self) -> bool:
+        # docstring inherited
+        return True
+
+    @property
+    def supports_listing(self) -> bool:
+        # docstring inherited
+        return True
+
+    @property
+    def supports_consolidated_metadata(self) -> bool:
+        # docstring inherited
+        # Every node's metadata already sits in one snapshot object, so zarr's
+        # consolidated metadata would only be a second copy that can go stale.
+        return False
+
+    def _check_writable(self) -> None:
+        if self._read_only or self._session.read_only:
+            raise ReadOnlyError(
+                f"{_READ_ONLY_MESSAGE}: "
+                + (
+                    "this store was opened with read_only=True"
+                    if self._read_only
+                    else "its session is read-only (committed, or opened with "
+                    "readonly_session); open repo.writable_session(branch) to write"
+                ),
+                kind=ErrorKind.READ_ONLY_STORE,
+            )
+        self._session._check_writable()
+
+    # ------------------------------------------------------------------ key resolution
+    @property
+    def _ws(self) -> Workspace:
+        return self._session._workspace
+
+    def _resolve(self, key: str) -> tuple[str, Any, Any]:
+        """Classify a key: ("meta", path, None), ("chunk", view, coords) or ("blob", key, None)."""
+        try:
+            validate_key(key)
+        except InvalidInputError as exc:
+            raise InvalidInputError(
+                f"invalid zarr key {key!r}: {exc.message.partition(': ')[2]}",
+                kind=ErrorKind.INVALID_KEY,
+            ) from None
+        if key == _METADATA or key.endswith("/" + _METADATA):
+            return ("meta", "/" + key[: -len(_METADATA)].rstrip("/"), None)
+        nodes = self._ws.nodes
+        segments = key.split("/")
+        for i in range(len(segments) - 1, -1, -1):
+            view = nodes.get("/" + "/".join(segments[:i]))
+            if view is None:
+                continue
+            if view.kind == "array":
+                coords = view.layout.parse_chunk_key("/".join(segments[i:]))
+                if coords is not None:
+                    return ("chunk", view, coords)
+            break
+        return ("blob", key, None)
+
+    # ------------------------------------------------------------------ reads
+    async def _ref_for(self, key: str) -> tuple[str, Any]:
+        kind, target, coords = self._resolve(key)
+        ws = self._ws
+        if kind == "meta":
+            view = ws.node(target)
+            if view is not None:
+                return ("meta", view.metadata.encode())
+            return ("ref", ws.blob_ref(key))
+        if kind == "chunk":
+            return ("ref", await ws.chunk_ref(target, coords))
+        return ("ref", ws.blob_ref(key))
+
+    async def get(
+        self,
+        key: str,
+        prototype: BufferPrototype,
+        byte_range: ByteRequest | None = None,
+    ) -> Buffer | None:
+        # docstring inherited
+        frazil_range = _convert_range(byte_range)
+        what, found = await self._ref_for(key)
+        if found is None:
+            return None
+        if what == "meta":
+            data = _slice(found, frazil_range)
+        else:
+            data = await self._session._read_ref(found, frazil_range)
+        return prototype.buffer.from_bytes(data)
+
+    async def get_partial_values(
+        self,
+        prototype: BufferPrototype,
+        key_ranges: Iterable[tuple[str, ByteRequest | None]],
+    ) -> list[Buffer | None]:
+        # docstring inherited
+        pairs = list(key_ranges)
+        return await self._session._io.read_many(
+            [lambda k=k, r=r: self.get(k, prototype, r) for k, r in pairs]
+        )
+
+    async def exists(self, key: str) -> bool:
+        # docstring inherited
+        _, found = await self._ref_for(key)
+        return found is not None
+
+    async def getsize(self, key: str) -> int:
+        # docstring inherited
+        what, found = await self._ref_for(key)
+        if found is None:
+            raise FileNotFoundError(key)
+        return len(found) if what == "meta" else int(found.length)
+
+    # ------------------------------------------------------------------ writes
+    async def set(self, key: str, value: Buffer) -> None:
+        # docstring inherited
+        self._check_writable()
+        data = value.to_bytes()
+        kind, target, coords = self._resolve(key)
+        if kind == "meta":
+            parsed = parse_node_metadata(data, path=target)
+            if parsed is not None:
+                self._refuse_remote("metadata", key)
+                self._ws.set_node(target, parsed.kind, data.decode(), parsed.array)
+                return
+            kind = "blob"
+        if kind == "chunk":
+            view: NodeView = target
+            if not view.layout.in_grid(coords):
+                raise InvalidInputError(
+                    f"invalid chunk key {key!r}: chunk index {list(coords)} is outside the "
+                    f"chunk grid {list(view.layout.grid or ())} of array {view.path!r}",
+                    kind=ErrorKind.INVALID_CHUNK_INDEX,
+                )
+            ref = await self._store_bytes(data, inline_ok=self._session._staging is None)
+            self._ws.put_chunk(
+                view,
+                coords,
+                kind=ref.kind,
+                chunk_id=ref.chunk_id,
+                length=ref.length,
+                checksum=ref.checksum,
+                data=ref.data,
+            )
+            staging = self._session._staging
+            if staging is not None:
+                await staging.record(view, coords, ref, _digest(data))
+            return
+        self._refuse_remote("key", key)
+        self._ws.set_blob(key, await self._store_bytes(data, inline_ok=True))
+
+    def _refuse_remote(self, what: str, key: str) -> None:
+        if self._session._staging is not None:
+            raise SessionStateError(
+                f"cannot write {what} {key!r} from a copy of a writable store sent to another "
+                "process: only chunk writes can be collected from remote copies. Write "
+                "metadata in the coordinating process before computing (xarray and "
+                "dask.array.to_zarr already do), or use session.fork() with "
+                "frazil.dask.store_dask / frazil.xarray.to_frazil.",
+                kind=ErrorKind.UNSAFE_REMOTE_WRITE,
+            )
+
+    async def _store_bytes(self, data: bytes, *, inline_ok: bool) -> ChunkRef:
+        checksum = crc32c.crc32c(data)
+        io = self._session._io
+        if inline_ok and len(data) <= io.config.inline_chunk_threshold_bytes:
+            return ChunkRef(
+                kind=RefKind.INLINE,
+                chunk_id=b"",
+                offset=0,
+                length=len(data),
+                checksum=checksum,
+                data=data,
+            )
+        chunk_id = new_id_bytes()
+        await io.write_chunk(encode_id(chunk_id), data)
+        return ChunkRef(
+            kind=RefKind.NATIVE, chunk_id=chunk_id, offset=0, length=len(data), checksum=checksum
+        )
+
+    async def set_if_not_exists(self, key: str, value: Buffer) -> None:
+        # docstring inherited
+        self._check_writable()
+        if not await self.exists(key):
+            await self.set(key, value)
+
+    async def delete(self, key: str) -> None:
+        # docstring inherited
+        self._check_writable()
+        kind, target, coords = self._resolve(key)
+        ws = self._ws
+        if kind == "meta":
+            if ws.node(target) is not None:
+                self._refuse_remote("metadata", key)
+                ws.delete_subtree(target)
+                return
+            kind = "blob"
+        if kind == "chunk":
+            view: NodeView = target
+            if await ws.chunk_ref(view, coords) is None and self._session._staging is None:
+                return
+            ws.put_chunk(view, coords, kind=RefKind.TOMBSTONE)
+            staging = self._session._staging
+            if staging is not None:
+                await staging.record(view, coords, None, "deleted")
+            return
+        if ws.blob_ref(key) is not None:
+            self._refuse_remote("key", key)
+            ws.delete_blob(key)
+
+    async def delete_dir(self, prefix: str) -> None:
+        # docstring inherited
+        self._check_writable()
+        stripped = prefix.rstrip("/")
+        if stripped:
+            validate_key(stripped)
+        ws = self._ws
+        path = "/" + stripped
+        if self._session._staging is not None and (
+            ws.subtree(path) or any(k.startswith(stripped) for k in ws.blob_keys())
+        ):
+            self._refuse_remote("directory", prefix)
+        ws.delete_subtree(path if stripped else "/")
+        # chunks addressed below an array's own directory (e.g. "array/c/1")
+        for view in list(ws.nodes.values()):
+            if view.kind != "array" or child_path(view.path, path):
+                continue
+            array_prefix = _node_key_prefix(view.path)
+            if not (stripped + "/").startswith(array_prefix):
+                continue
+            table = await ws.chunk_table(view)
+            if not len(table):
+                continue
+            keys = self._chunk_keys(view, table)
+            doomed = np.flatnonzero(np.char.startswith(keys, stripped + "/"))
+            if len(doomed):
+                self._tombstone(view, table.coords[doomed])
+
+    def _tombstone(self, view: NodeView, coords: np.ndarray[Any, Any]) -> None:
+        n = len(coords)
+        tombstones = ChunkRefs(
+            coords=coords.astype(np.int64),
+            kind=np.zeros(n, dtype=np.uint8),
+            chunk_id=np.zeros((n, 12), dtype=np.uint8),
+            offset=np.zeros(n, dtype=np.uint64),
+            length=np.zeros(n, dtype=np.uint64),
+            checksum=np.zeros(n, dtype=np.uint32),
+            location=np.zeros(n, dtype=np.uint32),
+        )
+        changes = self._ws.changes
+        assert changes is not None
+        with self._ws.lock:
+            changes.writes_for(view.node_id, view.layout.ndim).add_table(tombstones)
+
+    async def clear(self) -> None:
+        # docstring inherited
+        await self.delete_dir("")
+
+    # ------------------------------------------------------------------ listing
+    def _chunk_keys(self, view: NodeView, table: ChunkRefs) -> np.ndarray[Any, Any]:
+        layout = view.layout
+        prefix = _node_key_prefix(view.path)
+        coords = table.coords
+        if layout.ndim == 0:
+            return np.full(len(coords), prefix + layout.chunk_key(()), dtype=object).astype(str)
+        parts = coords.astype(str)
+        joined = parts[:, 0]
+        for d in range(1, layout.ndim):
+            joined = np.char.add(np.char.add(joined, layout.separator), parts[:, d])
+        head = prefix + (layout.chunk_prefix() + layout.separator if layout.encoding == "default" else "")
+        return np.char.add(head, joined)
+
+    async def _keys_with_prefix(self, prefix: str) -> list[str]:
+        ws = self._ws
+        keys: list[str] = []
+        for view in list(ws.nodes.values()):
+            node_prefix = _node_key_prefix(view.path)
+            meta_key = node_prefix + _METADATA
+            if meta_key.startswith(prefix):
+                keys.append(meta_key)
+            if view.kind == "array" and (
+                node_prefix.startswith(prefix) or prefix.startswith(node_prefix)
+            ):
+                table = await ws.chunk_table(view)
+                if len(table):
+                    chunk_keys = self._chunk_keys(view, table)
+                    if prefix and not node_prefix.startswith(prefix):
+                        chunk_keys = chunk_keys[np.char.startswith(chunk_keys, prefix)]
+                    keys.extend(chunk_keys.tolist())
+        keys.extend(k for k in ws.blob_keys() if k.startswith(prefix))
+        return keys
+
+    async def list(self) -> AsyncIterator[str]:
+        # docstring inherited
+        for key in await self._keys_with_prefix(""):
+            yield key
+
+    async def list_prefix(self, prefix: str) -> AsyncIterator[str]:
+        # docstring inherited
+        for key in await self._keys_with_prefix(prefix):
+            yield key
+
+    async def list_dir(self, prefix: str) -> AsyncIterator[str]:
+        # docstring inherited
+        stripped = prefix.rstrip("/")
+        base = stripped + "/" if stripped else ""
+        seen: set[str] = set()
+        for key in await self._keys_with_prefix(base):
+            rest = key[len(base) :]
+            if rest:
+                seen.add(rest.split("/", 1)[0])
+        for name in sorted(seen):
+            yield name
+
+    async def getsize_prefix(self, prefix: str) -> int:
+        # docstring inherited
+        stripped = prefix.rstrip("/")
+        base = stripped + "/" if stripped else ""
+        sizes = await self._session._io.read_many(
+            [lambda k=k: self.getsize(k) for k in await self._keys_with_prefix(base)]
+        )
+        return int(sum(sizes))
+
+
+def _digest(data: bytes) -> str:
+    return hashlib.blake2b(data, digest_size=8).hexdigest()
+
+
+def default_prototype() -> BufferPrototype:
+    """zarr's default buffer prototype (for callers outside zarr)."""
+    return default_buffer_prototype()

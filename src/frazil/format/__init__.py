@@ -1,0 +1,62 @@
+"""The on-storage format: ids, keys, envelopes and the stored objects.
+
+Internal: layers above use these names; users do not. ``docs/design/001-format.md``
+describes the format and how it evolves.
+"""
+
+from __future__ import annotations
+
+from frazil.format import layout
+from frazil.format._chunkrefs import ChunkRefs, RefIndex, RefKind, coord_keys
+from frazil.format._envelope import (
+    FORMAT_VERSION,
+    Compression,
+    ObjectKind,
+    decode_document,
+    encode_document,
+)
+from frazil.format._ids import decode_id, encode_id, is_id, new_id, new_id_bytes
+from frazil.format._objects import (
+    ANCESTOR_WINDOW,
+    CommitInfo,
+    Manifest,
+    ManifestRef,
+    ManifestSegment,
+    NodeRecord,
+    RefDoc,
+    RepoDoc,
+    Snapshot,
+    TransactionLog,
+    datetime_to_micros,
+    micros_to_datetime,
+)
+
+__all__ = [
+    "ANCESTOR_WINDOW",
+    "FORMAT_VERSION",
+    "ChunkRefs",
+    "CommitInfo",
+    "Compression",
+    "Manifest",
+    "ManifestRef",
+    "ManifestSegment",
+    "NodeRecord",
+    "ObjectKind",
+    "RefDoc",
+    "RefIndex",
+    "RefKind",
+    "RepoDoc",
+    "Snapshot",
+    "TransactionLog",
+    "coord_keys",
+    "datetime_to_micros",
+    "decode_document",
+    "decode_id",
+    "encode_document",
+    "encode_id",
+    "is_id",
+    "layout",
+    "micros_to_datetime",
+    "new_id",
+    "new_id_bytes",
+]

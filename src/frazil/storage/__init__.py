@@ -1,0 +1,206 @@
+"""Storage backends: the object stores a repository lives in.
+
+Use the constructors (:func:`in_memory_storage`, :func:`local_filesystem_storage`,
+:func:`s3_storage`, :func:`storage_from_url`); implement :class:`Storage` for a new backend.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from frazil._errors import ErrorKind, InvalidInputError
+from frazil.storage._base import (
+    ByteRange,
+    IfMatch,
+    ObjectInfo,
+    OffsetRange,
+    PutMode,
+    Storage,
+    SuffixRange,
+    Versioned,
+    WindowRange,
+    validate_key,
+    validate_prefix,
+)
+from frazil.storage._fsspec import FsspecStorage
+from frazil.storage._local import LocalStorage
+from frazil.storage._memory import MemoryStorage
+from frazil.storage._retry import RetryingStorage, RetrySettings
+from frazil.storage._s3 import S3Options, S3Storage
+
+__all__ = [
+    "ByteRange",
+    "FsspecStorage",
+    "IfMatch",
+    "LocalStorage",
+    "MemoryStorage",
+    "ObjectInfo",
+    "OffsetRange",
+    "PutMode",
+    "RetrySettings",
+    "RetryingStorage",
+    "S3Options",
+    "S3Storage",
+    "Storage",
+    "SuffixRange",
+    "Versioned",
+    "WindowRange",
+    "in_memory_storage",
+    "local_filesystem_storage",
+    "s3_storage",
+    "storage_from_url",
+    "validate_key",
+    "validate_prefix",
+]
+
+
+def in_memory_storage() -> MemoryStorage:
+    """Return a new, empty storage in this process's memory.
+
+    Returns
+    -------
+    MemoryStorage
+        Shared by copies pickled within this process; unusable in other processes.
+
+    Examples
+    --------
+    >>> import frazil
+    >>> repo = frazil.Repository.create(frazil.in_memory_storage())
+    """
+    return MemoryStorage()
+
+
+def local_filesystem_storage(path: str | os.PathLike[str], *, durable: bool = False) -> LocalStorage:
+    """Return a storage in a local directory, safe for concurrent processes on one machine.
+
+    Parameters
+    ----------
+    path
+        The repository's root directory. It is created on first write. A path with a
+        ``..`` segment is refused.
+    durable
+        ``fsync`` every write (slower; protects against power loss, not only crashes).
+
+    Returns
+    -------
+    LocalStorage
+
+    Raises
+    ------
+    InvalidInputError
+        If the path is empty or contains ``..``.
+    """
+    return LocalStorage(path, durable=durable)
+
+
+def s3_storage(
+    *,
+    bucket: str,
+    prefix: str,
+    region: str | None = None,
+    endpoint_url: str | None = None,
+    allow_http: bool = False,
+    access_key_id: str | None = None,
+    secret_access_key: str | None = None,
+    session_token: str | None = None,
+    anonymous: bool = False,
+    from_env: bool = False,
+) -> S3Storage:
+    """Return a storage in an S3 (or S3-compatible) bucket.
+
+    Parameters
+    ----------
+    bucket
+        The bucket name.
+    prefix
+        Key prefix under which the repository lives (may be ``""``).
+    region
+        AWS region.
+    endpoint_url
+        Endpoint of an S3-compatible server.
+    allow_http
+        Allow a plain-http ``endpoint_url``.
+    access_key_id, secret_access_key, session_token
+        Static credentials. Without them botocore's default chain is used.
+    anonymous
+        Unsigned requests; such a storage is read-only.
+    from_env
+        Take credentials from the environment explicitly.
+
+    Returns
+    -------
+    S3Storage
+        Pickles by configuration; every process makes its own client.
+
+    Raises
+    ------
+    InvalidInputError
+        For a bad bucket name, a ``..`` in the prefix, or an http endpoint without
+        ``allow_http``.
+    """
+    return S3Storage(
+        S3Options(
+            bucket=bucket,
+            prefix=prefix,
+            region=region,
+            endpoint_url=endpoint_url,
+            allow_http=allow_http,
+            access_key_id=access_key_id,
+            secret_access_key=secret_access_key,
+            session_token=session_token,
+            anonymous=anonymous,
+            from_env=from_env,
+        )
+    )
+
+
+def storage_from_url(url: str, **options: Any) -> Storage:
+    """Return the storage for a URL.
+
+    ``memory://`` makes an in-memory storage, ``file:///path`` (or a plain path) a local
+    one, ``s3://bucket/prefix`` an S3 one (``options`` go to :func:`s3_storage`); any other
+    fsspec URL gives a read-only :class:`FsspecStorage`.
+
+    Parameters
+    ----------
+    url
+        Where the repository lives.
+    **options
+        Backend options.
+
+    Returns
+    -------
+    Storage
+
+    Raises
+    ------
+    InvalidInputError
+        For an empty URL or options the backend does not take.
+    """
+    if not isinstance(url, str) or not url:
+        raise InvalidInputError(f"invalid storage URL {url!r}", kind=ErrorKind.STORAGE_CONFIG)
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return local_filesystem_storage(url, **options)
+    match scheme:
+        case "memory":
+            return in_memory_storage()
+        case "file":
+            return local_filesystem_storage(rest, **options)
+        case "s3":
+            bucket, _, prefix = rest.partition("/")
+            try:
+                return s3_storage(bucket=bucket, prefix=prefix, **options)
+            except TypeError as exc:
+                raise InvalidInputError(
+                    f"invalid options for {url!r}: {exc}", kind=ErrorKind.STORAGE_CONFIG
+                ) from exc
+        case _:
+            return FsspecStorage(url, **options)
+
+
+for _name in __all__:
+    _obj = globals()[_name]
+    if isinstance(_obj, type):
+        _obj.__module__ = "frazil.storage"

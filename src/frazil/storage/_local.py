@@ -1,0 +1,340 @@
+"""Local file system storage with conditional writes that are safe across processes.
+
+Writes go to a temporary file in the target directory and are renamed into place, so a
+reader sees the old bytes or the new ones, never a torn file.
+
+Conditional writes (``"create"`` and ``IfMatch``) run the check and the rename while holding
+an exclusive ``fcntl.flock`` on a per-key lock file under ``.locks/``. Every process on the
+machine uses the same lock files, so exactly one of any set of racing writers wins.
+
+The version that ``IfMatch`` compares is a 128-bit BLAKE2b digest of the object's bytes.
+A digest is not a *fingerprint* of the file (mtime, inode and size repeat after renames,
+so a stale writer would pass); it changes whenever the bytes change. Objects that are
+compared-and-swapped (the refs) carry a random write token, so their bytes never repeat.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import errno
+import fcntl
+import hashlib
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from frazil._errors import (
+    AlreadyExistsError,
+    ErrorKind,
+    InvalidInputError,
+    ObjectNotFoundError,
+    PreconditionFailedError,
+    StorageError,
+)
+from frazil.storage._base import (
+    IfMatch,
+    ObjectInfo,
+    OffsetRange,
+    Storage,
+    SuffixRange,
+    Versioned,
+    WindowRange,
+    check_range,
+    validate_key,
+    validate_prefix,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Iterator
+
+    from frazil.storage._base import ByteRange, PutMode
+
+__all__ = ["LocalStorage", "content_version"]
+
+_LOCK_DIR = ".locks"
+
+
+def content_version(data: bytes) -> str:
+    """The version of an object with these bytes: a hex BLAKE2b-128 digest."""
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
+def _check_root(path: str | os.PathLike[str]) -> Path:
+    text = os.fspath(path)
+    if not text or "\x00" in text:
+        raise InvalidInputError(
+            f"invalid local repository path {text!r}: expected a non-empty path",
+            kind=ErrorKind.INVALID_PATH,
+        )
+    parts = Path(text).parts
+    if ".." in parts:
+        raise InvalidInputError(
+            f"invalid local repository path {text!r}: it contains a '..' segment. Pass the "
+            "path you mean without '..' (for example os.path.abspath of it), so the "
+            "repository cannot land outside the directory you expect.",
+            kind=ErrorKind.INVALID_PATH,
+        )
+    return Path(os.path.abspath(text))
+
+
+class LocalStorage(Storage):
+    """Storage in a directory of the local file system.
+
+    Parameters
+    ----------
+    path
+        The repository's root directory; created on first write. It must not contain
+        ``..`` segments.
+    durable
+        If True, ``fsync`` every written file and its directory before returning. Off by
+        default: a killed process never loses completed writes either way; only a power
+        loss or kernel crash can.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, durable: bool = False) -> None:
+        self._root = _check_root(path)
+        self._durable = durable
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_restore_local, (str(self._root), self._durable))
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, LocalStorage) and other._root == self._root
+
+    def __hash__(self) -> int:
+        return hash(("local", self._root))
+
+    @property
+    def root(self) -> Path:
+        """The absolute root directory."""
+        return self._root
+
+    @property
+    def supports_writes(self) -> bool:
+        # docstring inherited
+        return True
+
+    @property
+    def supports_conditional_writes(self) -> bool:
+        # docstring inherited
+        return True
+
+    def describe(self) -> str:
+        # docstring inherited
+        return f"file://{self._root}"
+
+    def _path(self, key: str) -> Path:
+        return self._root.joinpath(*validate_key(key).split("/"))
+
+    # ------------------------------------------------------------------ sync core
+    def get_sync(self, key: str, byte_range: ByteRange | None = None) -> bytes:
+        """Synchronous :meth:`get`."""
+        path = self._path(key)
+        check_range(byte_range)
+        try:
+            with open(path, "rb") as f:
+                match byte_range:
+                    case None:
+                        return f.read()
+                    case WindowRange(start=start, end=end):
+                        f.seek(start)
+                        return f.read(max(0, end - start))
+                    case OffsetRange(offset=offset):
+                        f.seek(offset)
+                        return f.read()
+                    case SuffixRange(length=length):
+                        size = os.fstat(f.fileno()).st_size
+                        f.seek(max(0, size - length))
+                        return f.read()
+                    case _:
+                        raise InvalidInputError(
+                            f"unexpected byte range {byte_range!r}",
+                            kind=ErrorKind.INVALID_BYTE_RANGE,
+                        )
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+            raise ObjectNotFoundError(
+                f"object {key!r} not found in {self.describe()}", key=key
+            ) from None
+        except OSError as exc:
+            raise _io_error(exc, key) from exc
+
+    def put_sync(self, key: str, data: bytes, *, mode: PutMode = "overwrite") -> str | None:
+        """Synchronous :meth:`put`."""
+        path = self._path(key)
+        if mode == "overwrite":
+            self._write_replace(path, data, key)
+            return None
+        if not isinstance(mode, IfMatch) and mode != "create":
+            raise InvalidInputError(
+                f"invalid put mode {mode!r}: expected 'create', 'overwrite' or IfMatch(version)"
+            )
+        with self._key_lock(key):
+            current = self._read_or_none(path, key)
+            if mode == "create":
+                if current is not None:
+                    raise AlreadyExistsError(f"object {key!r} already exists in {self.describe()}")
+            elif current is None or content_version(current) != mode.version:
+                raise PreconditionFailedError(
+                    f"object {key!r} is not at version {mode.version!r}", key=key
+                )
+            self._write_replace(path, data, key)
+        return content_version(data)
+
+    def delete_sync(self, key: str) -> None:
+        """Synchronous :meth:`delete`."""
+        path = self._path(key)
+        try:
+            path.unlink()
+        except (FileNotFoundError, NotADirectoryError):
+            return
+        except OSError as exc:
+            raise _io_error(exc, key) from exc
+
+    def _read_or_none(self, path: Path, key: str) -> bytes | None:
+        try:
+            return path.read_bytes()
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        except OSError as exc:
+            raise _io_error(exc, key) from exc
+
+    def _write_replace(self, path: Path, data: bytes, key: str) -> None:
+        tmp = path.with_name(f".{path.name}.{os.urandom(6).hex()}.tmp")
+        try:
+            try:
+                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            except FileNotFoundError:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            try:
+                view = memoryview(data)
+                while view:
+                    written = os.write(fd, view)
+                    view = view[written:]
+                if self._durable:
+                    os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.replace(tmp, path)
+            if self._durable:
+                dir_fd = os.open(path.parent, os.O_RDONLY)
+                try:
+                    os.fsync(dir_fd)
+                finally:
+                    os.close(dir_fd)
+        except OSError as exc:
+            try:
+                tmp.unlink()
+            except OSError:
+                pass
+            raise _io_error(exc, key) from exc
+
+    def _key_lock(self, key: str) -> _FileLock:
+        digest = hashlib.blake2b(key.encode(), digest_size=16).hexdigest()
+        return _FileLock(self._root / _LOCK_DIR / f"{digest}.lock")
+
+    def _scan(self, prefix: str) -> list[ObjectInfo]:
+        directory, _, name_prefix = prefix.rpartition("/")
+        base = self._root.joinpath(*directory.split("/")) if directory else self._root
+        found: list[ObjectInfo] = []
+        key_base = f"{directory}/" if directory else ""
+        for entry_key, entry in _walk(base, key_base, name_prefix):
+            try:
+                stat = entry.stat(follow_symlinks=False)
+            except FileNotFoundError:
+                continue
+            found.append(
+                ObjectInfo(
+                    key=entry_key,
+                    size=stat.st_size,
+                    last_modified=datetime.datetime.fromtimestamp(stat.st_mtime, datetime.UTC),
+                )
+            )
+        return found
+
+    # ------------------------------------------------------------------ async API
+    async def get(self, key: str, byte_range: ByteRange | None = None) -> bytes:
+        # docstring inherited
+        return await asyncio.to_thread(self.get_sync, key, byte_range)
+
+    async def get_versioned(self, key: str) -> Versioned:
+        # docstring inherited
+        data = await asyncio.to_thread(self.get_sync, key)
+        return Versioned(data=data, version=content_version(data))
+
+    async def exists(self, key: str) -> bool:
+        # docstring inherited
+        path = self._path(key)
+        return await asyncio.to_thread(path.is_file)
+
+    async def list(self, prefix: str = "") -> AsyncIterator[ObjectInfo]:
+        # docstring inherited
+        validate_prefix(prefix)
+        for info in await asyncio.to_thread(self._scan, prefix):
+            yield info
+
+    async def put(self, key: str, data: bytes, *, mode: PutMode = "overwrite") -> str | None:
+        # docstring inherited
+        return await asyncio.to_thread(self.put_sync, key, data, mode=mode)
+
+    async def delete(self, key: str) -> None:
+        # docstring inherited
+        await asyncio.to_thread(self.delete_sync, key)
+
+    async def delete_many(self, keys: Any) -> None:
+        # docstring inherited
+        def run() -> None:
+            for key in keys:
+                self.delete_sync(key)
+
+        await asyncio.to_thread(run)
+
+
+class _FileLock:
+    """An exclusive ``flock`` on a lock file, held for a ``with`` block."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._fd = -1
+
+    def __enter__(self) -> None:
+        try:
+            self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o644)
+        except FileNotFoundError:
+            self._path.parent.mkdir(parents=True, exist_ok=True)
+            self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o644)
+        fcntl.flock(self._fd, fcntl.LOCK_EX)
+
+    def __exit__(self, *exc: object) -> None:
+        fcntl.flock(self._fd, fcntl.LOCK_UN)
+        os.close(self._fd)
+
+
+def _walk(base: Path, key_base: str, name_prefix: str) -> Iterator[tuple[str, os.DirEntry[str]]]:
+    try:
+        entries = list(os.scandir(base))
+    except (FileNotFoundError, NotADirectoryError):
+        return
+    for entry in entries:
+        name = entry.name
+        if name.startswith(".") or not name.startswith(name_prefix):
+            continue
+        if entry.is_dir(follow_symlinks=False):
+            yield from _walk(Path(entry.path), f"{key_base}{name}/", "")
+        elif entry.is_file(follow_symlinks=False):
+            yield f"{key_base}{name}", entry
+
+
+def _io_error(exc: OSError, key: str) -> StorageError:
+    transient = exc.errno in (errno.EAGAIN, errno.EINTR, errno.EBUSY, errno.ETIMEDOUT)
+    return StorageError(
+        f"file system error on {key!r}: {exc}",
+        kind=ErrorKind.STORAGE_TRANSIENT if transient else ErrorKind.STORAGE_IO,
+        transient=transient,
+        key=key,
+    )
+
+
+def _restore_local(root: str, durable: bool) -> LocalStorage:
+    return LocalStorage(root, durable=durable)

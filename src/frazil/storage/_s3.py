@@ -1,0 +1,377 @@
+"""S3 (and S3-compatible) storage through s3fs/aiobotocore, with real conditional writes.
+
+``put(mode="create")`` sends ``If-None-Match: *`` and ``put(mode=IfMatch(etag))`` sends
+``If-Match: <etag>``; both are atomic on AWS S3 and on compatible servers that implement
+the preconditions. s3fs is imported only when an S3 storage is first used.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import os
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
+
+from frazil._errors import (
+    AlreadyExistsError,
+    ErrorKind,
+    InvalidInputError,
+    ObjectNotFoundError,
+    PreconditionFailedError,
+    StorageError,
+)
+from frazil.storage._base import (
+    IfMatch,
+    ObjectInfo,
+    OffsetRange,
+    Storage,
+    SuffixRange,
+    Versioned,
+    WindowRange,
+    check_range,
+    validate_key,
+    validate_prefix,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Iterable
+
+    from frazil.storage._base import ByteRange, PutMode
+
+__all__ = ["S3Options", "S3Storage"]
+
+_TRANSIENT_CODES = frozenset(
+    {
+        "SlowDown",
+        "Throttling",
+        "ThrottlingException",
+        "RequestTimeout",
+        "RequestTimeTooSkewed",
+        "InternalError",
+        "ServiceUnavailable",
+        "ConditionalRequestConflict",
+        "OperationAborted",
+        "500",
+        "502",
+        "503",
+        "504",
+    }
+)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class S3Options:
+    """Where an S3 storage lives and how it authenticates; pickled instead of clients."""
+
+    bucket: str
+    """Bucket name."""
+    prefix: str = ""
+    """Key prefix inside the bucket under which the repository lives."""
+    region: str | None = None
+    """AWS region; ``None`` lets botocore decide."""
+    endpoint_url: str | None = None
+    """Custom endpoint for S3-compatible servers (MinIO, moto, R2...)."""
+    allow_http: bool = False
+    """Allow a plain ``http://`` endpoint."""
+    access_key_id: str | None = None
+    """Static credentials; ``None`` uses botocore's default chain."""
+    secret_access_key: str | None = None
+    """Static credentials."""
+    session_token: str | None = None
+    """Static credentials."""
+    anonymous: bool = False
+    """Send unsigned requests (public buckets)."""
+    from_env: bool = False
+    """Take credentials from the environment (botocore's default chain) explicitly."""
+
+
+def _check_options(options: S3Options) -> None:
+    if not options.bucket or "/" in options.bucket:
+        raise InvalidInputError(
+            f"invalid S3 bucket {options.bucket!r}: expected a bucket name without '/'",
+            kind=ErrorKind.STORAGE_CONFIG,
+        )
+    prefix = options.prefix.strip("/")
+    if prefix:
+        validate_key(prefix)
+    if options.endpoint_url and options.endpoint_url.startswith("http://"):
+        if not options.allow_http:
+            raise InvalidInputError(
+                f"endpoint {options.endpoint_url!r} is plain http: pass allow_http=True to "
+                "use it (credentials and data travel unencrypted)",
+                kind=ErrorKind.STORAGE_CONFIG,
+            )
+    if options.anonymous and (options.access_key_id or options.from_env):
+        raise InvalidInputError(
+            "anonymous=True cannot be combined with credentials or from_env=True",
+            kind=ErrorKind.STORAGE_CONFIG,
+        )
+
+
+class S3Storage(Storage):
+    """Storage in an S3 bucket under a prefix.
+
+    One s3fs client is made per event loop and process, so the storage works from zarr's
+    IO loop, from helper loops, in Dask workers and after ``os.fork``.
+    """
+
+    def __init__(self, options: S3Options) -> None:
+        _check_options(options)
+        self._options = options
+        self._prefix = options.prefix.strip("/")
+        self._clients: dict[tuple[int, int], Any] = {}
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_restore_s3, (asdict(self._options),))
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, S3Storage) and other._options == self._options
+
+    def __hash__(self) -> int:
+        return hash(("s3", self._options.bucket, self._prefix, self._options.endpoint_url))
+
+    @property
+    def options(self) -> S3Options:
+        """The configuration this storage was built from."""
+        return self._options
+
+    @property
+    def supports_writes(self) -> bool:
+        # docstring inherited
+        return not self._options.anonymous
+
+    @property
+    def supports_conditional_writes(self) -> bool:
+        # docstring inherited
+        return not self._options.anonymous
+
+    def describe(self) -> str:
+        # docstring inherited
+        where = f"s3://{self._options.bucket}/{self._prefix}".rstrip("/")
+        if self._options.endpoint_url:
+            where += f" at {self._options.endpoint_url}"
+        return where
+
+    def _full_key(self, key: str) -> str:
+        validate_key(key)
+        return f"{self._prefix}/{key}" if self._prefix else key
+
+    async def _client(self) -> Any:
+        loop = asyncio.get_running_loop()
+        ident = (os.getpid(), id(loop))
+        fs = self._clients.get(ident)
+        if fs is None:
+            import s3fs  # noqa: PLC0415 -- s3fs is an optional, heavy import
+
+            opts = self._options
+            client_kwargs: dict[str, Any] = {}
+            if opts.endpoint_url:
+                client_kwargs["endpoint_url"] = opts.endpoint_url
+            if opts.region:
+                client_kwargs["region_name"] = opts.region
+            fs = s3fs.S3FileSystem(
+                asynchronous=True,
+                loop=loop,
+                skip_instance_cache=True,
+                anon=opts.anonymous,
+                key=opts.access_key_id,
+                secret=opts.secret_access_key,
+                token=opts.session_token,
+                client_kwargs=client_kwargs,
+                retries=1,
+            )
+            await fs.set_session()
+            # drop clients of loops that are gone (helper loops, forked parents)
+            for stale in [k for k in self._clients if k[0] != ident[0]]:
+                del self._clients[stale]
+            self._clients[ident] = fs
+        return fs
+
+    async def _call(self, method: str, key: str | None, **kwargs: Any) -> Any:
+        fs = await self._client()
+        try:
+            return await fs._call_s3(method, Bucket=self._options.bucket, **kwargs)
+        except Exception as exc:
+            raise _translate(exc, key, self.describe()) from exc
+
+    async def get(self, key: str, byte_range: ByteRange | None = None) -> bytes:
+        # docstring inherited
+        full = self._full_key(key)
+        check_range(byte_range)
+        header: str | None
+        match byte_range:
+            case None:
+                header = None
+            case WindowRange(start=start, end=end):
+                if end == start:
+                    if not await self.exists(key):
+                        raise ObjectNotFoundError(f"object {key!r} not found", key=key)
+                    return b""
+                header = f"bytes={start}-{end - 1}"
+            case OffsetRange(offset=offset):
+                header = f"bytes={offset}-"
+            case SuffixRange(length=length):
+                if length == 0:
+                    if not await self.exists(key):
+                        raise ObjectNotFoundError(f"object {key!r} not found", key=key)
+                    return b""
+                header = f"bytes=-{length}"
+        extra = {"Range": header} if header else {}
+        try:
+            response = await self._call("get_object", key, Key=full, **extra)
+        except _RangeNotSatisfiable:
+            return b""
+        body = response["Body"]
+        try:
+            data: bytes = await body.read()
+        finally:
+            body.close()
+        return data
+
+    async def get_versioned(self, key: str) -> Versioned:
+        # docstring inherited
+        response = await self._call("get_object", key, Key=self._full_key(key))
+        body = response["Body"]
+        try:
+            data: bytes = await body.read()
+        finally:
+            body.close()
+        return Versioned(data=data, version=str(response["ETag"]))
+
+    async def exists(self, key: str) -> bool:
+        # docstring inherited
+        try:
+            await self._call("head_object", key, Key=self._full_key(key))
+        except ObjectNotFoundError:
+            return False
+        return True
+
+    async def list(self, prefix: str = "") -> AsyncIterator[ObjectInfo]:
+        # docstring inherited
+        validate_prefix(prefix)
+        full_prefix = f"{self._prefix}/{prefix}" if self._prefix else prefix
+        strip = f"{self._prefix}/" if self._prefix else ""
+        token: str | None = None
+        while True:
+            kwargs: dict[str, Any] = {"Prefix": full_prefix, "MaxKeys": 1000}
+            if token:
+                kwargs["ContinuationToken"] = token
+            page = await self._call("list_objects_v2", None, **kwargs)
+            for item in page.get("Contents", []):
+                modified = item["LastModified"]
+                if isinstance(modified, datetime.datetime):
+                    modified = modified.astimezone(datetime.UTC)
+                yield ObjectInfo(
+                    key=str(item["Key"]).removeprefix(strip),
+                    size=int(item["Size"]),
+                    last_modified=modified,
+                )
+            if not page.get("IsTruncated"):
+                return
+            token = page.get("NextContinuationToken")
+
+    async def put(self, key: str, data: bytes, *, mode: PutMode = "overwrite") -> str | None:
+        # docstring inherited
+        full = self._full_key(key)
+        conditions: dict[str, str]
+        match mode:
+            case "overwrite":
+                conditions = {}
+            case "create":
+                conditions = {"IfNoneMatch": "*"}
+            case IfMatch(version=version):
+                conditions = {"IfMatch": version}
+            case _:
+                raise InvalidInputError(
+                    f"invalid put mode {mode!r}: expected 'create', 'overwrite' or "
+                    "IfMatch(version)"
+                )
+        try:
+            response = await self._call("put_object", key, Key=full, Body=bytes(data), **conditions)
+        except PreconditionFailedError:
+            if mode == "create":
+                raise AlreadyExistsError(
+                    f"object {key!r} already exists in {self.describe()}"
+                ) from None
+            raise
+        except ObjectNotFoundError:
+            # If-Match on a missing key
+            raise PreconditionFailedError(
+                f"object {key!r} does not exist, so it is not at the expected version", key=key
+            ) from None
+        return str(response.get("ETag")) if response.get("ETag") else None
+
+    async def delete(self, key: str) -> None:
+        # docstring inherited
+        try:
+            await self._call("delete_object", key, Key=self._full_key(key))
+        except ObjectNotFoundError:
+            return
+
+    async def delete_many(self, keys: Iterable[str]) -> None:
+        # docstring inherited
+        full = [self._full_key(k) for k in keys]
+        for start in range(0, len(full), 1000):
+            batch = full[start : start + 1000]
+            await self._call(
+                "delete_objects",
+                None,
+                Delete={"Objects": [{"Key": k} for k in batch], "Quiet": True},
+            )
+
+
+class _RangeNotSatisfiable(StorageError):
+    """A range starting past the end of the object (S3 answers 416)."""
+
+
+def _client_error_code(exc: BaseException) -> str | None:
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        response = getattr(current, "response", None)
+        if isinstance(response, dict):
+            error = response.get("Error", {})
+            code = error.get("Code")
+            if code:
+                return str(code)
+            status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+            if status:
+                return str(status)
+        current = current.__cause__ or current.__context__
+    return None
+
+
+def _translate(exc: Exception, key: str | None, where: str) -> Exception:
+    code = _client_error_code(exc)
+    label = repr(key) if key is not None else "listing"
+    if code in ("PreconditionFailed", "412"):
+        return PreconditionFailedError(
+            f"conditional write to {label} in {where} failed its precondition", key=key
+        )
+    if code in ("InvalidRange", "416"):
+        return _RangeNotSatisfiable(f"range not satisfiable for {label}", key=key)
+    if code in ("NoSuchKey", "404", "NotFound") or (
+        isinstance(exc, FileNotFoundError) and code != "NoSuchBucket"
+    ):
+        return ObjectNotFoundError(f"object {label} not found in {where}", key=key)
+    transient = code in _TRANSIENT_CODES or isinstance(
+        exc, TimeoutError | ConnectionError | asyncio.TimeoutError
+    )
+    if not transient and code is None:
+        # connection-level failures from aiohttp/botocore arrive without a ClientError
+        name = type(exc).__name__
+        transient = any(
+            word in name for word in ("Timeout", "Connection", "Endpoint", "ServerDisconnected")
+        )
+    return StorageError(
+        f"S3 request for {label} in {where} failed ({code or type(exc).__name__}): {exc}",
+        kind=ErrorKind.STORAGE_TRANSIENT if transient else ErrorKind.STORAGE_IO,
+        transient=transient,
+        key=key,
+    )
+
+
+def _restore_s3(options: dict[str, Any]) -> S3Storage:
+    return S3Storage(S3Options(**options))
