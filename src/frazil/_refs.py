@@ -41,7 +41,7 @@ __all__ = [
 
 _NAME_CHARS = re.compile(r"^[A-Za-z0-9._\-/]+$")
 _NAME_RULE = (
-    "names are 1-255 characters of letters, digits, '.', '_', '-' and '/'; they cannot "
+    "names are 1-200 characters of letters, digits, '.', '_', '-' and '/'; they cannot "
     "start or end with '/' or '.', contain '//', a '.' or '..' segment, or end in '.lock'"
 )
 
@@ -60,7 +60,7 @@ def validate_ref_name(name: object, *, what: str) -> str:
             kind=ErrorKind.INVALID_REF_NAME,
         )
     ok = (
-        0 < len(name) <= 255
+        0 < len(name) <= 200
         and _NAME_CHARS.match(name) is not None
         and not name.startswith(("/", "."))
         and not name.endswith(("/", ".", ".lock"))

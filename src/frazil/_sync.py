@@ -30,12 +30,19 @@ if TYPE_CHECKING:
     from collections.abc import Coroutine
     from typing import Any
 
-__all__ = ["io_loop", "sync"]
+__all__ = ["io_loop", "io_loop_usable", "sync"]
+
+_helper = threading.local()
 
 
 def io_loop() -> asyncio.AbstractEventLoop:
     """Return zarr's IO event loop, starting it if needed."""
     return _zarr_sync._get_loop()
+
+
+def io_loop_usable() -> bool:
+    """False in a helper thread that runs while the IO loop's own thread is blocked."""
+    return not getattr(_helper, "active", False)
 
 
 def _running_loop() -> asyncio.AbstractEventLoop | None:
@@ -69,6 +76,7 @@ def _run_in_helper_thread[T](coro: Coroutine[Any, Any, T]) -> T:
     error: list[BaseException] = []
 
     def target() -> None:
+        _helper.active = True
         try:
             result.append(asyncio.run(coro))
         except BaseException as exc:  # noqa: BLE001 -- re-raised in the caller's thread

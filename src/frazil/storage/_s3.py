@@ -35,7 +35,7 @@ from frazil.storage._base import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Iterable
+    from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 
     from frazil.storage._base import ByteRange, PutMode
 
@@ -109,6 +109,11 @@ def _check_options(options: S3Options) -> None:
         )
 
 
+# One client per (options, process, loop), shared by every S3Storage with those options:
+# they pool connections and live as long as the process.
+_CLIENTS: dict[tuple[S3Options, int, int], Any] = {}
+
+
 class S3Storage(Storage):
     """Storage in an S3 bucket under a prefix.
 
@@ -120,7 +125,6 @@ class S3Storage(Storage):
         _check_options(options)
         self._options = options
         self._prefix = options.prefix.strip("/")
-        self._clients: dict[tuple[int, int], Any] = {}
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (_restore_s3, (asdict(self._options),))
@@ -159,8 +163,8 @@ class S3Storage(Storage):
 
     async def _client(self) -> Any:
         loop = asyncio.get_running_loop()
-        ident = (os.getpid(), id(loop))
-        fs = self._clients.get(ident)
+        ident = (self._options, os.getpid(), id(loop))
+        fs = _CLIENTS.get(ident)
         if fs is None:
             import s3fs  # noqa: PLC0415 -- s3fs is an optional, heavy import
 
@@ -179,25 +183,58 @@ class S3Storage(Storage):
                 secret=opts.secret_access_key,
                 token=opts.session_token,
                 client_kwargs=client_kwargs,
-                retries=1,
             )
+            fs.retries = 1  # frazil's RetryingStorage owns retries and their backoff
             await fs.set_session()
-            # drop clients of loops that are gone (helper loops, forked parents)
-            for stale in [k for k in self._clients if k[0] != ident[0]]:
-                del self._clients[stale]
-            self._clients[ident] = fs
+            # forget clients inherited from a parent process across fork
+            for stale in [k for k in _CLIENTS if k[1] != ident[1]]:
+                del _CLIENTS[stale]
+            _CLIENTS[ident] = fs
         return fs
 
+    async def _on_io_loop[T](self, work: Callable[[Any], Awaitable[T]]) -> T:
+        """Run ``work(client)`` on zarr's IO loop, where the one S3 client of this process
+        lives; short-lived loops (``asyncio.run``, test loops) never own connections."""
+        from frazil._sync import io_loop, io_loop_usable  # noqa: PLC0415 -- L0 helper
+
+        loop = io_loop()
+        if asyncio.get_running_loop() is loop or not io_loop_usable():
+            return await work(await self._client())
+
+        async def run() -> T:
+            return await work(await self._client())
+
+        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(run(), loop))
+
     async def _call(self, method: str, key: str | None, **kwargs: Any) -> Any:
-        fs = await self._client()
-        try:
-            return await fs._call_s3(method, Bucket=self._options.bucket, **kwargs)
-        except Exception as exc:
-            raise _translate(exc, key, self.describe()) from exc
+        async def work(fs: Any) -> Any:
+            try:
+                return await fs._call_s3(method, Bucket=self._options.bucket, **kwargs)
+            except Exception as exc:
+                raise _translate(exc, key, self.describe()) from exc
+
+        return await self._on_io_loop(work)
+
+    async def _call_and_read(self, key: str, **kwargs: Any) -> tuple[bytes, str]:
+        async def work(fs: Any) -> tuple[bytes, str]:
+            try:
+                response = await fs._call_s3(
+                    "get_object", Bucket=self._options.bucket, Key=self._full_key(key), **kwargs
+                )
+                body = response["Body"]
+                try:
+                    data: bytes = await body.read()
+                finally:
+                    body.close()
+            except Exception as exc:
+                raise _translate(exc, key, self.describe()) from exc
+            return data, str(response.get("ETag"))
+
+        return await self._on_io_loop(work)
 
     async def get(self, key: str, byte_range: ByteRange | None = None) -> bytes:
         # docstring inherited
-        full = self._full_key(key)
+        self._full_key(key)
         check_range(byte_range)
         header: str | None
         match byte_range:
@@ -219,25 +256,15 @@ class S3Storage(Storage):
                 header = f"bytes=-{length}"
         extra = {"Range": header} if header else {}
         try:
-            response = await self._call("get_object", key, Key=full, **extra)
+            data, _ = await self._call_and_read(key, **extra)
         except _RangeNotSatisfiable:
             return b""
-        body = response["Body"]
-        try:
-            data: bytes = await body.read()
-        finally:
-            body.close()
         return data
 
     async def get_versioned(self, key: str) -> Versioned:
         # docstring inherited
-        response = await self._call("get_object", key, Key=self._full_key(key))
-        body = response["Body"]
-        try:
-            data: bytes = await body.read()
-        finally:
-            body.close()
-        return Versioned(data=data, version=str(response["ETag"]))
+        data, etag = await self._call_and_read(key)
+        return Versioned(data=data, version=etag)
 
     async def exists(self, key: str) -> bool:
         # docstring inherited

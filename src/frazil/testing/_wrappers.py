@@ -1,0 +1,273 @@
+"""Storage wrappers for tests: counting operations, injecting faults, adding latency."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import threading
+from collections import Counter
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from frazil._errors import ErrorKind, StorageError
+from frazil.storage import Storage
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Iterable
+
+    from frazil.storage import ByteRange, ObjectInfo, PutMode, Versioned
+
+__all__ = ["CountingStorage", "FaultSettings", "FaultyStorage", "LatencyStorage"]
+
+
+class _Wrapper(Storage):
+    def __init__(self, inner: Storage) -> None:
+        self._inner = inner
+
+    @property
+    def inner(self) -> Storage:
+        """The wrapped storage."""
+        return self._inner
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and other._inner == self._inner  # type: ignore[attr-defined]
+
+    def __hash__(self) -> int:
+        return hash((type(self).__name__, self._inner))
+
+    @property
+    def supports_writes(self) -> bool:
+        # docstring inherited
+        return self._inner.supports_writes
+
+    @property
+    def supports_conditional_writes(self) -> bool:
+        # docstring inherited
+        return self._inner.supports_conditional_writes
+
+    def describe(self) -> str:
+        # docstring inherited
+        return f"{type(self).__name__}({self._inner.describe()})"
+
+    async def get(self, key: str, byte_range: ByteRange | None = None) -> bytes:
+        # docstring inherited
+        return await self._inner.get(key, byte_range)
+
+    async def get_versioned(self, key: str) -> Versioned:
+        # docstring inherited
+        return await self._inner.get_versioned(key)
+
+    async def exists(self, key: str) -> bool:
+        # docstring inherited
+        return await self._inner.exists(key)
+
+    async def list(self, prefix: str = "") -> AsyncIterator[ObjectInfo]:
+        # docstring inherited
+        async for info in self._inner.list(prefix):
+            yield info
+
+    async def put(self, key: str, data: bytes, *, mode: PutMode = "overwrite") -> str | None:
+        # docstring inherited
+        return await self._inner.put(key, data, mode=mode)
+
+    async def delete(self, key: str) -> None:
+        # docstring inherited
+        await self._inner.delete(key)
+
+    async def delete_many(self, keys: Iterable[str]) -> None:
+        # docstring inherited
+        await self._inner.delete_many(keys)
+
+
+class CountingStorage(_Wrapper):
+    """Counts storage operations by kind and by key prefix (``"get:chunks"``).
+
+    Examples
+    --------
+    >>> storage = CountingStorage(in_memory_storage())  # doctest: +SKIP
+    >>> storage.reset(); ...; storage.counts["get:manifests"]  # doctest: +SKIP
+    """
+
+    def __init__(self, inner: Storage) -> None:
+        super().__init__(inner)
+        self.counts: Counter[str] = Counter()
+        self.keys: list[tuple[str, str]] = []
+        self._lock = threading.Lock()
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (CountingStorage, (self._inner,))
+
+    # counters are per object: two wrappers of one storage are different storages here
+    __eq__ = object.__eq__
+    __hash__ = object.__hash__
+
+    def _count(self, op: str, key: str) -> None:
+        family = key.split("/", 1)[0] if "/" in key else key
+        with self._lock:
+            self.counts[op] += 1
+            self.counts[f"{op}:{family}"] += 1
+            self.keys.append((op, key))
+
+    def reset(self) -> None:
+        """Forget all counts."""
+        with self._lock:
+            self.counts.clear()
+            self.keys.clear()
+
+    def total(self, *ops: str) -> int:
+        """Sum of the counts of the given operations (all if none given)."""
+        names = ops or ("get", "put", "list", "delete", "exists")
+        return sum(self.counts[o] for o in names)
+
+    async def get(self, key: str, byte_range: ByteRange | None = None) -> bytes:
+        # docstring inherited
+        self._count("get", key)
+        return await super().get(key, byte_range)
+
+    async def get_versioned(self, key: str) -> Versioned:
+        # docstring inherited
+        self._count("get", key)
+        return await super().get_versioned(key)
+
+    async def exists(self, key: str) -> bool:
+        # docstring inherited
+        self._count("exists", key)
+        return await super().exists(key)
+
+    async def list(self, prefix: str = "") -> AsyncIterator[ObjectInfo]:
+        # docstring inherited
+        self._count("list", prefix or "<root>")
+        async for info in super().list(prefix):
+            yield info
+
+    async def put(self, key: str, data: bytes, *, mode: PutMode = "overwrite") -> str | None:
+        # docstring inherited
+        self._count("put", key)
+        return await super().put(key, data, mode=mode)
+
+    async def delete(self, key: str) -> None:
+        # docstring inherited
+        self._count("delete", key)
+        await super().delete(key)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FaultSettings:
+    """Probabilities of injected faults, per call."""
+
+    error_rate: float = 0.0
+    """Raise a transient error before doing anything."""
+    timeout_rate: float = 0.0
+    """Raise a transient timeout before doing anything."""
+    lost_response_rate: float = 0.0
+    """Do the operation, then raise a transient error as if the response was lost."""
+    seed: int | None = None
+    """Seed of the fault generator (None: random)."""
+
+
+class FaultyStorage(_Wrapper):
+    """Injects transient errors, timeouts and lost responses at random.
+
+    Only writes and reads of existing keys are affected; the faults are what retries must
+    absorb: a repository over this storage must behave exactly as over the inner one.
+    """
+
+    def __init__(self, inner: Storage, settings: FaultSettings) -> None:
+        super().__init__(inner)
+        self._settings = settings
+        self._random = random.Random(settings.seed)
+        self._lock = threading.Lock()
+        self.injected: Counter[str] = Counter()
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (FaultyStorage, (self._inner, self._settings))
+
+    __eq__ = object.__eq__
+    __hash__ = object.__hash__
+
+    def _draw(self) -> str | None:
+        s = self._settings
+        with self._lock:
+            x = self._random.random()
+        if x < s.error_rate:
+            return "error"
+        x -= s.error_rate
+        if x < s.timeout_rate:
+            return "timeout"
+        x -= s.timeout_rate
+        if x < s.lost_response_rate:
+            return "lost"
+        return None
+
+    def _fault(self, kind: str, what: str) -> StorageError:
+        with self._lock:
+            self.injected[kind] += 1
+        return StorageError(
+            f"injected {kind} on {what}", kind=ErrorKind.STORAGE_TRANSIENT, transient=True
+        )
+
+    async def get(self, key: str, byte_range: ByteRange | None = None) -> bytes:
+        # docstring inherited
+        fault = self._draw()
+        if fault in ("error", "timeout"):
+            raise self._fault(fault, f"get {key}")
+        data = await super().get(key, byte_range)
+        if fault == "lost":
+            raise self._fault(fault, f"get {key}")
+        return data
+
+    async def get_versioned(self, key: str) -> Versioned:
+        # docstring inherited
+        fault = self._draw()
+        if fault in ("error", "timeout"):
+            raise self._fault(fault, f"get {key}")
+        return await super().get_versioned(key)
+
+    async def put(self, key: str, data: bytes, *, mode: PutMode = "overwrite") -> str | None:
+        # docstring inherited
+        fault = self._draw()
+        if fault in ("error", "timeout"):
+            raise self._fault(fault, f"put {key}")
+        version = await super().put(key, data, mode=mode)
+        if fault == "lost":
+            raise self._fault(fault, f"put {key}")
+        return version
+
+    async def delete(self, key: str) -> None:
+        # docstring inherited
+        fault = self._draw()
+        if fault in ("error", "timeout"):
+            raise self._fault(fault, f"delete {key}")
+        await super().delete(key)
+        if fault == "lost":
+            raise self._fault(fault, f"delete {key}")
+
+
+class LatencyStorage(_Wrapper):
+    """Adds a fixed delay to every call, to model a remote object store."""
+
+    def __init__(self, inner: Storage, *, seconds: float) -> None:
+        super().__init__(inner)
+        self._seconds = seconds
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_latency, (self._inner, self._seconds))
+
+    async def get(self, key: str, byte_range: ByteRange | None = None) -> bytes:
+        # docstring inherited
+        await asyncio.sleep(self._seconds)
+        return await super().get(key, byte_range)
+
+    async def get_versioned(self, key: str) -> Versioned:
+        # docstring inherited
+        await asyncio.sleep(self._seconds)
+        return await super().get_versioned(key)
+
+    async def put(self, key: str, data: bytes, *, mode: PutMode = "overwrite") -> str | None:
+        # docstring inherited
+        await asyncio.sleep(self._seconds)
+        return await super().put(key, data, mode=mode)
+
+
+def _latency(inner: Storage, seconds: float) -> LatencyStorage:
+    return LatencyStorage(inner, seconds=seconds)

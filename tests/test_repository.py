@@ -1,0 +1,234 @@
+"""Repositories: create/open, config, branches, tags, history, ref names and races."""
+
+from __future__ import annotations
+
+import datetime
+import multiprocessing as mp
+import time
+
+import numpy as np
+import pytest
+import zarr
+
+import frazil
+
+
+def test_create_open_exists(any_storage):
+    assert not frazil.Repository.exists(any_storage)
+    repo = frazil.Repository.create(any_storage)
+    assert frazil.Repository.exists(any_storage)
+    history = list(repo.ancestry(branch="main"))
+    assert len(history) == 1
+    assert history[0].message == "Repository initialized"
+    assert history[0].parent_id is None
+    assert repo.list_branches() == {"main"}
+    again = frazil.Repository.open(any_storage)
+    assert again.lookup_branch("main") == history[0].id
+    with pytest.raises(frazil.AlreadyExistsError):
+        frazil.Repository.create(any_storage)
+    assert frazil.Repository.open_or_create(any_storage).repo_id == repo.repo_id
+
+
+def test_open_missing_repository(tmp_path):
+    storage = frazil.local_filesystem_storage(tmp_path / "nothing")
+    with pytest.raises(frazil.RepositoryNotFoundError, match="no frazil repository") as info:
+        frazil.Repository.open(storage)
+    assert isinstance(info.value, frazil.NotFoundError)
+    assert isinstance(info.value, KeyError)
+
+
+def test_create_refuses_non_empty_location(tmp_path):
+    (tmp_path / "repo").mkdir()
+    (tmp_path / "repo" / "something").write_text("x")
+    with pytest.raises(frazil.InvalidInputError, match="not empty"):
+        frazil.Repository.create(frazil.local_filesystem_storage(tmp_path / "repo"))
+
+
+def test_config_roundtrip(tmp_path):
+    storage = frazil.local_filesystem_storage(tmp_path / "repo")
+    config = frazil.RepositoryConfig(
+        inline_chunk_threshold_bytes=1000,
+        manifest=frazil.ManifestConfig(split_size=1234),
+        caching=frazil.CachingConfig(snapshot_cache_bytes=1 << 20),
+    )
+    repo = frazil.Repository.create(storage, config)
+    assert frazil.Repository.fetch_config(storage) == config
+    assert frazil.Repository.open(storage).config == config
+    other = repo.reopen(config=config.replace(inline_chunk_threshold_bytes=5))
+    assert other.config.inline_chunk_threshold_bytes == 5
+    other.save_config()
+    assert frazil.Repository.fetch_config(storage).inline_chunk_threshold_bytes == 5
+    with pytest.raises(frazil.InvalidInputError):
+        frazil.RepositoryConfig(inline_chunk_threshold_bytes=-1)
+    with pytest.raises(frazil.InvalidInputError):
+        frazil.ManifestConfig(split_size=0)
+
+
+def test_default_config_is_not_saved(tmp_path):
+    storage = frazil.local_filesystem_storage(tmp_path / "repo")
+    frazil.Repository.create(storage)
+    assert frazil.Repository.fetch_config(storage) is None
+
+
+def commit_values(repo, branch, value, message):
+    session = repo.writable_session(branch)
+    array = zarr.open_array(session.store, path="x", mode="a", shape=(4,), chunks=(2,), dtype="i4")
+    array[:] = value
+    return session.commit(message)
+
+
+def test_branches(any_repo):
+    repo = any_repo
+    first = commit_values(repo, "main", 1, "one")
+    repo.create_branch("dev", first)
+    assert repo.list_branches() == {"main", "dev"}
+    second = commit_values(repo, "dev", 2, "two on dev")
+    assert repo.lookup_branch("dev") == second
+    assert repo.lookup_branch("main") == first
+    with pytest.raises(frazil.AlreadyExistsError):
+        repo.create_branch("dev", first)
+    repo.reset_branch("dev", first)
+    assert repo.lookup_branch("dev") == first
+    with pytest.raises(frazil.ConflictError):
+        repo.reset_branch("dev", second, from_snapshot_id=second)
+    repo.reset_branch("dev", second, from_snapshot_id=first)
+    repo.delete_branch("dev")
+    assert repo.list_branches() == {"main"}
+    with pytest.raises(frazil.RefNotFoundError, match="dev"):
+        repo.lookup_branch("dev")
+    with pytest.raises(frazil.SessionStateError, match="main"):
+        repo.delete_branch("main")
+    with pytest.raises(frazil.SnapshotNotFoundError):
+        repo.create_branch("ghost", "0" * 20)
+
+
+def test_tags(any_repo):
+    repo = any_repo
+    first = commit_values(repo, "main", 1, "one")
+    repo.create_tag("v1", first)
+    assert repo.list_tags() == {"v1"}
+    assert repo.lookup_tag("v1") == first
+    with pytest.raises(frazil.AlreadyExistsError):
+        repo.create_tag("v1", first)
+    repo.delete_tag("v1")
+    assert repo.list_tags() == set()
+    with pytest.raises(frazil.RefNotFoundError):
+        repo.lookup_tag("v1")
+    with pytest.raises(frazil.AlreadyExistsError, match="cannot be reused") as info:
+        repo.create_tag("v1", first)
+    assert info.value.kind == frazil.ErrorKind.TAG_PREVIOUSLY_DELETED
+    with pytest.raises(frazil.RefNotFoundError):
+        repo.delete_tag("nope")
+
+
+BAD_NAMES = ["../x", "a\nb", "", "/abs", "a//b", ".hidden", "x/", "a b", "x.lock", "a/../b", "é"]
+
+
+@pytest.mark.parametrize("name", BAD_NAMES)
+def test_bad_ref_names_are_refused(tmp_path, name):
+    storage = frazil.local_filesystem_storage(tmp_path / "repo")
+    repo = frazil.Repository.create(storage)
+    tip = repo.lookup_branch("main")
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    for call in (
+        lambda: repo.create_branch(name, tip),
+        lambda: repo.create_tag(name, tip),
+        lambda: repo.lookup_branch(name),
+        lambda: repo.writable_session(name),
+    ):
+        with pytest.raises(frazil.InvalidInputError, match="names are 1-200 characters"):
+            call()
+    after = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    assert before == after
+
+
+def test_good_ref_names(repo):
+    tip = repo.lookup_branch("main")
+    for name in ("feature/x-1", "v1.0.0", "UPPER_case", "a" * 200):
+        repo.create_branch(name, tip)
+    assert {"feature/x-1", "v1.0.0"} <= repo.list_branches()
+
+
+def test_ancestry_and_lookup(repo):
+    ids = [commit_values(repo, "main", i, f"commit {i}") for i in range(60)]
+    history = list(repo.ancestry(branch="main"))
+    assert [h.message for h in history] == [f"commit {i}" for i in reversed(range(60))] + [
+        "Repository initialized"
+    ]
+    assert [h.id for h in history[:-1]] == list(reversed(ids))
+    for child, parent in zip(history, history[1:], strict=False):
+        assert child.parent_id == parent.id
+        assert child.written_at > parent.written_at
+    info = repo.lookup_snapshot(ids[10])
+    assert info.message == "commit 10"
+    assert [h.id for h in repo.ancestry(snapshot_id=ids[10])][:2] == [ids[10], ids[9]]
+    repo.create_tag("t", ids[3])
+    assert len(list(repo.ancestry(tag="t"))) == 5
+    with pytest.raises(frazil.InvalidInputError):
+        list(repo.ancestry(branch="main", tag="t"))
+    with pytest.raises(frazil.InvalidInputError):
+        repo.lookup_snapshot("not-an-id")
+
+
+def test_commit_metadata_and_defaults(repo):
+    repo.set_default_commit_metadata({"author": "ci", "run": 1})
+    sid = commit_values(repo, "main", 1, "m")
+    assert repo.lookup_snapshot(sid).metadata == {"author": "ci", "run": 1}
+    session = repo.writable_session("main")
+    zarr.open_array(session.store, path="x", mode="a")[:] = 3
+    sid = session.commit("n", metadata={"run": 2, "extra": [1, 2]})
+    assert repo.lookup_snapshot(sid).metadata == {"author": "ci", "run": 2, "extra": [1, 2]}
+
+
+def _create_branch(path: str, name: str, snapshot: str, barrier, out) -> None:
+    repo = frazil.Repository.open(frazil.local_filesystem_storage(path))
+    barrier.wait()
+    try:
+        repo.create_branch(name, snapshot)
+        out.put("won")
+    except frazil.AlreadyExistsError:
+        out.put("lost")
+
+
+@pytest.mark.slow
+def test_racing_branch_creation_has_one_winner(tmp_path):
+    storage = frazil.local_filesystem_storage(tmp_path / "repo")
+    repo = frazil.Repository.create(storage)
+    tip = repo.lookup_branch("main")
+    ctx = mp.get_context("spawn")
+    for round_ in range(3):
+        barrier = ctx.Barrier(4, timeout=60)
+        out = ctx.Queue()
+        procs = [
+            ctx.Process(target=_create_branch, args=(str(tmp_path / "repo"), f"b{round_}", tip, barrier, out))
+            for _ in range(4)
+        ]
+        for p in procs:
+            p.start()
+        results = sorted(out.get(timeout=120) for _ in procs)
+        for p in procs:
+            p.join()
+        assert results == ["lost", "lost", "lost", "won"]
+
+
+def test_as_of_time_travel(repo):
+    stamps = []
+    for i in range(3):
+        commit_values(repo, "main", i + 10, f"c{i}")
+        stamps.append(datetime.datetime.now(datetime.UTC))
+        time.sleep(0.01)
+    for i, when in enumerate(stamps):
+        session = repo.readonly_session("main", as_of=when)
+        np.testing.assert_array_equal(zarr.open_array(session.store, path="x", mode="r")[:], i + 10)
+    long_ago = datetime.datetime(2000, 1, 1, tzinfo=datetime.UTC)
+    with pytest.raises(frazil.SnapshotNotFoundError):
+        repo.readonly_session("main", as_of=long_ago)
+    with pytest.raises(frazil.InvalidInputError):
+        repo.readonly_session("main", as_of=datetime.datetime.now())
+
+
+def test_repository_pickles(repo):
+    import pickle
+
+    copy = pickle.loads(pickle.dumps(repo))
+    assert copy.lookup_branch("main") == repo.lookup_branch("main")

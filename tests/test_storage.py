@@ -1,0 +1,116 @@
+"""Storage backends: one conformance class per backend, key safety, pickling."""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING
+
+import pytest
+
+import frazil
+from frazil.storage import FsspecStorage, RetryingStorage, storage_from_url
+from frazil.testing import BAD_KEYS, FaultSettings, FaultyStorage, StorageTests
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+
+class TestMemoryStorage(StorageTests):
+    @pytest.fixture
+    def storage(self):
+        return frazil.in_memory_storage()
+
+
+class TestLocalStorage(StorageTests):
+    @pytest.fixture
+    def storage(self, tmp_path):
+        return frazil.local_filesystem_storage(tmp_path / "store")
+
+
+@pytest.mark.s3
+class TestS3Storage(StorageTests):
+    @pytest.fixture
+    def storage(self, moto_s3):
+        return moto_s3.storage()
+
+
+class TestRetryingStorage(StorageTests):
+    """Transient faults below the retry layer are invisible above it."""
+
+    @pytest.fixture
+    def storage(self, tmp_path):
+        faulty = FaultyStorage(
+            frazil.local_filesystem_storage(tmp_path / "store"),
+            FaultSettings(error_rate=0.2, timeout_rate=0.1, seed=7),
+        )
+        return RetryingStorage(faulty)
+
+    async def test_pickle_roundtrip(self, storage):
+        pytest.skip("FaultyStorage compares by identity")
+
+
+@pytest.mark.parametrize("key", BAD_KEYS)
+async def test_bad_keys_never_touch_the_file_system(tmp_path: Path, key: str) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    storage = frazil.local_filesystem_storage(tmp_path / "repo" / "inner")
+    with pytest.raises(frazil.InvalidInputError):
+        await storage.put(key, b"x")
+    assert list(outside.iterdir()) == []
+    assert not (tmp_path / "repo").exists()
+
+
+def test_local_path_with_dotdot_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(frazil.InvalidInputError, match=r"'\.\.'"):
+        frazil.local_filesystem_storage(str(tmp_path / "a" / ".." / "b"))
+    assert not (tmp_path / "b").exists()
+
+
+def test_s3_options_are_validated() -> None:
+    with pytest.raises(frazil.InvalidInputError, match="allow_http"):
+        frazil.s3_storage(bucket="b", prefix="p", endpoint_url="http://127.0.0.1:9")
+    with pytest.raises(frazil.InvalidInputError):
+        frazil.s3_storage(bucket="b", prefix="a/../b")
+    with pytest.raises(frazil.InvalidInputError):
+        frazil.s3_storage(bucket="", prefix="p")
+
+
+def test_storage_from_url(tmp_path: Path) -> None:
+    assert isinstance(storage_from_url(f"file://{tmp_path}/r"), frazil.storage.LocalStorage)
+    assert isinstance(storage_from_url(str(tmp_path / "r")), frazil.storage.LocalStorage)
+    assert isinstance(storage_from_url("memory://"), frazil.storage.MemoryStorage)
+    s3 = storage_from_url("s3://bucket/some/prefix", region="us-east-1")
+    assert isinstance(s3, frazil.storage.S3Storage)
+    assert s3.options.prefix == "some/prefix"
+    other = storage_from_url("https://example.org/repo")
+    assert isinstance(other, FsspecStorage)
+    assert not other.supports_conditional_writes
+    with pytest.raises(frazil.InvalidInputError):
+        storage_from_url("")
+
+
+async def test_fsspec_storage_is_read_only(tmp_path: Path) -> None:
+    local = frazil.local_filesystem_storage(tmp_path / "r")
+    await local.put("a/b", b"data")
+    ro = FsspecStorage(f"file://{tmp_path / 'r'}")
+    assert await ro.get("a/b") == b"data"
+    assert [i.key async for i in ro.list("a/")] == ["a/b"]
+    with pytest.raises(frazil.ReadOnlyError):
+        await ro.put("a/c", b"x")
+
+
+async def test_memory_storage_is_not_shared_across_processes() -> None:
+    storage = frazil.in_memory_storage()
+    await storage.put("k", b"v")
+    from frazil.storage._memory import _restore_memory_storage
+
+    foreign = _restore_memory_storage(storage._name, os.getpid() + 1)
+    with pytest.raises(frazil.StorageError, match="cannot be shared between processes"):
+        await foreign.get("k")
+
+
+async def test_local_temp_files_are_invisible(tmp_path: Path) -> None:
+    storage = frazil.local_filesystem_storage(tmp_path / "r")
+    await storage.put("d/k", b"1")
+    (tmp_path / "r" / "d" / ".k.123.tmp").write_bytes(b"partial")
+    assert [i.key async for i in storage.list("")] == ["d/k"]
