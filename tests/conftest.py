@@ -68,7 +68,11 @@ class MotoS3:
                         return list(app(environ, start_response))
 
                 self._server = make_server(
-                    self._ip_address, self._port, serialized, True, request_handler=MotoRequestHandler
+                    self._ip_address,
+                    self._port,
+                    serialized,
+                    True,
+                    request_handler=MotoRequestHandler,
                 )
                 self._server_ready_event.set()
                 self._server.serve_forever()

@@ -84,7 +84,11 @@ def test_chunkrefs_dedup_overlay_and_index():
     table = refs([[0, 0], [1, 1], [0, 1], [0, 0]], lengths=[10, 11, 12, 13]).dedup_last()
     assert table.coords.tolist() == [[0, 0], [0, 1], [1, 1]]
     assert table.length.tolist() == [13, 12, 11]
-    changes = refs([[1, 1], [5, 5], [0, 1]], kinds=[RefKind.NATIVE, RefKind.NATIVE, RefKind.TOMBSTONE], lengths=[1, 2, 0])
+    changes = refs(
+        [[1, 1], [5, 5], [0, 1]],
+        kinds=[RefKind.NATIVE, RefKind.NATIVE, RefKind.TOMBSTONE],
+        lengths=[1, 2, 0],
+    )
     merged = table.overlay(changes)
     assert merged.coords.tolist() == [[0, 0], [1, 1], [5, 5]]
     assert merged.length.tolist() == [13, 1, 2]
@@ -100,16 +104,27 @@ def test_chunkrefs_dedup_overlay_and_index():
     st.lists(st.tuples(st.integers(0, 40), st.integers(0, 40)), min_size=0, max_size=200),
 )
 def test_overlay_matches_a_dict_model(base_coords, change_coords):
-    base = refs(base_coords, lengths=range(len(base_coords))).dedup_last() if base_coords else ChunkRefs.empty(2)
-    model = {tuple(c): int(v) for c, v in zip(base.coords.tolist(), base.length.tolist(), strict=True)}
+    base = (
+        refs(base_coords, lengths=range(len(base_coords))).dedup_last()
+        if base_coords
+        else ChunkRefs.empty(2)
+    )
+    model = {
+        tuple(c): int(v) for c, v in zip(base.coords.tolist(), base.length.tolist(), strict=True)
+    }
     if change_coords:
-        changes = refs(change_coords, lengths=[1000 + i for i in range(len(change_coords))]).dedup_last()
+        changes = refs(
+            change_coords, lengths=[1000 + i for i in range(len(change_coords))]
+        ).dedup_last()
         for c, v in zip(changes.coords.tolist(), changes.length.tolist(), strict=True):
             model[tuple(c)] = int(v)
     else:
         changes = ChunkRefs.empty(2)
     result = base.overlay(changes)
-    assert {tuple(c): int(v) for c, v in zip(result.coords.tolist(), result.length.tolist(), strict=True)} == model
+    assert {
+        tuple(c): int(v)
+        for c, v in zip(result.coords.tolist(), result.length.tolist(), strict=True)
+    } == model
     assert result.coords.tolist() == sorted(result.coords.tolist())
 
 
@@ -169,11 +184,16 @@ def _check_read_fails_naming(storage, key):
         elif key.startswith("refs/tag."):
             repo.lookup_tag(key.removeprefix("refs/tag."))
         elif family == "transactions":
-            repo.diff(from_snapshot_id=repo.lookup_snapshot(key.split("/")[1]).parent_id, to_snapshot_id=key.split("/")[1])
+            repo.diff(
+                from_snapshot_id=repo.lookup_snapshot(key.split("/")[1]).parent_id,
+                to_snapshot_id=key.split("/")[1],
+            )
         else:
             session = repo.readonly_session(snapshot_id=repo.lookup_branch("main"))
             if family == "snapshots":
-                frazil.Repository.open(storage, nocache).readonly_session(snapshot_id=key.split("/")[1])
+                frazil.Repository.open(storage, nocache).readonly_session(
+                    snapshot_id=key.split("/")[1]
+                )
             root = zarr.open_group(session.store, mode="r")
             root["big"][:]
             root["small"][:]
@@ -207,9 +227,11 @@ def test_corrupting_any_byte_of_any_object_is_a_format_error(populated):
 
 
 def _initial_snapshot(storage):
-    return frazil.Repository.open(storage).lookup_snapshot(
-        list(frazil.Repository.open(storage).ancestry(branch="main"))[-1].id
-    ).id
+    return (
+        frazil.Repository.open(storage)
+        .lookup_snapshot(list(frazil.Repository.open(storage).ancestry(branch="main"))[-1].id)
+        .id
+    )
 
 
 async def _list(storage):

@@ -71,7 +71,11 @@ def test_layers_import_downward_only():
         tree = ast.parse(path.read_text())
         for node in ast.walk(tree):
             names = []
-            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("frazil"):
+            if (
+                isinstance(node, ast.ImportFrom)
+                and node.module
+                and node.module.startswith("frazil")
+            ):
                 names = [node.module]
             elif isinstance(node, ast.Import):
                 names = [a.name for a in node.names if a.name.startswith("frazil")]
@@ -83,7 +87,9 @@ def test_layers_import_downward_only():
                 if target == top or target not in LAYERS:
                     continue
                 if LAYERS[target] > layer:
-                    problems.append(f"{path.relative_to(SRC)} (L{layer}) imports {name} (L{LAYERS[target]})")
+                    problems.append(
+                        f"{path.relative_to(SRC)} (L{layer}) imports {name} (L{LAYERS[target]})"
+                    )
     assert not problems, "\n".join(problems)
 
 

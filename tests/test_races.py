@@ -16,7 +16,9 @@ PROCESSES = 8
 ROUNDS = 200 if LONG else 25
 
 
-def _race(storage: frazil.Storage, mode: str, rounds: int, worker: int, barrier: Any, out: Any) -> None:
+def _race(
+    storage: frazil.Storage, mode: str, rounds: int, worker: int, barrier: Any, out: Any
+) -> None:
     async def main() -> list[int]:
         wins = []
         for r in range(rounds):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import itertools
 import multiprocessing as mp
 import time
 
@@ -156,7 +157,7 @@ def test_ancestry_and_lookup(repo):
         "Repository initialized"
     ]
     assert [h.id for h in history[:-1]] == list(reversed(ids))
-    for child, parent in zip(history, history[1:], strict=False):
+    for child, parent in itertools.pairwise(history):
         assert child.parent_id == parent.id
         assert child.written_at > parent.written_at
     info = repo.lookup_snapshot(ids[10])
@@ -200,7 +201,10 @@ def test_racing_branch_creation_has_one_winner(tmp_path):
         barrier = ctx.Barrier(4, timeout=60)
         out = ctx.Queue()
         procs = [
-            ctx.Process(target=_create_branch, args=(str(tmp_path / "repo"), f"b{round_}", tip, barrier, out))
+            ctx.Process(
+                target=_create_branch,
+                args=(str(tmp_path / "repo"), f"b{round_}", tip, barrier, out),
+            )
             for _ in range(4)
         ]
         for p in procs:

@@ -27,12 +27,16 @@ def read(repo, name="a", **selector):
 
 def test_attributes(repo):
     ro = repo.readonly_session("main")
-    assert ro.read_only and ro.mode == SessionMode.READONLY and ro.branch is None
+    assert ro.read_only
+    assert ro.mode == SessionMode.READONLY
+    assert ro.branch is None
     assert ro.snapshot_id == repo.lookup_branch("main")
     assert not ro.has_uncommitted_changes
     assert ro.config == repo.config
     w = repo.writable_session("main")
-    assert not w.read_only and w.mode == SessionMode.WRITABLE and w.branch == "main"
+    assert not w.read_only
+    assert w.mode == SessionMode.WRITABLE
+    assert w.branch == "main"
     assert SessionMode.writable is SessionMode.WRITABLE
     assert isinstance(w.store, frazil.FrazilStore)
     make_array(w)
@@ -115,8 +119,8 @@ def test_status_lists_chunks(repo):
 
 def test_amend(repo):
     session = repo.writable_session("main")
+    make_array(session, fill=1)
     with pytest.raises(frazil.SessionStateError, match="first commit"):
-        make_array(session, fill=1)
         session.amend("amend initial")
     first = session.commit("first")
     session = repo.writable_session("main")
@@ -135,7 +139,8 @@ def test_flush_leaves_branch_alone(repo):
     tip = repo.lookup_branch("main")
     flushed = session.flush("detached")
     assert repo.lookup_branch("main") == tip
-    assert session.read_only and session.snapshot_id == flushed
+    assert session.read_only
+    assert session.snapshot_id == flushed
     np.testing.assert_array_equal(read(repo, snapshot_id=flushed), 4)
     repo.create_branch("from-flush", flushed)
     np.testing.assert_array_equal(read(repo, branch="from-flush"), 4)
@@ -144,7 +149,7 @@ def test_flush_leaves_branch_alone(repo):
 def test_transaction_commits_or_discards(repo):
     with repo.transaction("main", message="tx") as store:
         zarr.create_array(store, name="t", shape=(2,), dtype="i4")[:] = 5
-    assert [h.message for h in repo.ancestry(branch="main")][0] == "tx"
+    assert next(h.message for h in repo.ancestry(branch="main")) == "tx"
     tip = repo.lookup_branch("main")
     with pytest.raises(RuntimeError), repo.transaction("main", message="never") as store:
         zarr.open_array(store, path="t")[:] = 6
@@ -237,15 +242,41 @@ def test_every_io_method_has_an_async_twin_with_the_same_signature():
                 continue
             assert inspect.signature(member).parameters == inspect.signature(twin).parameters, name
     expected = {
-        "commit", "amend", "flush", "rebase", "merge", "status", "get_node_id",
-        "chunk_type", "move", "all_virtual_chunk_locations",
+        "commit",
+        "amend",
+        "flush",
+        "rebase",
+        "merge",
+        "status",
+        "get_node_id",
+        "chunk_type",
+        "move",
+        "all_virtual_chunk_locations",
     }
     for name in expected:
         assert hasattr(frazil.Session, f"{name}_async"), name
-    for name in ("create", "open", "open_or_create", "lookup_branch", "create_branch",
-                 "reset_branch", "delete_branch", "create_tag", "lookup_tag", "delete_tag",
-                 "list_branches", "list_tags", "lookup_snapshot", "diff", "readonly_session",
-                 "writable_session", "rearrange_session", "save_config", "fetch_config", "exists"):
+    for name in (
+        "create",
+        "open",
+        "open_or_create",
+        "lookup_branch",
+        "create_branch",
+        "reset_branch",
+        "delete_branch",
+        "create_tag",
+        "lookup_tag",
+        "delete_tag",
+        "list_branches",
+        "list_tags",
+        "lookup_snapshot",
+        "diff",
+        "readonly_session",
+        "writable_session",
+        "rearrange_session",
+        "save_config",
+        "fetch_config",
+        "exists",
+    ):
         assert hasattr(frazil.Repository, f"{name}_async"), name
 
 
@@ -290,10 +321,14 @@ def test_native_and_inline_chunks(tmp_path):
         frazil.RepositoryConfig(inline_chunk_threshold_bytes=16),
     )
     session = repo.writable_session("main")
-    array = zarr.create_array(session.store, name="a", shape=(16,), chunks=(8,), dtype="u1", compressors=None)
+    array = zarr.create_array(
+        session.store, name="a", shape=(16,), chunks=(8,), dtype="u1", compressors=None
+    )
     array[0:8] = np.arange(8)
     array[8:16] = 3
-    big = zarr.create_array(session.store, name="big", shape=(64,), chunks=(32,), dtype="u1", compressors=None)
+    big = zarr.create_array(
+        session.store, name="big", shape=(64,), chunks=(32,), dtype="u1", compressors=None
+    )
     big[:] = np.arange(64)
     assert session.chunk_type("/a", [0]) == frazil.ChunkType.inline
     assert session.chunk_type("/big", [0]) == frazil.ChunkType.native

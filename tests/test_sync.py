@@ -30,7 +30,7 @@ def test_sync_api_from_the_io_loop_thread_does_not_deadlock(repo):
     def callback():
         try:
             future.set_result(repo.lookup_branch("main"))
-        except BaseException as exc:
+        except BaseException as exc:  # noqa: BLE001 -- handed to the waiting test thread
             future.set_exception(exc)
 
     loop.call_soon_threadsafe(callback)
@@ -49,7 +49,9 @@ def test_many_threads(repo):
         assert list(pool.map(write, range(64))) == list(range(64))
     session.commit("threads")
     reader = repo.readonly_session("main")
-    np.testing.assert_array_equal(zarr.open_array(reader.store, path="a", mode="r")[:], np.arange(64))
+    np.testing.assert_array_equal(
+        zarr.open_array(reader.store, path="a", mode="r")[:], np.arange(64)
+    )
 
 
 def test_after_fork(repo):

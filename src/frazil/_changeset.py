@@ -107,7 +107,15 @@ class ChunkWrites:
 
     def _grow(self) -> None:
         cap = 2 * len(self._kind)
-        for name in ("_coords", "_kind", "_chunk_id", "_offset", "_length", "_checksum", "_location"):
+        for name in (
+            "_coords",
+            "_kind",
+            "_chunk_id",
+            "_offset",
+            "_length",
+            "_checksum",
+            "_location",
+        ):
             old = getattr(self, name)
             new = np.zeros((cap, *old.shape[1:]), dtype=old.dtype)
             new[: self._n] = old[: self._n]
@@ -248,8 +256,10 @@ class ChunkWrites:
             parts = [*self._segments]
             if self._n:
                 parts.append(self._open_table())
-            table = ChunkRefs.concat(parts, self.ndim).dedup_last() if parts else ChunkRefs.empty(
-                self.ndim
+            table = (
+                ChunkRefs.concat(parts, self.ndim).dedup_last()
+                if parts
+                else ChunkRefs.empty(self.ndim)
             )
             if len(parts) > 1 or self._n:
                 table = table.compact()
@@ -342,7 +352,9 @@ class ChangeSet:
         """
         base = self.inherited.flatten() if self.inherited is not None else ChangeSet()
         out = ChangeSet(
-            created={k: NodeOp(v.node_id, v.path, v.kind, v.metadata) for k, v in base.created.items()},
+            created={
+                k: NodeOp(v.node_id, v.path, v.kind, v.metadata) for k, v in base.created.items()
+            },
             updated=dict(base.updated),
             deleted=dict(base.deleted),
             moves=[*base.moves, *self.moves],
@@ -386,7 +398,7 @@ class ChangeSet:
         smaller node id, so the result does not depend on the order of merges.
         """
         others = [o for o in others if o is not self]
-        from frazil._merge import plan_merge  # noqa: PLC0415 -- same layer, split for size
+        from frazil._merge import plan_merge
 
         plan = plan_merge(self, others, on_conflict=on_conflict)
         if plan.conflicts and on_conflict == "fail":
@@ -398,7 +410,9 @@ class ChangeSet:
         """A JSON document and NumPy columns describing this change set (for pickling and
         for publishing forks); the inherited layer is included."""
         doc: dict[str, Any] = {
-            "created": [[op.node_id, op.path, op.kind, op.metadata] for op in self.created.values()],
+            "created": [
+                [op.node_id, op.path, op.kind, op.metadata] for op in self.created.values()
+            ],
             "updated": self.updated,
             "deleted": self.deleted,
             "moves": [list(m) for m in self.moves],
@@ -416,8 +430,17 @@ class ChangeSet:
         doc["blobs"] = [
             [k, None]
             if r is None
-            else [k, [int(r.kind), encode_id(r.chunk_id) if r.chunk_id.strip(b"\0") else "",
-                      r.offset, r.length, r.checksum, r.location]]
+            else [
+                k,
+                [
+                    int(r.kind),
+                    encode_id(r.chunk_id) if r.chunk_id.strip(b"\0") else "",
+                    r.offset,
+                    r.length,
+                    r.checksum,
+                    r.location,
+                ],
+            ]
             for k, r in blob_rows
         ]
         blob_data = [r.data for _, r in blob_rows if r is not None and r.data is not None]
@@ -451,7 +474,9 @@ class ChangeSet:
             )
             for i, (node_id, ndim, locations) in enumerate(doc["chunks"]):
                 prefix = f"w{i}."
-                cols = {k.removeprefix(prefix): v for k, v in columns.items() if k.startswith(prefix)}
+                cols = {
+                    k.removeprefix(prefix): v for k, v in columns.items() if k.startswith(prefix)
+                }
                 cols["coords"] = cols["coords"].reshape(-1, int(ndim))
                 table = ChunkRefs.from_columns(cols, key=key)
                 table = ChunkRefs(
@@ -503,15 +528,17 @@ def refs_identical(a: ChunkRefs, b: ChunkRefs) -> np.ndarray[Any, np.dtype[np.bo
     virtual = a.kind == RefKind.VIRTUAL
     if bool(virtual.any()):
         same &= ~virtual | (a.offset == b.offset)
-        la = np.asarray(a.locations + ("",), dtype=object)[np.where(virtual, a.location, len(a.locations))]
-        lb = np.asarray(b.locations + ("",), dtype=object)[np.where(virtual, b.location, len(b.locations))]
-        same &= la == lb
-    return same
+        la = np.asarray((*a.locations, ""), dtype=object)[
+            np.where(virtual, a.location, len(a.locations))
+        ]
+        lb = np.asarray((*b.locations, ""), dtype=object)[
+            np.where(virtual, b.location, len(b.locations))
+        ]
+        same &= np.asarray(la == lb, dtype=bool)
+    return np.asarray(same, dtype=bool)
 
 
-def matching_rows(
-    a: ChunkRefs, b: ChunkRefs
-) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+def matching_rows(a: ChunkRefs, b: ChunkRefs) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
     """Index pairs (ia, ib) of rows with equal coordinates in two deduplicated tables."""
     if not len(a) or not len(b):
         empty = np.zeros(0, dtype=np.int64)

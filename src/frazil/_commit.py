@@ -15,11 +15,11 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from frazil._changeset import ChunkWrites
 from frazil._errors import ConflictError, ErrorKind
 from frazil._history import unique_rows
 from frazil.format import (
@@ -38,9 +38,9 @@ from frazil.format import (
 from frazil.storage._retry import backoff_delay
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Generator
+    from collections.abc import Awaitable, Callable, Generator
 
-    from frazil._changeset import ChangeSet
+    from frazil._changeset import ChangeSet, ChunkWrites
     from frazil._config import CommitRetryConfig
     from frazil._io import RepoIO
     from frazil._workspace import NodeView, Workspace
@@ -163,13 +163,17 @@ async def build_commit(
                     if manifest_id is None:
                         blocks.pop(block, None)
                     else:
-                        blocks[block] = ManifestRef(block=block, manifest_id=manifest_id, rows=count)
+                        blocks[block] = ManifestRef(
+                            block=block, manifest_id=manifest_id, rows=count
+                        )
                     continue
                 block_changes = own.take(rows)
                 if base_ref is None:
                     pending.append((view.node_id, block, block_changes.live(), reuse_key))
                 else:
-                    loads.append((view.node_id, block, base_ref.manifest_id, block_changes, reuse_key))
+                    loads.append(
+                        (view.node_id, block, base_ref.manifest_id, block_changes, reuse_key)
+                    )
         records[path] = NodeRecord(
             path=path,
             node_id=view.node_id,
@@ -179,9 +183,7 @@ async def build_commit(
             manifests=(),
         )
 
-    bases = await io.read_many(
-        [lambda mid=mid, nid=nid, b=b: io.segment(mid, nid, b) for nid, b, mid, _, _ in loads]
-    )
+    bases = await io.read_many([partial(io.segment, mid, nid, b) for nid, b, mid, _, _ in loads])
     for (node_id, block, _, block_changes, reuse_key), (base_table, _) in zip(
         loads, bases, strict=True
     ):
@@ -307,7 +309,11 @@ def _blob_table(ws: Workspace) -> tuple[tuple[str, ...], ChunkRefs]:
         coords=np.zeros((n, 0), dtype=np.int64),
         kind=np.array([int(r.kind) for r in refs if r is not None], dtype=np.uint8),
         chunk_id=np.array(
-            [np.frombuffer(r.chunk_id.ljust(12, b"\0"), dtype=np.uint8) for r in refs if r is not None],
+            [
+                np.frombuffer(r.chunk_id.ljust(12, b"\0"), dtype=np.uint8)
+                for r in refs
+                if r is not None
+            ],
             dtype=np.uint8,
         ).reshape(n, 12),
         offset=offset,
@@ -325,16 +331,28 @@ def _transaction_log(
 ) -> TransactionLog:
     ids = {v.node_id: v for v in ws.nodes.values()}
     base_ids = {r.node_id: r for r in ws.base.nodes.values()}
-    new_groups = {nid: ids[nid].path for nid in changes.created if nid in ids and ids[nid].kind == "group"}
-    new_arrays = {nid: ids[nid].path for nid in changes.created if nid in ids and ids[nid].kind == "array"}
+    new_groups = {
+        nid: ids[nid].path for nid in changes.created if nid in ids and ids[nid].kind == "group"
+    }
+    new_arrays = {
+        nid: ids[nid].path for nid in changes.created if nid in ids and ids[nid].kind == "array"
+    }
     deleted_groups = {
-        nid: p for nid, p in changes.deleted.items() if nid in base_ids and base_ids[nid].kind == "group"
+        nid: p
+        for nid, p in changes.deleted.items()
+        if nid in base_ids and base_ids[nid].kind == "group"
     }
     deleted_arrays = {
-        nid: p for nid, p in changes.deleted.items() if nid in base_ids and base_ids[nid].kind == "array"
+        nid: p
+        for nid, p in changes.deleted.items()
+        if nid in base_ids and base_ids[nid].kind == "array"
     }
-    updated_groups = {nid: ids[nid].path for nid in changes.updated if nid in ids and ids[nid].kind == "group"}
-    updated_arrays = {nid: ids[nid].path for nid in changes.updated if nid in ids and ids[nid].kind == "array"}
+    updated_groups = {
+        nid: ids[nid].path for nid in changes.updated if nid in ids and ids[nid].kind == "group"
+    }
+    updated_arrays = {
+        nid: ids[nid].path for nid in changes.updated if nid in ids and ids[nid].kind == "array"
+    }
     chunks: dict[str, np.ndarray[Any, Any]] = {}
     chunk_paths: dict[str, str] = {}
     for nid, writes in changes.chunks.items():
@@ -381,11 +399,11 @@ def _transaction_log(
 
 async def write_artifacts(io: RepoIO, artifacts: CommitArtifacts) -> None:
     """Write manifests, snapshot and transaction log (none is referenced yet)."""
-    calls: list[Callable[[], Any]] = [
-        lambda m=m: io.write_manifest(m) for m in artifacts.manifests
+    calls: list[Callable[[], Awaitable[None]]] = [
+        partial(io.write_manifest, m) for m in artifacts.manifests
     ]
-    calls.append(lambda: io.write_snapshot(artifacts.snapshot))
-    calls.append(lambda: io.write_transaction(artifacts.transaction))
+    calls.append(partial(io.write_snapshot, artifacts.snapshot))
+    calls.append(partial(io.write_transaction, artifacts.transaction))
     await io.read_many(calls)
 
 

@@ -24,6 +24,10 @@ __all__ = [
 _MIB = 1024 * 1024
 
 
+def _int_at_least(value: object, minimum: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= minimum
+
+
 def _check(condition: bool, message: str) -> None:
     if not condition:
         raise InvalidInputError(message, kind=ErrorKind.INVALID_CONFIG)
@@ -44,7 +48,7 @@ class CachingConfig:
         for name in ("snapshot_cache_bytes", "manifest_cache_bytes", "transaction_cache_bytes"):
             value = getattr(self, name)
             _check(
-                isinstance(value, int) and value >= 0,
+                _int_at_least(value, 0),
                 f"CachingConfig.{name} must be a non-negative int of bytes, got {value!r}",
             )
 
@@ -61,7 +65,7 @@ class ManifestConfig:
 
     def __post_init__(self) -> None:
         _check(
-            isinstance(self.split_size, int) and self.split_size >= 1,
+            _int_at_least(self.split_size, 1),
             f"ManifestConfig.split_size must be an int >= 1, got {self.split_size!r}",
         )
 
@@ -81,7 +85,7 @@ class CompressionConfig:
             f"CompressionConfig.algorithm must be 'zstd' or 'none', got {self.algorithm!r}",
         )
         _check(
-            isinstance(self.level, int) and 1 <= self.level <= 22,
+            _int_at_least(self.level, 1) and self.level <= 22,
             f"CompressionConfig.level must be an int in 1..22, got {self.level!r}",
         )
 
@@ -136,13 +140,12 @@ class RepositoryConfig:
 
     def __post_init__(self) -> None:
         _check(
-            isinstance(self.inline_chunk_threshold_bytes, int)
-            and self.inline_chunk_threshold_bytes >= 0,
+            _int_at_least(self.inline_chunk_threshold_bytes, 0),
             "RepositoryConfig.inline_chunk_threshold_bytes must be an int >= 0, "
             f"got {self.inline_chunk_threshold_bytes!r}",
         )
         _check(
-            isinstance(self.max_concurrent_requests, int) and self.max_concurrent_requests >= 1,
+            _int_at_least(self.max_concurrent_requests, 1),
             "RepositoryConfig.max_concurrent_requests must be an int >= 1, "
             f"got {self.max_concurrent_requests!r}",
         )

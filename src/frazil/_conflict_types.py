@@ -71,8 +71,8 @@ class Conflict:
     ) -> None:
         self.conflict_type = conflict_type
         self.path = path
-        self._chunks = None if conflicted_chunks is None else np.asarray(
-            conflicted_chunks, dtype=np.int64
+        self._chunks = (
+            None if conflicted_chunks is None else np.asarray(conflicted_chunks, dtype=np.int64)
         )
 
     @property

@@ -115,8 +115,14 @@ class BasicConflictSolver(ConflictSolver):
         return Decision.FAIL
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (_basic_solver, (self.on_chunk_conflict, self.fail_on_delete_of_updated_array,
-                                self.fail_on_delete_of_updated_group))
+        return (
+            _basic_solver,
+            (
+                self.on_chunk_conflict,
+                self.fail_on_delete_of_updated_array,
+                self.fail_on_delete_of_updated_group,
+            ),
+        )
 
     def __repr__(self) -> str:
         return (
@@ -145,7 +151,8 @@ def _overlap(ours: np.ndarray[Any, Any], theirs: np.ndarray[Any, Any]) -> np.nda
     mine, other = coord_keys([ours, theirs])
     pool = np.sort(other)
     pos = np.minimum(np.searchsorted(pool, mine), len(pool) - 1)
-    return ours[pool[pos] == mine]
+    overlap: np.ndarray[Any, Any] = ours[pool[pos] == mine]
+    return overlap
 
 
 def detect_conflicts(ws: Workspace, log: TransactionLog) -> list[Conflict]:
@@ -177,9 +184,11 @@ def detect_conflicts(ws: Workspace, log: TransactionLog) -> list[Conflict]:
         if node_id in their_deleted_groups:
             conflicts.append(Conflict(ConflictType.ZarrMetadataUpdateOfDeletedGroup, path))
     deleted_group_paths = set(log.deleted_groups.values())
-    for op in changes.created.values():
-        if parent_path(op.path) in deleted_group_paths and op.path != "/":
-            conflicts.append(Conflict(ConflictType.NewNodeInInvalidGroup, parent_path(op.path)))
+    conflicts.extend(
+        Conflict(ConflictType.NewNodeInInvalidGroup, parent_path(op.path))
+        for op in changes.created.values()
+        if op.path != "/" and parent_path(op.path) in deleted_group_paths
+    )
     for node_id, writes in changes.chunks.items():
         if not writes.has_own():
             continue
@@ -224,7 +233,10 @@ def _tip_conflicts(ws: Workspace, tip: Snapshot) -> list[Conflict]:
 
 
 def _resolve(
-    solver: ConflictSolver, snapshot_id: str, conflicts: Sequence[Conflict], changes: ChangeSet,
+    solver: ConflictSolver,
+    snapshot_id: str,
+    conflicts: Sequence[Conflict],
+    changes: ChangeSet,
     ws: Workspace,
 ) -> None:
     decisions = [solver.decide(c) for c in conflicts]

@@ -155,9 +155,7 @@ class FrazilError(Exception):
         return (_rebuild, (type(self), self.message, str(self.kind), self._extra_state()))
 
 
-def _rebuild(
-    cls: type[FrazilError], message: str, kind: str, extra: dict[str, Any]
-) -> FrazilError:
+def _rebuild(cls: type[FrazilError], message: str, kind: str, extra: dict[str, Any]) -> FrazilError:
     """Unpickle an error without calling its (subclass-specific) ``__init__``."""
     error = cls.__new__(cls)
     Exception.__init__(error, message)

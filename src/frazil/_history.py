@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -235,9 +236,7 @@ def unique_rows(coords: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
     return np.unique(coords, axis=0)
 
 
-def combine_logs(
-    logs: Iterable[TransactionLog], before: Snapshot, after: Snapshot
-) -> Diff:
+def combine_logs(logs: Iterable[TransactionLog], before: Snapshot, after: Snapshot) -> Diff:
     """The net effect of consecutive commits, from ``before`` to ``after``.
 
     Node additions and deletions are judged against the two snapshots (a node created and
@@ -256,9 +255,13 @@ def combine_logs(
         moves.extend(log.moves)
         for node_id, coords in log.chunks.items():
             chunk_parts.setdefault(node_id, []).append(coords)
-    diff = Diff(
-        new_groups=[n.path for i, n in after_ids.items() if i not in before_ids and n.kind == "group"],
-        new_arrays=[n.path for i, n in after_ids.items() if i not in before_ids and n.kind == "array"],
+    return Diff(
+        new_groups=[
+            n.path for i, n in after_ids.items() if i not in before_ids and n.kind == "group"
+        ],
+        new_arrays=[
+            n.path for i, n in after_ids.items() if i not in before_ids and n.kind == "array"
+        ],
         deleted_groups=[
             n.path for i, n in before_ids.items() if i not in after_ids and n.kind == "group"
         ],
@@ -282,7 +285,6 @@ def combine_logs(
         },
         moved_nodes=moves,
     )
-    return diff
 
 
 async def diff_snapshots(io: RepoIO, from_id: str, to_id: str) -> Diff:
@@ -307,8 +309,8 @@ async def diff_snapshots(io: RepoIO, from_id: str, to_id: str) -> Diff:
                 "The 'from' version must be in the history of the 'to' version.",
                 kind=ErrorKind.INVALID_ARGUMENT,
             )
-    logs = await io.read_many([lambda sid=sid: io.read_transaction(sid) for sid in reversed(chain)])
+    logs = await io.read_many([partial(io.read_transaction, sid) for sid in reversed(chain)])
     before, after = await io.read_many(
-        [lambda: io.read_snapshot(from_id), lambda: io.read_snapshot(to_id)]
+        [partial(io.read_snapshot, from_id), partial(io.read_snapshot, to_id)]
     )
     return combine_logs(logs, before, after)

@@ -277,13 +277,16 @@ class RepoIO:
                 f"{self.storage.describe()}",
                 key=key,
             ) from None
-        if byte_range is None and checksum is not None:
-            if (length is not None and len(data) != length) or crc32c.crc32c(data) != checksum:
-                raise FormatError(
-                    f"chunk object {key!r} is corrupt: its crc32c or length does not match "
-                    "the manifest",
-                    key=key,
-                )
+        if (
+            byte_range is None
+            and checksum is not None
+            and ((length is not None and len(data) != length) or crc32c.crc32c(data) != checksum)
+        ):
+            raise FormatError(
+                f"chunk object {key!r} is corrupt: its crc32c or length does not match "
+                "the manifest",
+                key=key,
+            )
         return data
 
     async def write_chunk(self, chunk_id: str, data: bytes) -> None:

@@ -74,9 +74,9 @@ def _path_taken(path: str, target: ChangeSet, base_paths: dict[str, str]) -> str
     for node_id, op in target.created.items():
         if op.path == path:
             return node_id
-    node_id = base_paths.get(path)
-    if node_id is not None and node_id not in target.deleted:
-        return node_id
+    base_id = base_paths.get(path)
+    if base_id is not None and base_id not in target.deleted:
+        return base_id
     return None
 
 
@@ -155,9 +155,7 @@ def plan_merge(
             mine_ref = plan.blobs.get(key, target.blobs.get(key, _MISSING))
             if mine_ref is not _MISSING and not _same_blob(mine_ref, ref):
                 if on_conflict == "fail":
-                    plan.conflicts.append(
-                        Conflict(ConflictType.ChunkDoubleUpdate, "/" + key, None)
-                    )
+                    plan.conflicts.append(Conflict(ConflictType.ChunkDoubleUpdate, "/" + key, None))
                     continue
                 if not prefer_later:
                     continue
@@ -276,8 +274,10 @@ def merge_tables(
     rows = stacked.take(order)
     differs = ~refs_identical(rows, first_rows)
     conflict_groups = np.unique(group_first[differs])
-    conflicted = rows.coords[conflict_groups] if len(conflict_groups) else np.zeros(
-        (0, ndim), dtype=np.int64
+    conflicted = (
+        rows.coords[conflict_groups]
+        if len(conflict_groups)
+        else np.zeros((0, ndim), dtype=np.int64)
     )
     if on_conflict == "theirs":
         ends = np.ones(n, dtype=bool)

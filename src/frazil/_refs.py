@@ -160,10 +160,7 @@ async def cas_ref(
 
 async def list_refs(storage: Storage, prefix: str) -> list[str]:
     """Names of the refs under ``layout.BRANCH_PREFIX`` or ``layout.TAG_PREFIX``."""
-    names = []
-    async for info in storage.list(prefix):
-        names.append(info.key.removeprefix(prefix))
-    return sorted(names)
+    return sorted([info.key.removeprefix(prefix) async for info in storage.list(prefix)])
 
 
 def branch_key(name: str) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import datetime
 import json
+from functools import partial
 from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any, Self
 
@@ -321,7 +322,9 @@ class Repository:
     def reopen(self, config: RepositoryConfig | None = None) -> Repository:
         """A new Repository object on the same storage with another configuration."""
         config = config or self._ctx.config
-        repo = Repository(context_for(self._storage, config, self._doc.repo_id), self._storage, self._doc)
+        repo = Repository(
+            context_for(self._storage, config, self._doc.repo_id), self._storage, self._doc
+        )
         repo._ctx.default_metadata = dict(self._ctx.default_metadata)
         return repo
 
@@ -520,9 +523,11 @@ class Repository:
         """Async version of :meth:`list_tags`."""
         names = await list_refs(self._ctx.storage, layout.TAG_PREFIX)
         states = await self._io.read_many(
-            [lambda n=n: read_ref(self._ctx.storage, layout.tag_key(n)) for n in names]
+            [partial(read_ref, self._ctx.storage, layout.tag_key(n)) for n in names]
         )
-        return {n for n, s in zip(names, states, strict=True) if s is not None and not s.doc.deleted}
+        return {
+            n for n, s in zip(names, states, strict=True) if s is not None and not s.doc.deleted
+        }
 
     def list_tags(self) -> set[str]:
         """The names of all (not deleted) tags."""
@@ -618,11 +623,15 @@ class Repository:
         SnapshotInfo
         """
         iterator = self.async_ancestry(branch=branch, tag=tag, snapshot_id=snapshot_id)
-        while True:
+
+        async def step() -> SnapshotInfo | None:
             try:
-                yield sync(anext(iterator))
+                return await anext(iterator)
             except StopAsyncIteration:
-                return
+                return None
+
+        while (info := sync(step())) is not None:
+            yield info
 
     async def diff_async(
         self,

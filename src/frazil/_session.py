@@ -14,6 +14,7 @@ import os
 import threading
 import weakref
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import numpy as np
@@ -32,6 +33,7 @@ from frazil._commit import (
     commit_protocol,
     write_artifacts,
 )
+from frazil._config import RepositoryConfig
 from frazil._conflict_types import VersionSelection
 from frazil._conflicts import ConflictSolver, rebase_workspace
 from frazil._errors import (
@@ -45,7 +47,6 @@ from frazil._errors import (
 )
 from frazil._history import Diff, ancestry
 from frazil._io import RepoIO
-from frazil._config import RepositoryConfig
 from frazil._refs import branch_key as make_branch_key
 from frazil._refs import cas_ref, read_ref
 from frazil._staging import StagingWriter, collect_staged, delete_staged
@@ -78,9 +79,9 @@ class SessionMode(enum.Enum):
     REARRANGE = 2
     """Only move nodes."""
     # icechunk spells the members in lower case; both spellings work
-    readonly = 0
-    writable = 1
-    rearrange = 2
+    readonly = 0  # noqa: PIE796 -- alias spelling
+    writable = 1  # noqa: PIE796 -- alias spelling
+    rearrange = 2  # noqa: PIE796 -- alias spelling
 
 
 class ChunkType(enum.Enum):
@@ -94,10 +95,10 @@ class ChunkType(enum.Enum):
     """A byte range of a file outside the repository."""
     inline = 3
     """Stored inside the manifest."""
-    UNINITIALIZED = 0
-    NATIVE = 1
-    VIRTUAL = 2
-    INLINE = 3
+    UNINITIALIZED = 0  # noqa: PIE796 -- alias spelling
+    NATIVE = 1  # noqa: PIE796 -- alias spelling
+    VIRTUAL = 2  # noqa: PIE796 -- alias spelling
+    INLINE = 3  # noqa: PIE796 -- alias spelling
 
 
 for _cls in (SessionMode, ChunkType):
@@ -198,7 +199,9 @@ class Session:
         self._branch = branch
         self._base_id = base_id
         self._ref = ref
-        self._changes = changes if changes is not None or mode == SessionMode.READONLY else ChangeSet()
+        self._changes = (
+            changes if changes is not None or mode == SessionMode.READONLY else ChangeSet()
+        )
         self._token = token or os.urandom(12).hex()
         self._ws: Workspace | None = None
         self._ws_lock = threading.Lock()
@@ -336,8 +339,10 @@ class Session:
             state["mode"] = self._mode.value
         if staging:
             state["staging"] = True
-        if with_changes and self._changes is not None and (
-            not self._changes.is_empty() or self._changes.inherited is not None
+        if (
+            with_changes
+            and self._changes is not None
+            and (not self._changes.is_empty() or self._changes.inherited is not None)
         ):
             changes = self._changes.flatten() if staging else self._changes
             state["changes"] = changes.to_state()
@@ -373,12 +378,20 @@ class Session:
             if view is not None and writes.has_own():
                 chunks[view.path] = writes.own().coords
         return Diff(
-            new_groups=[by_id[n].path for n in changes.created if n in by_id and by_id[n].kind == "group"],
-            new_arrays=[by_id[n].path for n in changes.created if n in by_id and by_id[n].kind == "array"],
+            new_groups=[
+                by_id[n].path for n in changes.created if n in by_id and by_id[n].kind == "group"
+            ],
+            new_arrays=[
+                by_id[n].path for n in changes.created if n in by_id and by_id[n].kind == "array"
+            ],
             deleted_groups=[p for n, p in changes.deleted.items() if base_kinds.get(n) == "group"],
             deleted_arrays=[p for n, p in changes.deleted.items() if base_kinds.get(n) != "group"],
-            updated_groups=[by_id[n].path for n in changes.updated if n in by_id and by_id[n].kind == "group"],
-            updated_arrays=[by_id[n].path for n in changes.updated if n in by_id and by_id[n].kind == "array"],
+            updated_groups=[
+                by_id[n].path for n in changes.updated if n in by_id and by_id[n].kind == "group"
+            ],
+            updated_arrays=[
+                by_id[n].path for n in changes.updated if n in by_id and by_id[n].kind == "array"
+            ],
             updated_chunks=chunks,
             moved_nodes=flat.moves,
         )
@@ -473,7 +486,7 @@ class Session:
             try:
                 request = protocol.send(reply)
             except StopIteration as done:
-                snapshot_id, attempts = done.value
+                snapshot_id, attempts = str(done.value[0]), int(done.value[1])
                 break
             match request:
                 case BuildAndWrite(attempt=attempt):
@@ -604,20 +617,17 @@ class Session:
                 "the first commit of a repository cannot be amended; commit instead",
                 kind=ErrorKind.NO_AMEND_FOR_INITIAL_COMMIT,
             )
-        parent, earlier = await self._io.read_many(
-            [
-                lambda: self._io.read_snapshot(str(base.info.parent_id)),
-                lambda: self._io.read_transaction(base.id),
-            ]
+        parent, earlier = await asyncio.gather(
+            self._io.read_snapshot(str(base.info.parent_id)), self._io.read_transaction(base.id)
         )
         artifacts = await build_commit(
             self._io,
             ws,
-            parent=parent,  # type: ignore[arg-type]
+            parent=parent,
             message=message,
             metadata={**self._ctx.default_metadata, **_json_metadata(metadata)},
             reuse=ManifestReuse(),
-            earlier=earlier,  # type: ignore[arg-type]
+            earlier=earlier,
         )
         await write_artifacts(self._io, artifacts)
         outcome = await self._move_branch(artifacts.snapshot.id, expected_base=base.id)
@@ -722,11 +732,11 @@ class Session:
                     actual_parent=tip_id,
                 )
             chain.reverse()
-            tip, *logs = await self._io.read_many(
-                [lambda: self._io.read_snapshot(tip_id)]
-                + [lambda sid=sid: self._io.read_transaction(sid) for sid in chain]
+            tip = await self._io.read_snapshot(tip_id)
+            logs = await self._io.read_many(
+                [partial(self._io.read_transaction, sid) for sid in chain]
             )
-            rebase_workspace(ws, tip, logs, solver)  # type: ignore[arg-type]
+            rebase_workspace(ws, tip, logs, solver)
             self._base_id = tip_id
         self._ref = state
 
@@ -835,7 +845,7 @@ class Session:
         ws = await self._get_workspace()
         assert self._changes is not None
         with ws.lock:
-            from frazil._merge import plan_merge  # noqa: PLC0415
+            from frazil._merge import plan_merge
 
             seen: set[int] = set()
             unique = []
@@ -884,14 +894,13 @@ class Session:
         staged = await collect_staged(self._ctx.storage, self._token, ws)
         if staged is None:
             return
-        from frazil._merge import plan_merge  # noqa: PLC0415
+        from frazil._merge import plan_merge
 
         plan = plan_merge(self._changes, [staged], on_conflict="fail")
         if plan.conflicts:
             raise MergeConflictError(
                 "chunks written by copies of this session's store in other processes "
-                "conflict with each other or with this session's own writes:\n"
-                + plan.describe(),
+                "conflict with each other or with this session's own writes:\n" + plan.describe(),
                 conflicts=plan.conflicts,
             )
         with ws.lock:
@@ -913,7 +922,9 @@ class Session:
         """
         return sync(self.get_node_id_async(path))
 
-    async def chunk_coordinates(self, array_path: str, *, batch_size: int = 1000) -> AsyncIterator[tuple[int, ...]]:
+    async def chunk_coordinates(
+        self, array_path: str, *, batch_size: int = 1000
+    ) -> AsyncIterator[tuple[int, ...]]:
         """Yield the coordinates of every initialized chunk of an array.
 
         Raises
@@ -924,19 +935,25 @@ class Session:
         ws = await self._get_workspace()
         view = ws.require_node(array_path)
         if view.kind != "array":
-            raise InvalidInputError(f"{array_path!r} is a group, not an array", kind=ErrorKind.INVALID_PATH)
+            raise InvalidInputError(
+                f"{array_path!r} is a group, not an array", kind=ErrorKind.INVALID_PATH
+            )
         table = await ws.chunk_table(view)
         coords = table.coords
         for start in range(0, len(coords), batch_size):
             for row in coords[start : start + batch_size].tolist():
                 yield tuple(row)
 
-    async def chunk_type_async(self, array_path: str, chunk_coordinates: Iterable[int]) -> ChunkType:
+    async def chunk_type_async(
+        self, array_path: str, chunk_coordinates: Iterable[int]
+    ) -> ChunkType:
         """Async version of :meth:`chunk_type`."""
         ws = await self._get_workspace()
         view = ws.require_node(array_path)
         if view.kind != "array":
-            raise InvalidInputError(f"{array_path!r} is a group, not an array", kind=ErrorKind.INVALID_PATH)
+            raise InvalidInputError(
+                f"{array_path!r} is a group, not an array", kind=ErrorKind.INVALID_PATH
+            )
         ref = await ws.chunk_ref(view, tuple(int(c) for c in chunk_coordinates))
         if ref is None:
             return ChunkType.uninitialized
@@ -965,7 +982,9 @@ class Session:
                 table = await ws.chunk_table(view)
                 virtual = table.kind == RefKind.VIRTUAL
                 if bool(virtual.any()):
-                    locations.update(table.locations[i] for i in np.unique(table.location[virtual]).tolist())
+                    locations.update(
+                        table.locations[i] for i in np.unique(table.location[virtual]).tolist()
+                    )
         return sorted(locations)
 
     def all_virtual_chunk_locations(self) -> list[str]:
@@ -1018,7 +1037,9 @@ class Session:
             )
         if offset < 0 or length < 0:
             raise InvalidInputError("virtual reference offset and length must be >= 0")
-        ws.put_chunk(target, coords, kind=RefKind.VIRTUAL, offset=offset, length=length, location=location)
+        ws.put_chunk(
+            target, coords, kind=RefKind.VIRTUAL, offset=offset, length=length, location=location
+        )
 
     def set_virtual_ref(self, key: str, location: str, *, offset: int, length: int) -> None:
         """Point a chunk key at ``length`` bytes at ``offset`` of the file ``location``.
@@ -1047,15 +1068,15 @@ class ForkSession(Session):
             kind=ErrorKind.COMMIT_NOT_ALLOWED,
         )
 
-    async def commit_async(self, message: str, **kwargs: Any) -> str:  # type: ignore[override]
+    async def commit_async(self, message: str, **kwargs: Any) -> str:
         """Not allowed: forks are merged, not committed."""
         self._refuse("commit")
 
-    async def amend_async(self, message: str, **kwargs: Any) -> str:  # type: ignore[override]
+    async def amend_async(self, message: str, **kwargs: Any) -> str:
         """Not allowed: forks are merged, not committed."""
         self._refuse("amend")
 
-    async def flush_async(self, message: str, **kwargs: Any) -> str:  # type: ignore[override]
+    async def flush_async(self, message: str, **kwargs: Any) -> str:
         """Not allowed: forks are merged, not committed."""
         self._refuse("flush")
 
@@ -1112,4 +1133,3 @@ def _slice(data: bytes, byte_range: ByteRange | None) -> bytes:
             return data[offset:]
         case SuffixRange(length=length):
             return data[max(0, len(data) - length) :]
-    return data  # pragma: no cover

@@ -98,7 +98,9 @@ async def collect_staged(storage: Storage, session_token: str, ws: Workspace) ->
     for node_id, rows in by_node.items():
         view = views.get(node_id)
         if view is None or view.kind != "array":
-            conflicts.append(Conflict(ConflictType.ChunksUpdatedInDeletedArray, f"<node {node_id}>"))
+            conflicts.append(
+                Conflict(ConflictType.ChunksUpdatedInDeletedArray, f"<node {node_id}>")
+            )
             continue
         table, conflicted = _resolve_node(rows, view.layout.ndim)
         if len(conflicted):
@@ -134,12 +136,19 @@ def _resolve_node(rows: list[list[str]], ndim: int) -> tuple[ChunkRefs, np.ndarr
     ends = np.r_[starts[1:], n] - 1
     ident_sorted = identities[order]
     writer_sorted = writers[order]
-    same_data = np.minimum.reduceat(ident_sorted, starts) == np.maximum.reduceat(ident_sorted, starts)
-    one_writer = np.minimum.reduceat(writer_sorted, starts) == np.maximum.reduceat(writer_sorted, starts)
+    same_data = np.minimum.reduceat(ident_sorted, starts) == np.maximum.reduceat(
+        ident_sorted, starts
+    )
+    one_writer = np.minimum.reduceat(writer_sorted, starts) == np.maximum.reduceat(
+        writer_sorted, starts
+    )
     bad = ~(same_data | one_writer)
     conflicted = coords[order[starts[bad]]]
     pick = order[ends]  # the last write of each chunk (identical data, or one writer's latest)
-    kind = np.array([RefKind.NATIVE if rows[i][3] == "n" else RefKind.TOMBSTONE for i in pick.tolist()], dtype=np.uint8)
+    kind = np.array(
+        [RefKind.NATIVE if rows[i][3] == "n" else RefKind.TOMBSTONE for i in pick.tolist()],
+        dtype=np.uint8,
+    )
     chunk_id = np.zeros((len(pick), 12), dtype=np.uint8)
     length = np.zeros(len(pick), dtype=np.uint64)
     checksum = np.zeros(len(pick), dtype=np.uint32)

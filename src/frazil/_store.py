@@ -18,6 +18,7 @@ zarr's ``ByteRequest`` becomes a frazil byte range, and writes to a read-only st
 from __future__ import annotations
 
 import hashlib
+from functools import partial
 from typing import TYPE_CHECKING, Any, Protocol
 
 import crc32c
@@ -283,7 +284,7 @@ class FrazilStore(Store):
         # docstring inherited
         pairs = list(key_ranges)
         return await self._session._io.read_many(
-            [lambda k=k, r=r: self.get(k, prototype, r) for k, r in pairs]
+            [partial(self.get, k, prototype, r) for k, r in pairs]
         )
 
     async def exists(self, key: str) -> bool:
@@ -454,8 +455,11 @@ class FrazilStore(Store):
         joined = parts[:, 0]
         for d in range(1, layout.ndim):
             joined = np.char.add(np.char.add(joined, layout.separator), parts[:, d])
-        head = prefix + (layout.chunk_prefix() + layout.separator if layout.encoding == "default" else "")
-        return np.char.add(head, joined)
+        head = prefix + (
+            layout.chunk_prefix() + layout.separator if layout.encoding == "default" else ""
+        )
+        keys: np.ndarray[Any, Any] = np.char.add(head, joined)
+        return keys
 
     async def _keys_with_prefix(self, prefix: str) -> list[str]:
         ws = self._ws
@@ -503,9 +507,8 @@ class FrazilStore(Store):
         # docstring inherited
         stripped = prefix.rstrip("/")
         base = stripped + "/" if stripped else ""
-        sizes = await self._session._io.read_many(
-            [lambda k=k: self.getsize(k) for k in await self._keys_with_prefix(base)]
-        )
+        keys = await self._keys_with_prefix(base)
+        sizes = await self._session._io.read_many([partial(self.getsize, k) for k in keys])
         return int(sum(sizes))
 
 

@@ -15,7 +15,7 @@ _lock = threading.Lock()
 
 
 def _filesystem(location: str) -> tuple[Any, str]:
-    import fsspec  # noqa: PLC0415 -- optional dependency, only for virtual chunks
+    import fsspec
 
     scheme = location.split("://", 1)[0] if "://" in location else "file"
     with _lock:

@@ -8,17 +8,18 @@ knows nothing of zarr's store API; :mod:`frazil._store` translates keys into the
 from __future__ import annotations
 
 import threading
+from functools import partial
 from typing import TYPE_CHECKING, Any
-
-import numpy as np
 
 from frazil._changeset import ChangeSet, ChunkRef, NodeOp, ref_at
 from frazil._errors import ErrorKind, InvalidInputError, NodeNotFoundError
 from frazil._zarrmeta import ArrayLayout, parse_node_metadata
-from frazil.format import ChunkRefs, RefIndex, RefKind, new_id
+from frazil.format import ChunkRefs, RefKind, new_id
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
+
+    import numpy as np
 
     from frazil._io import RepoIO
     from frazil.format import ManifestRef, NodeRecord, Snapshot
@@ -253,7 +254,7 @@ class Workspace:
             return ChunkRefs.empty(ndim)
         tables = await self.io.read_many(
             [
-                lambda m=m: self.io.segment(m.manifest_id, record.node_id, m.block)
+                partial(self.io.segment, m.manifest_id, record.node_id, m.block)
                 for m in record.manifests
             ]
         )
@@ -295,7 +296,7 @@ class Workspace:
 
     def blob_keys(self) -> Iterator[str]:
         """Every live non-chunk key."""
-        seen: dict[str, bool] = {k: True for k in self.base.blob_keys}
+        seen: dict[str, bool] = dict.fromkeys(self.base.blob_keys, True)
         if self.changes is not None:
             for layer in (self.changes.inherited, self.changes):
                 if layer is None:
@@ -355,7 +356,9 @@ class Workspace:
 def normalize_path(path: str) -> str:
     """Accept ``"a/b"``, ``"/a/b"`` or ``"/a/b/"``; return ``"/a/b"`` (root ``"/"``)."""
     if not isinstance(path, str):
-        raise InvalidInputError(f"invalid path {path!r}: expected a str", kind=ErrorKind.INVALID_PATH)
+        raise InvalidInputError(
+            f"invalid path {path!r}: expected a str", kind=ErrorKind.INVALID_PATH
+        )
     stripped = path.strip("/")
     if not stripped:
         return "/"

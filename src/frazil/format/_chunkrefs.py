@@ -126,7 +126,9 @@ class ChunkRefs:
                 inline=columns["inline"].tobytes() if "inline" in columns else b"",
             )
         except (KeyError, ValueError) as exc:
-            raise FormatError(f"object {key!r} has malformed chunk columns: {exc}", key=key) from exc
+            raise FormatError(
+                f"object {key!r} has malformed chunk columns: {exc}", key=key
+            ) from exc
         for name in ("kind", "offset", "length", "checksum", "location"):
             if getattr(table, name).shape != (n,):
                 raise FormatError(f"object {key!r} has a malformed {name!r} column", key=key)

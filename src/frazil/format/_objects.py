@@ -427,7 +427,9 @@ class Manifest:
         if not self.segments:
             return 256
         shared_inline = len(self.segments[0].refs.inline)
-        return 256 + shared_inline + sum(s.refs.nbytes() - len(s.refs.inline) for s in self.segments)
+        return (
+            256 + shared_inline + sum(s.refs.nbytes() - len(s.refs.inline) for s in self.segments)
+        )
 
 
 # ---------------------------------------------------------------------- transaction logs
@@ -515,12 +517,17 @@ class TransactionLog:
 
     def nbytes(self) -> int:
         """Approximate decoded size."""
-        return 512 + sum(c.nbytes + 64 for c in self.chunks.values()) + 100 * (
-            len(self.new_groups)
-            + len(self.new_arrays)
-            + len(self.deleted_groups)
-            + len(self.deleted_arrays)
-            + len(self.updated_groups)
-            + len(self.updated_arrays)
-            + len(self.blobs)
+        return (
+            512
+            + sum(c.nbytes + 64 for c in self.chunks.values())
+            + 100
+            * (
+                len(self.new_groups)
+                + len(self.new_arrays)
+                + len(self.deleted_groups)
+                + len(self.deleted_arrays)
+                + len(self.updated_groups)
+                + len(self.updated_arrays)
+                + len(self.blobs)
+            )
         )

@@ -6,8 +6,7 @@ Use the constructors (:func:`in_memory_storage`, :func:`local_filesystem_storage
 
 from __future__ import annotations
 
-import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from frazil._errors import ErrorKind, InvalidInputError
 from frazil.storage._base import (
@@ -28,6 +27,9 @@ from frazil.storage._local import LocalStorage
 from frazil.storage._memory import MemoryStorage
 from frazil.storage._retry import RetryingStorage, RetrySettings
 from frazil.storage._s3 import S3Options, S3Storage
+
+if TYPE_CHECKING:
+    import os
 
 __all__ = [
     "ByteRange",
@@ -71,7 +73,9 @@ def in_memory_storage() -> MemoryStorage:
     return MemoryStorage()
 
 
-def local_filesystem_storage(path: str | os.PathLike[str], *, durable: bool = False) -> LocalStorage:
+def local_filesystem_storage(
+    path: str | os.PathLike[str], *, durable: bool = False
+) -> LocalStorage:
     """Return a storage in a local directory, safe for concurrent processes on one machine.
 
     Parameters
@@ -155,7 +159,7 @@ def s3_storage(
     )
 
 
-def storage_from_url(url: str, **options: Any) -> Storage:
+def storage_from_url(url: object, **options: Any) -> Storage:
     """Return the storage for a URL.
 
     ``memory://`` makes an in-memory storage, ``file:///path`` (or a plain path) a local

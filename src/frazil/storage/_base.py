@@ -153,7 +153,7 @@ def _check_segments(key: str, *, what: str) -> None:
             )
 
 
-def validate_key(key: str) -> str:
+def validate_key(key: object) -> str:
     """Check that ``key`` is a safe storage key and return it.
 
     A key is a non-empty, relative, ``/``-separated path without empty, ``.`` or ``..``
@@ -173,7 +173,7 @@ def validate_key(key: str) -> str:
     return key
 
 
-def validate_prefix(prefix: str) -> str:
+def validate_prefix(prefix: object) -> str:
     """Check a listing prefix: like a key, but it may be empty or end in ``/``.
 
     The last segment may be a partial name (``"refs/branch."``).

@@ -60,7 +60,7 @@ class FsspecStorage(Storage):
 
     def _filesystem(self) -> tuple[Any, str]:
         if self._fs is None:
-            import fsspec  # noqa: PLC0415 -- optional dependency
+            import fsspec
 
             self._fs, self._root = fsspec.url_to_fs(self._url, **self._options)
         return self._fs, self._root.rstrip("/")
@@ -96,7 +96,7 @@ class FsspecStorage(Storage):
 
     async def get_versioned(self, key: str) -> Versioned:
         # docstring inherited
-        from frazil.storage._local import content_version  # noqa: PLC0415
+        from frazil.storage._local import content_version
 
         data = await asyncio.to_thread(self._read, key)
         return Versioned(data=data, version=content_version(data))

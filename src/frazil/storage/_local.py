@@ -16,6 +16,7 @@ compared-and-swapped (the refs) carry a random write token, so their bytes never
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime
 import errno
 import fcntl
@@ -224,10 +225,8 @@ class LocalStorage(Storage):
                 finally:
                     os.close(dir_fd)
         except OSError as exc:
-            try:
+            with contextlib.suppress(OSError):
                 tmp.unlink()
-            except OSError:
-                pass
             raise _io_error(exc, key) from exc
 
     def _key_lock(self, key: str) -> _FileLock:

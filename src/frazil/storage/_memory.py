@@ -172,7 +172,7 @@ class MemoryStorage(Storage):
 
 
 def _bad_mode(mode: object) -> Exception:
-    from frazil._errors import InvalidInputError  # noqa: PLC0415
+    from frazil._errors import InvalidInputError
 
     return InvalidInputError(
         f"invalid put mode {mode!r}: expected 'create', 'overwrite' or IfMatch(version)"

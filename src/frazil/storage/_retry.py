@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
     from frazil.storage._base import ByteRange, ObjectInfo, PutMode, Versioned
 
-__all__ = ["RetryingStorage", "RetrySettings", "backoff_delay"]
+__all__ = ["RetrySettings", "RetryingStorage", "backoff_delay"]
 
 logger = logging.getLogger("frazil.storage")
 

@@ -95,13 +95,16 @@ def _check_options(options: S3Options) -> None:
     prefix = options.prefix.strip("/")
     if prefix:
         validate_key(prefix)
-    if options.endpoint_url and options.endpoint_url.startswith("http://"):
-        if not options.allow_http:
-            raise InvalidInputError(
-                f"endpoint {options.endpoint_url!r} is plain http: pass allow_http=True to "
-                "use it (credentials and data travel unencrypted)",
-                kind=ErrorKind.STORAGE_CONFIG,
-            )
+    if (
+        options.endpoint_url
+        and options.endpoint_url.startswith("http://")
+        and not options.allow_http
+    ):
+        raise InvalidInputError(
+            f"endpoint {options.endpoint_url!r} is plain http: pass allow_http=True to "
+            "use it (credentials and data travel unencrypted)",
+            kind=ErrorKind.STORAGE_CONFIG,
+        )
     if options.anonymous and (options.access_key_id or options.from_env):
         raise InvalidInputError(
             "anonymous=True cannot be combined with credentials or from_env=True",
@@ -166,7 +169,7 @@ class S3Storage(Storage):
         ident = (self._options, os.getpid(), id(loop))
         fs = _CLIENTS.get(ident)
         if fs is None:
-            import s3fs  # noqa: PLC0415 -- s3fs is an optional, heavy import
+            import s3fs
 
             opts = self._options
             client_kwargs: dict[str, Any] = {}
@@ -195,7 +198,7 @@ class S3Storage(Storage):
     async def _on_io_loop[T](self, work: Callable[[Any], Awaitable[T]]) -> T:
         """Run ``work(client)`` on zarr's IO loop, where the one S3 client of this process
         lives; short-lived loops (``asyncio.run``, test loops) never own connections."""
-        from frazil._sync import io_loop, io_loop_usable  # noqa: PLC0415 -- L0 helper
+        from frazil._sync import io_loop, io_loop_usable
 
         loop = io_loop()
         if asyncio.get_running_loop() is loop or not io_loop_usable():
@@ -311,8 +314,7 @@ class S3Storage(Storage):
                 conditions = {"IfMatch": version}
             case _:
                 raise InvalidInputError(
-                    f"invalid put mode {mode!r}: expected 'create', 'overwrite' or "
-                    "IfMatch(version)"
+                    f"invalid put mode {mode!r}: expected 'create', 'overwrite' or IfMatch(version)"
                 )
         try:
             response = await self._call("put_object", key, Key=full, Body=bytes(data), **conditions)

@@ -2,13 +2,15 @@
 
 * :class:`StorageTests` - a conformance suite for storage backends;
 * :class:`CountingStorage`, :class:`FaultyStorage`, :class:`LatencyStorage` - wrappers that
-  count operations, inject transient faults and lost responses, or add latency.
+  count operations, inject transient faults and lost responses, or add latency;
+* :func:`bulk_chunk_refs` - give an array a million chunk references in one step.
 
 Importing this module imports pytest.
 """
 
 from __future__ import annotations
 
+from frazil.testing._bulk import bulk_chunk_refs
 from frazil.testing._storage_tests import BAD_KEYS, StorageTests
 from frazil.testing._wrappers import CountingStorage, FaultSettings, FaultyStorage, LatencyStorage
 
@@ -19,4 +21,5 @@ __all__ = [
     "FaultyStorage",
     "LatencyStorage",
     "StorageTests",
+    "bulk_chunk_refs",
 ]

@@ -105,7 +105,8 @@ class StorageTests:
         assert current.data == b"one"
         assert current.version == v1
         v2 = await storage.put("ref", b"two", mode=IfMatch(current.version))
-        assert v2 and v2 != v1
+        assert v2
+        assert v2 != v1
         with pytest.raises(PreconditionFailedError):
             await storage.put("ref", b"three", mode=IfMatch(current.version))
         assert await storage.get("ref") == b"two"

@@ -30,7 +30,11 @@ class _Wrapper(Storage):
         return self._inner
 
     def __eq__(self, other: object) -> bool:
-        return type(other) is type(self) and other._inner == self._inner  # type: ignore[attr-defined]
+        return (
+            isinstance(other, _Wrapper)
+            and type(other) is type(self)
+            and other._inner == self._inner
+        )
 
     def __hash__(self) -> int:
         return hash((type(self).__name__, self._inner))
