@@ -343,6 +343,23 @@ class ChangeSet:
         """Forget the chunk writes of a node that was deleted."""
         self.chunks.pop(node_id, None)
 
+    # ------------------------------------------------------------------ copies
+    def copy(self) -> ChangeSet:
+        """An independent copy (chunk tables are immutable and shared)."""
+        out = ChangeSet(
+            created={k: NodeOp(v.node_id, v.path, v.kind, v.metadata) for k, v in self.created.items()},
+            updated=dict(self.updated),
+            deleted=dict(self.deleted),
+            moves=list(self.moves),
+            blobs=dict(self.blobs),
+            inherited=self.inherited,
+        )
+        for node_id, writes in self.chunks.items():
+            copy = ChunkWrites(writes.ndim, inherited=writes.inherited)
+            copy.add_table(writes.own())
+            out.chunks[node_id] = copy
+        return out
+
     # ------------------------------------------------------------------ forks
     def flatten(self) -> ChangeSet:
         """One layer with the inherited changes and this change set's own applied over them.

@@ -888,6 +888,31 @@ class Session:
         """
         sync(self.merge_async(*others, on_conflict=on_conflict))
 
+    def _checkpoint(self) -> ChangeSet | None:
+        """A copy of the uncommitted changes, to roll back to with :meth:`_rollback`."""
+        return self._changes.copy() if self._changes is not None else None
+
+    def _rollback(self, checkpoint: ChangeSet | None) -> None:
+        if checkpoint is None or self._mode == SessionMode.READONLY:
+            return
+        self._changes = checkpoint
+        if self._ws is not None:
+            self._ws.changes = checkpoint
+            self._ws.rebuild()
+
+    def _copy_fork(self) -> ForkSession:
+        """A new ForkSession with the same base and an independent copy of the changes."""
+        assert self._changes is not None
+        base = self._ws.base if self._ws is not None else None
+        return ForkSession(
+            self._ctx,
+            mode=SessionMode.WRITABLE,
+            branch=self._branch,
+            base_id=self._base_id,
+            base=base,
+            changes=self._changes.copy(),
+        )
+
     # ------------------------------------------------------------------ staging
     async def _collect_staged(self, ws: Workspace) -> None:
         assert self._changes is not None
