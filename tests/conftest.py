@@ -136,3 +136,27 @@ def repo(tmp_path: Path) -> frazil.Repository:
 def any_repo(any_storage: frazil.Storage) -> frazil.Repository:
     """A fresh repository on each backend."""
     return frazil.Repository.create(any_storage)
+
+
+@pytest.fixture(scope="session")
+def dask_cluster():
+    """A real distributed LocalCluster with two worker processes, shared by the session."""
+    from distributed import LocalCluster
+
+    cluster = LocalCluster(
+        n_workers=2,
+        threads_per_worker=1,
+        processes=True,
+        dashboard_address=None,
+        silence_logs=logging.ERROR,
+    )
+    yield cluster
+    cluster.close()
+
+
+@pytest.fixture
+def dask_client(dask_cluster):
+    from distributed import Client
+
+    with Client(dask_cluster) as client:
+        yield client

@@ -61,9 +61,16 @@ def test_retries_rebase_then_succeed():
     assert result == ("S3", 3)
     kinds = [type(r).__name__ for r in seen]
     assert kinds == [
-        "BuildAndWrite", "UpdateRef", "Sleep", "Rebase",
-        "BuildAndWrite", "UpdateRef", "Sleep", "Rebase",
-        "BuildAndWrite", "UpdateRef",
+        "BuildAndWrite",
+        "UpdateRef",
+        "Sleep",
+        "Rebase",
+        "BuildAndWrite",
+        "UpdateRef",
+        "Sleep",
+        "Rebase",
+        "BuildAndWrite",
+        "UpdateRef",
     ]
     assert [r.tip for r in seen if isinstance(r, Rebase)] == ["B", "C"]
 

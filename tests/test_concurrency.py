@@ -49,7 +49,9 @@ def _committer(storage, worker, commits, out):
 def run_committers(storage, commits):
     ctx = mp.get_context("spawn")
     out = ctx.Queue()
-    procs = [ctx.Process(target=_committer, args=(storage, w, commits, out)) for w in range(WORKERS)]
+    procs = [
+        ctx.Process(target=_committer, args=(storage, w, commits, out)) for w in range(WORKERS)
+    ]
     for p in procs:
         p.start()
     results = [out.get(timeout=900) for _ in range(WORKERS * commits)]
@@ -91,7 +93,10 @@ def _same_chunk(storage, worker, selection, barrier, out):
     zarr.open_array(session.store, path="a")[0, 0] = worker + 1
     barrier.wait()
     try:
-        session.commit(f"w{worker}", rebase_with=BasicConflictSolver(on_chunk_conflict=VersionSelection[selection]))
+        session.commit(
+            f"w{worker}",
+            rebase_with=BasicConflictSolver(on_chunk_conflict=VersionSelection[selection]),
+        )
         out.put((worker, "ok"))
     except frazil.RebaseFailedError as exc:
         out.put((worker, f"failed:{exc.conflicts[0].conflict_type.name}"))
@@ -106,7 +111,10 @@ def test_same_chunk_from_many_processes(tmp_path, selection):
     n = 4
     barrier = ctx.Barrier(n, timeout=120)
     out = ctx.Queue()
-    procs = [ctx.Process(target=_same_chunk, args=(storage, w, selection, barrier, out)) for w in range(n)]
+    procs = [
+        ctx.Process(target=_same_chunk, args=(storage, w, selection, barrier, out))
+        for w in range(n)
+    ]
     for p in procs:
         p.start()
     results = dict(out.get(timeout=300) for _ in procs)
@@ -149,7 +157,7 @@ def _crash_loop(path, log_path):
 @pytest.mark.slow
 def test_sigkill_during_commits(tmp_path):
     storage = frazil.local_filesystem_storage(tmp_path / "repo")
-    repo = setup_array(storage, 16)
+    setup_array(storage, 16)
     ctx = mp.get_context("spawn")
     rng = random.Random(1)
     rounds = 40 if LONG else 6

@@ -194,7 +194,9 @@ def test_basic_solver_fail(base):
     theirs.commit("theirs")
     array(ours)[0:2] = 2
     with pytest.raises(frazil.RebaseFailedError, match=r"ChunkDoubleUpdate at /a.*\[0\]"):
-        ours.commit("ours", rebase_with=BasicConflictSolver(on_chunk_conflict=VersionSelection.Fail))
+        ours.commit(
+            "ours", rebase_with=BasicConflictSolver(on_chunk_conflict=VersionSelection.Fail)
+        )
     assert ours.has_uncommitted_changes
 
 
@@ -227,7 +229,9 @@ def test_rebase_over_many_commits(base):
 def test_solvers_pickle():
     import pickle
 
-    solver = BasicConflictSolver(on_chunk_conflict=VersionSelection.UseTheirs, fail_on_delete_of_updated_group=True)
+    solver = BasicConflictSolver(
+        on_chunk_conflict=VersionSelection.UseTheirs, fail_on_delete_of_updated_group=True
+    )
     copy = pickle.loads(pickle.dumps(solver))
     assert copy.on_chunk_conflict == VersionSelection.UseTheirs
     assert copy.fail_on_delete_of_updated_group
@@ -239,7 +243,9 @@ def test_large_overlap_is_vectorised(repo):
     from frazil.testing import bulk_chunk_refs
 
     session = repo.writable_session("main")
-    zarr.create_array(session.store, name="big", shape=(2000, 1000), chunks=(2, 1), dtype="u1", compressors=None)
+    zarr.create_array(
+        session.store, name="big", shape=(2000, 1000), chunks=(2, 1), dtype="u1", compressors=None
+    )
     session.commit("create")
     ours, theirs = two_sessions(repo)
     ii, jj = np.meshgrid(np.arange(1000), np.arange(1000), indexing="ij")

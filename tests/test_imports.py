@@ -34,7 +34,7 @@ LAYERS = {
     "_store": 6,
     "_session": 7,
     "_repository": 7,
-    "_tickets": 7,
+    "_tickets": 5,
     "distributed": 8,
     "_distributed": 8,
     "dask": 8,

@@ -48,6 +48,7 @@ from frazil._errors import (
     SnapshotNotFoundError,
     StorageError,
 )
+from frazil._gc import GCSummary
 from frazil._history import Diff, SnapshotInfo
 from frazil._repository import Repository
 from frazil._session import ChunkType, ForkSession, Session, SessionMode
@@ -80,6 +81,7 @@ __all__ = [
     "FormatError",
     "FrazilError",
     "FrazilStore",
+    "GCSummary",
     "InternalError",
     "InvalidInputError",
     "ManifestConfig",

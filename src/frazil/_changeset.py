@@ -347,7 +347,9 @@ class ChangeSet:
     def copy(self) -> ChangeSet:
         """An independent copy (chunk tables are immutable and shared)."""
         out = ChangeSet(
-            created={k: NodeOp(v.node_id, v.path, v.kind, v.metadata) for k, v in self.created.items()},
+            created={
+                k: NodeOp(v.node_id, v.path, v.kind, v.metadata) for k, v in self.created.items()
+            },
             updated=dict(self.updated),
             deleted=dict(self.deleted),
             moves=list(self.moves),

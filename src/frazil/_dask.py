@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
@@ -65,11 +65,11 @@ def merged_fork_graph(stored: Sequence[dask.array.Array], *, split_every: int | 
     The forks are merged by a tree reduction inside the graph (``split_every`` at a time),
     so the scheduler and the client only ever hold the final fork.
     """
-    import dask
     import dask.array as da
+    from dask.delayed import delayed
 
     reduced = [
-        da.reduction(
+        da.reduction(  # type: ignore[no-untyped-call]
             array,
             chunk=_fork_of,
             aggregate=_merge_blocks,
@@ -83,7 +83,7 @@ def merged_fork_graph(stored: Sequence[dask.array.Array], *, split_every: int | 
         )
         for array in stored
     ]
-    return dask.delayed(_merge_results)(*reduced)
+    return delayed(_merge_results)(*reduced)
 
 
 def _as_list(stored: Any) -> list[Any]:
@@ -156,7 +156,7 @@ def store_dask(
             )
     stored = da.store(
         sources,
-        targets,
+        cast("Any", targets),
         regions=regions,
         compute=False,
         return_stored=True,

@@ -22,7 +22,9 @@ def _flatten(items: Iterable[Any]) -> Iterator[Any]:
             yield item
 
 
-def merge_sessions(*sessions: ForkSession | Iterable[Any], on_conflict: str = "fail") -> ForkSession:
+def merge_sessions(
+    *sessions: ForkSession | Iterable[Any], on_conflict: str = "fail"
+) -> ForkSession:
     """Merge forks into one new fork; usable as a reducer (``merge_sessions(a, b)``).
 
     The inputs are not modified. Nested lists and tuples are flattened, so the function
@@ -60,7 +62,11 @@ def merge_sessions(*sessions: ForkSession | Iterable[Any], on_conflict: str = "f
         raise TypeError("merge_sessions needs at least one ForkSession (from Session.fork())")
     for fork in forks:
         if not isinstance(fork, ForkSession):
-            kind = "a writable Session" if type(fork).__name__ == "Session" else repr(type(fork).__name__)
+            kind = (
+                "a writable Session"
+                if type(fork).__name__ == "Session"
+                else repr(type(fork).__name__)
+            )
             raise TypeError(
                 f"merge_sessions takes ForkSession objects (from Session.fork()), got {kind}. "
                 "To merge forks into the session they came from, call "

@@ -134,9 +134,8 @@ def plan_merge(
             previous = updated.get(node_id)
             if previous is not None and previous != metadata:
                 if on_conflict == "fail":
-                    plan.conflicts.append(
-                        Conflict(ConflictType.ZarrMetadataDoubleUpdate, f"<node {node_id}>")
-                    )
+                    path = {v: k for k, v in base_paths.items()}.get(node_id, f"<node {node_id}>")
+                    plan.conflicts.append(Conflict(ConflictType.ZarrMetadataDoubleUpdate, path))
                     continue
                 if not prefer_later:
                     continue
@@ -169,7 +168,11 @@ def plan_merge(
             plan.updated[node_id] = op.metadata
     plan.updated.update({k: v for k, v in updated.items() if target.updated.get(k) != v})
     plan.deleted = {k: v for k, v in deleted.items() if k not in target.deleted}
-    _plan_chunks(plan, target, others, remap, on_conflict=on_conflict)
+    names = {node_id: path for path, node_id in base_paths.items()}
+    names.update({op.node_id: op.path for op in target.created.values()})
+    for other in others:
+        names.update({remap.get(k, k): v.path for k, v in other.created.items()})
+    _plan_chunks(plan, target, others, remap, names, on_conflict=on_conflict)
     return plan
 
 
@@ -208,6 +211,7 @@ def _plan_chunks(
     target: ChangeSet,
     others: Sequence[ChangeSet],
     remap: dict[str, str],
+    paths: dict[str, str],
     *,
     on_conflict: str,
 ) -> None:
@@ -224,9 +228,6 @@ def _plan_chunks(
             node_id = remap.get(node_id, node_id)
             participants.setdefault(node_id, []).append((position, writes.own()))
             ndims[node_id] = writes.ndim
-    paths = {op.node_id: op.path for op in target.created.values()}
-    for other in others:
-        paths.update({remap.get(k, k): v.path for k, v in other.created.items()})
     for node_id, tables in participants.items():
         ndim = ndims[node_id]
         if any(t.ndim != ndim for _, t in tables):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import datetime
 import json
@@ -9,6 +10,7 @@ from functools import partial
 from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any, Self
 
+from frazil._changeset import ChangeSet
 from frazil._config import RepositoryConfig
 from frazil._errors import (
     AlreadyExistsError,
@@ -22,6 +24,7 @@ from frazil._errors import (
     RepositoryNotFoundError,
     SessionStateError,
 )
+from frazil._gc import GCSummary, garbage_collect
 from frazil._history import Diff, SnapshotInfo, ancestry, diff_snapshots, snapshot_as_of, to_info
 from frazil._io import RepoIO
 from frazil._refs import (
@@ -34,8 +37,9 @@ from frazil._refs import (
     read_ref,
     tag_key,
 )
-from frazil._session import RepoContext, Session, SessionMode, context_for
+from frazil._session import ForkSession, RepoContext, Session, SessionMode, context_for
 from frazil._sync import sync
+from frazil._tickets import PARENT, Ticket, decode_publication
 from frazil.format import (
     CommitInfo,
     RefDoc,
@@ -771,6 +775,167 @@ class Repository:
     def rearrange_session(self, branch: str) -> Session:
         """A session that can only move nodes (``session.move``) and commit."""
         return sync(self.rearrange_session_async(branch))
+
+    # ------------------------------------------------------------------ maintenance
+    async def garbage_collect_async(
+        self, delete_object_older_than: datetime.datetime, *, dry_run: bool = False
+    ) -> GCSummary:
+        """Async version of :meth:`garbage_collect`."""
+        self._require_writable()
+        return await garbage_collect(
+            self._io, self._doc.initial_snapshot_id, delete_object_older_than, dry_run=dry_run
+        )
+
+    def garbage_collect(
+        self, delete_object_older_than: datetime.datetime, *, dry_run: bool = False
+    ) -> GCSummary:
+        """Delete objects that no branch or tag can reach, and stale debris.
+
+        Snapshots, manifests, transaction logs and chunks that no branch or tag reaches,
+        staging markers left by remote store copies of sessions that never committed, and
+        published forks of finished or abandoned jobs, are deleted if they are older than
+        ``delete_object_older_than``. Objects a running session may still commit must be
+        newer than that, so pick a cut-off before the start of any running job.
+
+        Parameters
+        ----------
+        delete_object_older_than
+            Aware datetime; only older objects are deleted.
+        dry_run
+            Count what would be deleted, delete nothing.
+
+        Returns
+        -------
+        GCSummary
+        """
+        return sync(self.garbage_collect_async(delete_object_older_than, dry_run=dry_run))
+
+    # ------------------------------------------------------------------ tickets
+    def _check_ticket(self, ticket: str) -> Ticket:
+        parsed = Ticket.decode(ticket)
+        if parsed.repo_id != self.repo_id:
+            raise InvalidInputError(
+                f"ticket {ticket!r} belongs to another repository ({parsed.repo_id!r}, this "
+                f"one is {self.repo_id!r})",
+                kind=ErrorKind.FOREIGN_FORK,
+            )
+        return parsed
+
+    async def _ticket_parent(self, parsed: Ticket, *, required: bool = True) -> ChangeSet | None:
+        if not parsed.has_parent:
+            return None
+        key = parsed.key(PARENT)
+        try:
+            data = await self._ctx.storage.get(key)
+        except ObjectNotFoundError:
+            if not required:
+                return None
+            raise RefNotFoundError(
+                f"the changes stored with job {parsed.job!r} are gone (garbage-collected?); "
+                "make a new ticket",
+                kind=ErrorKind.FORKS_NOT_FOUND,
+            ) from None
+        _, changes = decode_publication(data, key=key)
+        return changes
+
+    async def fork_from_ticket_async(self, ticket: str) -> ForkSession:
+        """Async version of :meth:`fork_from_ticket`."""
+        parsed = self._check_ticket(ticket)
+        self._require_writable()
+        parent, base = await asyncio.gather(
+            self._ticket_parent(parsed), self._io.read_snapshot(parsed.snapshot_id)
+        )
+        return ForkSession(
+            self._ctx,
+            mode=SessionMode.WRITABLE,
+            branch=parsed.branch,
+            base_id=parsed.snapshot_id,
+            base=base,
+            changes=ChangeSet(inherited=parent),
+        )
+
+    def fork_from_ticket(self, ticket: str) -> ForkSession:
+        """A fork for a batch worker, made from a coordinator's :meth:`Session.ticket`.
+
+        Raises
+        ------
+        InvalidInputError
+            If the string is not a ticket of this repository.
+        """
+        return sync(self.fork_from_ticket_async(ticket))
+
+    async def fetch_forks_async(self, ticket: str) -> list[ForkSession]:
+        """Async version of :meth:`fetch_forks`."""
+        parsed = self._check_ticket(ticket)
+        prefix = layout.fork_prefix(parsed.job)
+        keys = sorted(
+            [
+                info.key
+                async for info in self._ctx.storage.list(prefix)
+                if info.key != parsed.key(PARENT)
+            ]
+        )
+        # the parent changes are only needed for reading; merging uses each fork's own
+        parent, blobs = await asyncio.gather(
+            self._ticket_parent(parsed, required=False),
+            self._io.read_many([partial(self._ctx.storage.get, k) for k in keys]),
+        )
+        forks = []
+        for key, data in zip(keys, blobs, strict=True):
+            header, changes = decode_publication(data, key=key)
+            if (header["repo_id"], header["snapshot_id"], header["branch"]) != (
+                parsed.repo_id,
+                parsed.snapshot_id,
+                parsed.branch,
+            ):
+                raise InvalidInputError(
+                    f"published fork {key!r} was made against snapshot "
+                    f"{header['snapshot_id']!r} of branch {header['branch']!r}, not the "
+                    f"ticket's {parsed.snapshot_id!r}; it cannot be merged",
+                    kind=ErrorKind.FOREIGN_FORK,
+                )
+            changes.inherited = parent
+            forks.append(
+                ForkSession(
+                    self._ctx,
+                    mode=SessionMode.WRITABLE,
+                    branch=parsed.branch,
+                    base_id=parsed.snapshot_id,
+                    changes=changes,
+                    token=str(header["name"]),
+                )
+            )
+        return forks
+
+    def fetch_forks(self, ticket: str) -> list[ForkSession]:
+        """Every fork published under the ticket's job, once each, in name order.
+
+        Merge them into the session the ticket was made from (``session.merge(*forks)``)
+        and commit. Fetching is idempotent: it changes nothing in storage.
+
+        Raises
+        ------
+        InvalidInputError
+            If a published fork was made against another snapshot or branch.
+        """
+        return sync(self.fetch_forks_async(ticket))
+
+    async def delete_forks_async(self, ticket: str) -> int:
+        """Async version of :meth:`delete_forks`."""
+        parsed = self._check_ticket(ticket)
+        keys = [info.key async for info in self._ctx.storage.list(layout.fork_prefix(parsed.job))]
+        await self._ctx.storage.delete_many(keys)
+        return len(keys)
+
+    def delete_forks(self, ticket: str) -> int:
+        """Remove a job's published forks (after merging and committing them).
+
+        Returns
+        -------
+        int
+            How many objects were removed.
+        """
+        return sync(self.delete_forks_async(ticket))
 
     @contextlib.contextmanager
     def transaction(

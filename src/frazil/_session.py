@@ -52,6 +52,7 @@ from frazil._refs import cas_ref, read_ref
 from frazil._staging import StagingWriter, collect_staged, delete_staged
 from frazil._store import FrazilStore
 from frazil._sync import sync
+from frazil._tickets import PARENT, Ticket, encode_publication, new_job_name, validate_job
 from frazil._virtual import read_virtual
 from frazil._workspace import Workspace, normalize_path
 from frazil.format import RefDoc, RefKind, encode_id
@@ -913,6 +914,57 @@ class Session:
             changes=self._changes.copy(),
         )
 
+    # ------------------------------------------------------------------ tickets
+    async def ticket_async(self, job: str | None = None) -> str:
+        """Async version of :meth:`ticket`."""
+        if self._mode != SessionMode.WRITABLE or isinstance(self, ForkSession):
+            raise SessionStateError(
+                "tickets are made from a writable (non-fork) session: "
+                "repo.writable_session(branch).ticket()",
+                kind=ErrorKind.COMMIT_NOT_ALLOWED,
+            )
+        job = validate_job(job) if job is not None else new_job_name()
+        assert self._branch is not None
+        assert self._changes is not None
+        ticket = Ticket(
+            repo_id=self._ctx.repo_id,
+            branch=self._branch,
+            snapshot_id=self._base_id,
+            job=job,
+            has_parent=not self._changes.is_empty(),
+        )
+        if ticket.has_parent:
+            data = encode_publication(
+                repo_id=ticket.repo_id,
+                branch=ticket.branch,
+                snapshot_id=ticket.snapshot_id,
+                name=PARENT,
+                changes=self._changes.flatten(),
+            )
+            await self._ctx.storage.put(ticket.key(PARENT), data)
+        return ticket.encode()
+
+    def ticket(self, job: str | None = None) -> str:
+        """A short, command-line-safe string from which batch workers make forks.
+
+        Workers call ``Repository.fork_from_ticket(ticket)``, write, and
+        ``fork.publish(ticket)``; the coordinator merges ``repo.fetch_forks(ticket)`` into
+        this session and commits. The session's uncommitted changes (array metadata, for
+        example) are stored with the job, so the workers' forks see them.
+
+        Parameters
+        ----------
+        job
+            Name of the job (letters, digits, '.', '_', '-'); random if omitted. Forks are
+            published under it.
+
+        Returns
+        -------
+        str
+            The ticket, like ``"frz1.eyJyIjoi..."``.
+        """
+        return sync(self.ticket_async(job))
+
     # ------------------------------------------------------------------ staging
     async def _collect_staged(self, ws: Workspace) -> None:
         assert self._changes is not None
@@ -921,7 +973,8 @@ class Session:
             return
         from frazil._merge import plan_merge
 
-        plan = plan_merge(self._changes, [staged], on_conflict="fail")
+        base_paths = {p: r.node_id for p, r in ws.base.nodes.items()}
+        plan = plan_merge(self._changes, [staged], on_conflict="fail", base_paths=base_paths)
         if plan.conflicts:
             raise MergeConflictError(
                 "chunks written by copies of this session's store in other processes "
@@ -1111,6 +1164,63 @@ class ForkSession(Session):
 
     def _reduce_store(self, read_only: bool) -> tuple[Any, ...]:
         return (_restore_store, (self._state(staging=self._staging_writer is not None), read_only))
+
+    async def publish_async(self, ticket: str, *, name: str | None = None) -> str:
+        """Async version of :meth:`publish`."""
+        parsed = Ticket.decode(ticket)
+        if (parsed.repo_id, parsed.snapshot_id, parsed.branch) != (
+            self._ctx.repo_id,
+            self._base_id,
+            self._branch,
+        ):
+            raise InvalidInputError(
+                f"this fork (of {self._branch!r} at {self._base_id!r}) was not made from "
+                f"ticket {ticket!r}; publish forks made with repo.fork_from_ticket(ticket)",
+                kind=ErrorKind.FOREIGN_FORK,
+            )
+        fork_name = validate_job(name, what="fork") if name is not None else self._token
+        assert self._changes is not None
+        own = ChangeSet(
+            created=self._changes.created,
+            updated=self._changes.updated,
+            deleted=self._changes.deleted,
+            moves=self._changes.moves,
+            chunks=self._changes.chunks,
+            blobs=self._changes.blobs,
+        )
+        data = encode_publication(
+            repo_id=parsed.repo_id,
+            branch=parsed.branch,
+            snapshot_id=parsed.snapshot_id,
+            name=fork_name,
+            changes=own,
+        )
+        await self._ctx.storage.put(parsed.key(fork_name), data)
+        return fork_name
+
+    def publish(self, ticket: str, *, name: str | None = None) -> str:
+        """Store this fork's changes under the ticket's job for the coordinator to fetch.
+
+        Parameters
+        ----------
+        ticket
+            The ticket this fork was made from.
+        name
+            A stable name for this piece of work (e.g. the batch task index). Publishing
+            the same name again replaces the earlier publication, so a re-run task is
+            merged once. Defaults to this fork's own id.
+
+        Returns
+        -------
+        str
+            The name it was published under.
+
+        Raises
+        ------
+        InvalidInputError
+            If the fork was not made from this ticket, or the name is invalid.
+        """
+        return sync(self.publish_async(ticket, name=name))
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (_restore_session, (self._state(staging=self._staging_writer is not None),))

@@ -127,7 +127,10 @@ def _resolve_node(rows: list[list[str]], ndim: int) -> tuple[ChunkRefs, np.ndarr
             coords[i] = [int(c) for c in row[0].split(".")]
     sequence = np.array([int(r[1], 16) for r in rows], dtype=np.int64)
     writers = np.unique(np.array([r[2] for r in rows]), return_inverse=True)[1]
-    identities = np.unique(np.array([".".join(r[3:]) for r in rows]), return_inverse=True)[1]
+    # identical data has equal kind, size, crc32c and digest; the chunk ids always differ
+    identities = np.unique(
+        np.array([f"{r[3]}.{r[5]}.{r[6]}.{r[7]}" for r in rows]), return_inverse=True
+    )[1]
     (keys,) = coord_keys([coords])
     by_sequence = np.argsort(sequence, kind="stable")
     order = by_sequence[np.argsort(keys[by_sequence], kind="stable")]

@@ -27,11 +27,11 @@ def _writer_class() -> type[Any]:
     from dask.base import is_dask_collection
     from xarray.backends.common import ArrayWriter
 
-    class SplitWriter(ArrayWriter):  # type: ignore[misc]
+    class SplitWriter(ArrayWriter):
         """Collects lazy (dask) writes for the forks; performs eager ones immediately."""
 
         def __init__(self) -> None:
-            super().__init__()
+            super().__init__()  # type: ignore[no-untyped-call]
             self.eager: list[tuple[Any, Any, Any]] = []
 
         def add(self, source: Any, target: Any, region: Any = None) -> None:
@@ -130,7 +130,7 @@ def to_frazil(
     ValueError
         For invalid mode/region/append combinations, as ``to_zarr`` does.
     """
-    if not isinstance(session, Session) or isinstance(session, ForkSession):
+    if isinstance(session, ForkSession) or not isinstance(session, Session):
         raise SessionStateError(
             "to_frazil writes through a writable Session (repo.writable_session(branch)); "
             f"got {type(session).__name__}",
@@ -163,13 +163,13 @@ def to_frazil(
         _validate_dataset_names(dataset)
         store._validate_encoding(encoding or {})
         writer = _writer_class()()
-        dump_to_store(dataset, store, writer, encoding=encoding or {})
+        dump_to_store(dataset, store, writer, encoding=encoding or {})  # type: ignore[no-untyped-call]
         writer.write_eager()
         if not writer.sources:
             if not compute:
-                import dask
+                from dask.delayed import delayed
 
-                return dask.delayed(session.fork())  # nothing left to write
+                return delayed(session.fork())  # nothing left to write
             return None
         fork = session.fork()
         targets = [zarr.open_array(fork.store, path=t.path, mode="a") for t in writer.targets]

@@ -1,0 +1,136 @@
+"""Fork tickets: distributed writes for batch jobs that cannot return Python objects.
+
+A coordinator turns its writable session into a *ticket*, a short string safe to pass on
+a command line. Each batch worker opens the repository, makes a fork from the ticket,
+writes, and *publishes* the fork to storage under the ticket's job. The coordinator then
+fetches every published fork of the job and merges them.
+
+Keys::
+
+    forks/<job>/_parent      the coordinator's uncommitted changes at ticket time
+    forks/<job>/<name>       one published fork (republishing the same name replaces it)
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from frazil._changeset import ChangeSet
+from frazil._errors import ErrorKind, InvalidInputError
+from frazil.format import ObjectKind, decode_document, encode_document, is_id, layout
+
+if TYPE_CHECKING:
+    import numpy as np
+
+__all__ = ["PARENT", "Ticket", "decode_publication", "encode_publication", "validate_job"]
+
+PARENT = "_parent"
+_PREFIX = "frz1."
+_JOB = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+
+
+def validate_job(job: object, *, what: str = "job") -> str:
+    """Check a job (or fork name): 1-100 letters, digits, '.', '_', '-', starting alnum."""
+    if not isinstance(job, str) or not _JOB.match(job) or ".." in job:
+        raise InvalidInputError(
+            f"invalid {what} name {job!r}: use 1-100 letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit",
+            kind=ErrorKind.INVALID_TICKET,
+        )
+    return job
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Ticket:
+    """What a ticket string carries."""
+
+    repo_id: str
+    branch: str
+    snapshot_id: str
+    job: str
+    has_parent: bool
+
+    def encode(self) -> str:
+        """The ticket as a command-line-safe string."""
+        doc = {
+            "r": self.repo_id,
+            "b": self.branch,
+            "s": self.snapshot_id,
+            "j": self.job,
+            "p": int(self.has_parent),
+        }
+        raw = json.dumps(doc, separators=(",", ":")).encode()
+        return _PREFIX + base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+    @classmethod
+    def decode(cls, text: object) -> Ticket:
+        """Parse a ticket string.
+
+        Raises
+        ------
+        InvalidInputError
+            If the string is not a frazil ticket.
+        """
+        if not isinstance(text, str) or not text.startswith(_PREFIX):
+            raise InvalidInputError(
+                f"invalid fork ticket {text!r}: tickets start with {_PREFIX!r} "
+                "(make one with session.ticket())",
+                kind=ErrorKind.INVALID_TICKET,
+            )
+        body = text[len(_PREFIX) :]
+        try:
+            doc = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
+            ticket = cls(
+                repo_id=str(doc["r"]),
+                branch=str(doc["b"]),
+                snapshot_id=str(doc["s"]),
+                job=validate_job(doc["j"]),
+                has_parent=bool(doc["p"]),
+            )
+        except (ValueError, KeyError, TypeError) as exc:
+            raise InvalidInputError(
+                f"invalid fork ticket {text!r}: it is truncated or corrupted ({exc})",
+                kind=ErrorKind.INVALID_TICKET,
+            ) from exc
+        if not is_id(ticket.snapshot_id) or not is_id(ticket.repo_id):
+            raise InvalidInputError(
+                f"invalid fork ticket {text!r}: malformed ids", kind=ErrorKind.INVALID_TICKET
+            )
+        return ticket
+
+    def key(self, name: str) -> str:
+        """Storage key of a publication of this job."""
+        return layout.fork_key(self.job, name)
+
+
+def new_job_name() -> str:
+    """A random job name."""
+    return "job-" + os.urandom(6).hex()
+
+
+def encode_publication(
+    *, repo_id: str, branch: str, snapshot_id: str, name: str, changes: ChangeSet
+) -> bytes:
+    """A change set as a stored object (never pickled)."""
+    doc, columns = changes.to_state()
+    header = {
+        "repo_id": repo_id,
+        "branch": branch,
+        "snapshot_id": snapshot_id,
+        "name": name,
+        "changes": doc,
+    }
+    return encode_document(ObjectKind.CHANGESET, header, columns)
+
+
+def decode_publication(data: bytes, *, key: str) -> tuple[dict[str, Any], ChangeSet]:
+    """Parse a published change set; returns (header, change set)."""
+    header, columns = decode_document(data, key=key, kind=ObjectKind.CHANGESET)
+    cols: dict[str, np.ndarray[Any, Any]] = dict(columns)
+    changes = ChangeSet.from_state(header["changes"], cols, key=key)
+    return header, changes
