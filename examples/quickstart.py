@@ -1,0 +1,50 @@
+"""Version control for a Zarr array: create, write, commit, branch, tag, time-travel."""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+
+import numpy as np
+import zarr
+
+import frazil
+
+
+def main() -> int:
+    path = os.environ.get("FRAZIL_EXAMPLE_REPO") or tempfile.mkdtemp(prefix="frazil-quickstart-")
+    repo = frazil.Repository.create(frazil.local_filesystem_storage(os.path.join(path, "repo")))
+
+    session = repo.writable_session("main")
+    array = zarr.create_array(
+        session.store, name="temperature", shape=(4, 6), chunks=(2, 3), dtype="f4"
+    )
+    array[:] = 20.0
+    first = session.commit("initial temperatures")
+
+    repo.create_tag("v1", first)
+    repo.create_branch("experiment", first)
+
+    with repo.transaction("experiment", message="heat wave") as store:
+        zarr.open_array(store, path="temperature")[1:3, :] = 35.0
+
+    session = repo.writable_session("main")
+    zarr.open_array(session.store, path="temperature")[0, 0] = 19.5
+    session.commit("calibration fix")
+
+    def read(**selector: str) -> np.ndarray:
+        ro = repo.readonly_session(**selector)
+        return np.asarray(zarr.open_array(ro.store, path="temperature", mode="r")[:])
+
+    assert read(tag="v1").max() == 20.0
+    assert read(branch="experiment").max() == 35.0
+    assert read(branch="main")[0, 0] == 19.5
+    print("main:", [i.message for i in repo.ancestry(branch="main")])
+    print("experiment:", [i.message for i in repo.ancestry(branch="experiment")])
+    print("diff v1 -> experiment:", repo.diff(from_tag="v1", to_branch="experiment").updated_chunks)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
