@@ -192,13 +192,17 @@ class ChunkWrites:
             self._segments = [merged]
             self._indexes = [None]
 
-    def add_table(self, refs: ChunkRefs) -> None:
-        """Append a whole table of writes (from a merge); it wins over earlier rows."""
+    def add_table(self, refs: ChunkRefs, *, unique: bool = False) -> None:
+        """Append a whole table of writes (from a merge); it wins over earlier rows.
+
+        ``unique=True`` promises the table has no repeated coordinates (as every table
+        returned by :meth:`own` does), which saves a sort.
+        """
         if not len(refs):
             return
         with self._lock:
             self._seal()
-            self._segments.append(refs.dedup_last())
+            self._segments.append(refs if unique else refs.dedup_last())
             self._indexes.append(None)
             self.version += 1
             self._cache = None
@@ -252,6 +256,10 @@ class ChunkWrites:
         """This change set's own writes: deduplicated, sorted, tombstones included."""
         with self._lock:
             if self._cache is not None:
+                return self._cache
+            if self._n == 0 and len(self._segments) == 1:
+                # sealed and merged segments are deduplicated already
+                self._cache = self._segments[0]
                 return self._cache
             parts = [*self._segments]
             if self._n:
@@ -358,7 +366,7 @@ class ChangeSet:
         )
         for node_id, writes in self.chunks.items():
             copy = ChunkWrites(writes.ndim, inherited=writes.inherited)
-            copy.add_table(writes.own())
+            copy.add_table(writes.own(), unique=True)
             out.chunks[node_id] = copy
         return out
 
@@ -510,7 +518,7 @@ class ChangeSet:
                     locations=tuple(str(x) for x in locations),
                 )
                 writes = out.writes_for(str(node_id), int(ndim))
-                writes.add_table(table)
+                writes.add_table(table, unique=True)
             blob_data = columns.get("blobdata", np.zeros(0, dtype=np.uint8)).tobytes()
             pos = 0
             for blob_key, ref in doc["blobs"]:

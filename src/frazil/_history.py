@@ -23,7 +23,15 @@ if TYPE_CHECKING:
     from frazil._io import RepoIO
     from frazil.format import Snapshot, TransactionLog
 
-__all__ = ["Diff", "SnapshotInfo", "ancestry", "diff_snapshots", "snapshot_as_of", "to_info"]
+__all__ = [
+    "Diff",
+    "SnapshotInfo",
+    "ancestry",
+    "ancestry_windows",
+    "diff_snapshots",
+    "snapshot_as_of",
+    "to_info",
+]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -56,18 +64,24 @@ def to_info(record: CommitInfo) -> SnapshotInfo:
     )
 
 
-async def ancestry(io: RepoIO, snapshot_id: str) -> AsyncIterator[CommitInfo]:
-    """Yield the commit records from ``snapshot_id`` back to the first snapshot."""
+async def ancestry_windows(io: RepoIO, snapshot_id: str) -> AsyncIterator[list[CommitInfo]]:
+    """Yield the commit records from ``snapshot_id`` back to the first snapshot, one
+    snapshot's window (itself and its recorded ancestors) at a time."""
     snapshot = await io.read_snapshot(snapshot_id)
     while True:
-        yield snapshot.info
-        last = snapshot.info
-        for record in snapshot.ancestors:
-            yield record
-            last = record
+        window = [snapshot.info, *snapshot.ancestors]
+        yield window
+        last = window[-1]
         if last.parent_id is None:
             return
         snapshot = await io.read_snapshot(last.parent_id)
+
+
+async def ancestry(io: RepoIO, snapshot_id: str) -> AsyncIterator[CommitInfo]:
+    """Yield the commit records from ``snapshot_id`` back to the first snapshot."""
+    async for window in ancestry_windows(io, snapshot_id):
+        for record in window:
+            yield record
 
 
 async def snapshot_as_of(io: RepoIO, tip: str, when: datetime.datetime) -> str:

@@ -25,7 +25,15 @@ from frazil._errors import (
     SessionStateError,
 )
 from frazil._gc import GCSummary, garbage_collect
-from frazil._history import Diff, SnapshotInfo, ancestry, diff_snapshots, snapshot_as_of, to_info
+from frazil._history import (
+    Diff,
+    SnapshotInfo,
+    ancestry,
+    ancestry_windows,
+    diff_snapshots,
+    snapshot_as_of,
+    to_info,
+)
 from frazil._io import RepoIO
 from frazil._refs import (
     RefState,
@@ -626,16 +634,18 @@ class Repository:
         ------
         SnapshotInfo
         """
-        iterator = self.async_ancestry(branch=branch, tag=tag, snapshot_id=snapshot_id)
+        # one trip through the event loop per window of ~50 commits, not per commit
+        start = sync(self._resolve("ancestry", branch=branch, tag=tag, snapshot_id=snapshot_id))
+        windows = ancestry_windows(self._io, start)
 
-        async def step() -> SnapshotInfo | None:
+        async def step() -> list[SnapshotInfo] | None:
             try:
-                return await anext(iterator)
+                return [to_info(r) for r in await anext(windows)]
             except StopAsyncIteration:
                 return None
 
-        while (info := sync(step())) is not None:
-            yield info
+        while (window := sync(step())) is not None:
+            yield from window
 
     async def diff_async(
         self,

@@ -47,6 +47,7 @@ from frazil._errors import (
 )
 from frazil._history import Diff, ancestry
 from frazil._io import RepoIO
+from frazil._merge import plan_merge
 from frazil._refs import branch_key as make_branch_key
 from frazil._refs import cas_ref, read_ref
 from frazil._staging import StagingWriter, collect_staged, delete_staged
@@ -843,11 +844,15 @@ class Session:
     ) -> None:
         """Async version of :meth:`merge`."""
         forks = self._check_mergeable(others)
-        ws = await self._get_workspace()
-        assert self._changes is not None
-        with ws.lock:
-            from frazil._merge import plan_merge
+        self._merge_now(await self._get_workspace(), forks, on_conflict)
 
+    def _merge_now(
+        self, ws: Workspace, forks: list[ForkSession], on_conflict: VersionSelection | str
+    ) -> None:
+        """Merging is pure computation on loaded change sets: no I/O, no event loop."""
+        assert self._changes is not None
+        selection = _selection(on_conflict)
+        with ws.lock:
             seen: set[int] = set()
             unique = []
             for fork in forks:
@@ -857,13 +862,12 @@ class Session:
                 assert fork._changes is not None
                 unique.append(fork._changes)
             base_paths = {p: r.node_id for p, r in ws.base.nodes.items()}
-            plan = plan_merge(
-                self._changes, unique, on_conflict=_selection(on_conflict), base_paths=base_paths
-            )
-            if plan.conflicts and _selection(on_conflict) == "fail":
+            plan = plan_merge(self._changes, unique, on_conflict=selection, base_paths=base_paths)
+            if plan.conflicts and selection == "fail":
                 raise MergeConflictError(plan.describe(), conflicts=plan.conflicts)
             plan.apply(self._changes)
-            ws.rebuild()
+            if plan.created or plan.deleted or plan.updated or plan.removed_created:
+                ws.rebuild()
 
     def merge(self, *others: ForkSession, on_conflict: VersionSelection | str = "fail") -> None:
         """Merge the changes of forks into this session.
@@ -887,7 +891,9 @@ class Session:
         MergeConflictError
             On conflicting writes with ``on_conflict="fail"``.
         """
-        sync(self.merge_async(*others, on_conflict=on_conflict))
+        forks = self._check_mergeable(others)
+        ws = self._ws if self._ws is not None else sync(self._get_workspace())
+        self._merge_now(ws, forks, on_conflict)
 
     def _checkpoint(self) -> ChangeSet | None:
         """A copy of the uncommitted changes, to roll back to with :meth:`_rollback`."""
@@ -971,7 +977,6 @@ class Session:
         staged = await collect_staged(self._ctx.storage, self._token, ws)
         if staged is None:
             return
-        from frazil._merge import plan_merge
 
         base_paths = {p: r.node_id for p, r in ws.base.nodes.items()}
         plan = plan_merge(self._changes, [staged], on_conflict="fail", base_paths=base_paths)

@@ -1,0 +1,247 @@
+"""One adapter per system under test: frazil (local disk, moto S3), Icechunk, plain Zarr.
+
+Each adapter runs a workload's steps through the system's own API: its sessions, its
+``store_dask``, its fork/merge. Plain Zarr has no transactions: its commits are no-ops and
+it takes no part in the fork and concurrency workloads.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import uuid
+from typing import Any
+
+import zarr
+
+__all__ = ["ADAPTERS", "Adapter", "adapter_for"]
+
+
+class Adapter:
+    """The operations a workload needs, for one system."""
+
+    name = "?"
+    transactional = True
+
+    def __init__(self, root: str, options: dict[str, Any]) -> None:
+        self.root = root
+        self.options = options
+
+    # repository life cycle
+    def create(self, *, compression: str | None = None) -> None:
+        raise NotImplementedError
+
+    def reopen_cold(self) -> None:
+        """Drop every cache, as a new process would."""
+        raise NotImplementedError
+
+    # sessions
+    def writable(self) -> Any:
+        raise NotImplementedError
+
+    def store(self, session: Any) -> Any:
+        return session.store
+
+    def readonly_store(self) -> Any:
+        raise NotImplementedError
+
+    def commit(self, session: Any, message: str) -> None:
+        raise NotImplementedError
+
+    def ancestry(self) -> list[Any]:
+        raise NotImplementedError
+
+    # distribution
+    def fork(self, session: Any) -> Any:
+        return session.fork()
+
+    def merge(self, session: Any, forks: list[Any]) -> None:
+        session.merge(*forks)
+
+    def store_dask(self, session: Any, source: Any, path: str) -> None:
+        raise NotImplementedError
+
+    def pickled_size(self, obj: Any) -> int:
+        return len(pickle.dumps(obj))
+
+    def bulk_refs(self, session: Any, path: str, coords: Any, data: bytes) -> None:
+        raise NotImplementedError
+
+    def commit_with_rebase(self, session: Any, message: str) -> int:
+        """Commit retrying through a rebase; returns attempts if known (else -1)."""
+        raise NotImplementedError
+
+    def storage_ops(self) -> int | None:
+        """Storage operations since the last reset, if the system can count them."""
+        return None
+
+    def reset_ops(self) -> None:
+        return None
+
+
+class FrazilAdapter(Adapter):
+    name = "frazil"
+
+    def _storage(self) -> Any:
+        import frazil
+        from frazil.testing import CountingStorage
+
+        if "s3_endpoint" in self.options:
+            inner = frazil.s3_storage(
+                bucket=self.options["s3_bucket"],
+                prefix=f"{os.path.basename(os.path.dirname(self.root))}-{uuid.uuid4().hex[:8]}",
+                region="us-east-1",
+                endpoint_url=self.options["s3_endpoint"],
+                allow_http=True,
+                access_key_id="testing",
+                secret_access_key="testing",
+            )
+        else:
+            inner = frazil.local_filesystem_storage(self.root)
+        self.counting = CountingStorage(inner)
+        return self.counting
+
+    def create(self, *, compression: str | None = None) -> None:
+        import frazil
+
+        self.repo = frazil.Repository.create(self._storage())
+
+    def reopen_cold(self) -> None:
+        import frazil
+
+        # a fresh storage wrapper and fresh caches: nothing is shared with before
+        self.repo = frazil.Repository.open(self._storage())
+
+    def writable(self) -> Any:
+        return self.repo.writable_session("main")
+
+    def readonly_store(self) -> Any:
+        return self.repo.readonly_session("main").store
+
+    def commit(self, session: Any, message: str) -> None:
+        session.commit(message)
+
+    def commit_with_rebase(self, session: Any, message: str) -> int:
+        import frazil
+
+        session.commit(message, rebase_with=frazil.BasicConflictSolver())
+        return int(session.commit_attempts)
+
+    def ancestry(self) -> list[Any]:
+        return list(self.repo.ancestry(branch="main"))
+
+    def store_dask(self, session: Any, source: Any, path: str) -> None:
+        from frazil.dask import store_dask
+
+        fork = session.fork()
+        target = zarr.open_array(fork.store, path=path)
+        session.merge(store_dask(sources=[source], targets=[target]))
+
+    def bulk_refs(self, session: Any, path: str, coords: Any, data: bytes) -> None:
+        from frazil.testing import bulk_chunk_refs
+
+        bulk_chunk_refs(session, "/" + path, coords, data)
+
+    def storage_ops(self) -> int | None:
+        return int(self.counting.total())
+
+    def reset_ops(self) -> None:
+        self.counting.reset()
+
+
+class FrazilS3Adapter(FrazilAdapter):
+    name = "frazil-s3"
+
+
+class IcechunkAdapter(Adapter):
+    name = "icechunk"
+
+    def _storage(self) -> Any:
+        import icechunk
+
+        return icechunk.local_filesystem_storage(self.root)
+
+    def create(self, *, compression: str | None = None) -> None:
+        import icechunk
+
+        self.repo = icechunk.Repository.create(self._storage())
+
+    def reopen_cold(self) -> None:
+        import icechunk
+
+        self.repo = icechunk.Repository.open(self._storage())
+
+    def writable(self) -> Any:
+        return self.repo.writable_session("main")
+
+    def readonly_store(self) -> Any:
+        return self.repo.readonly_session("main").store
+
+    def commit(self, session: Any, message: str) -> None:
+        session.commit(message)
+
+    def commit_with_rebase(self, session: Any, message: str) -> int:
+        import icechunk
+
+        session.commit(message, rebase_with=icechunk.BasicConflictSolver())
+        return -1
+
+    def ancestry(self) -> list[Any]:
+        return list(self.repo.ancestry(branch="main"))
+
+    def store_dask(self, session: Any, source: Any, path: str) -> None:
+        from icechunk.dask import store_dask
+
+        fork = session.fork()
+        target = zarr.open_array(fork.store, path=path)
+        session.merge(store_dask(sources=[source], targets=[target]))
+
+    def bulk_refs(self, session: Any, path: str, coords: Any, data: bytes) -> None:
+        from icechunk import VirtualChunkSpec
+
+        specs = [
+            VirtualChunkSpec(index=list(c), location="file:///nonexistent", offset=0, length=len(data))
+            for c in coords.tolist()
+        ]
+        session.store.set_virtual_refs(path, specs, validate_containers=False)
+
+
+class ZarrAdapter(Adapter):
+    name = "zarr"
+    transactional = False
+
+    def create(self, *, compression: str | None = None) -> None:
+        os.makedirs(self.root, exist_ok=True)
+
+    def reopen_cold(self) -> None:
+        return None
+
+    def writable(self) -> Any:
+        return None
+
+    def store(self, session: Any) -> Any:
+        return zarr.storage.LocalStore(self.root)
+
+    def readonly_store(self) -> Any:
+        return zarr.storage.LocalStore(self.root, read_only=True)
+
+    def commit(self, session: Any, message: str) -> None:
+        return None
+
+    def store_dask(self, session: Any, source: Any, path: str) -> None:
+        import dask.array as da
+
+        da.store(source, zarr.open_array(self.store(None), path=path), lock=False)
+
+
+ADAPTERS: dict[str, type[Adapter]] = {
+    "frazil": FrazilAdapter,
+    "frazil-s3": FrazilS3Adapter,
+    "icechunk": IcechunkAdapter,
+    "zarr": ZarrAdapter,
+}
+
+
+def adapter_for(system: str, root: str, options: dict[str, Any]) -> Adapter:
+    """The adapter of a system."""
+    return ADAPTERS[system](root, options)

@@ -1,0 +1,432 @@
+"""The workloads W1-W8. Each runs inside a fresh process (see ``_runner.py``), sets up
+its data untimed, times only the operation it is about, and validates the result by
+reading the data back. A workload returns ``{metric: value}``; a failed validation raises.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing as mp
+import pickle
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import zarr
+
+from benchmarks.adapters import Adapter, adapter_for
+
+__all__ = ["WORKLOADS", "Variant", "Workload"]
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One configuration of a workload."""
+
+    label: str
+    params: dict[str, Any]
+    systems: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Workload:
+    """A named benchmark with its variants and the metrics it reports."""
+
+    key: str
+    title: str
+    run: Callable[[Adapter, dict[str, Any], bool], dict[str, float]]
+    variants: Callable[[bool], list[Variant]]
+    metrics: dict[str, str] = field(default_factory=dict)
+    """metric name -> "higher" or "lower" (which is better)."""
+
+
+ALL = ("frazil", "icechunk", "zarr")
+TRANSACTIONAL = ("frazil", "icechunk")
+
+
+class Invalid(Exception):
+    """The data read back is not what was written."""
+
+
+def check(condition: bool, message: str) -> None:
+    if not condition:
+        raise Invalid(message)
+
+
+@contextlib.contextmanager
+def scheduler(kind: str) -> Iterator[None]:
+    import dask
+
+    if kind == "distributed":
+        from distributed import Client, LocalCluster
+
+        with (
+            LocalCluster(
+                n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+            ) as cluster,
+            Client(cluster),
+        ):
+            yield
+    else:
+        with dask.config.set(scheduler="threads"):
+            yield
+
+
+def bulk_shape(quick: bool) -> tuple[tuple[int, int], tuple[int, int]]:
+    # 512 MiB of float32 in 2 MiB chunks; quick: 1 MiB in 16 KiB chunks
+    return ((256, 1024), (64, 64)) if quick else ((16384, 8192), (512, 1024))
+
+
+def compressors(codec: str) -> Any:
+    return None if codec == "none" else zarr.codecs.ZstdCodec(level=1)
+
+
+# ----------------------------------------------------------------------------- W1 / W2
+def w1_bulk_write(adapter: Adapter, params: dict[str, Any], quick: bool) -> dict[str, float]:
+    import dask.array as da
+
+    shape, chunks = bulk_shape(quick)
+    with scheduler(params["scheduler"]):
+        source = da.random.default_rng(1).random(shape, chunks=chunks, dtype="f4").persist()
+        adapter.create()
+        session = adapter.writable()
+        zarr.create_array(
+            adapter.store(session), name="data", shape=shape, chunks=chunks, dtype="f4",
+            compressors=compressors(params["codec"]), fill_value=0,
+        )
+        start = time.perf_counter()
+        adapter.store_dask(session, source, "data")
+        written = time.perf_counter()
+        adapter.commit(session, "bulk write")
+        done = time.perf_counter()
+        stored = da.from_zarr(zarr.open_array(adapter.readonly_store(), path="data", mode="r"))
+        check(bool((stored == source).all().compute()), "W1 read-back differs")
+    megabytes = source.nbytes / 1e6
+    return {
+        "MB/s": megabytes / (done - start),
+        "write s": written - start,
+        "commit s": done - written,
+    }
+
+
+def w2_bulk_read(adapter: Adapter, params: dict[str, Any], quick: bool) -> dict[str, float]:
+    import dask.array as da
+
+    shape, chunks = bulk_shape(quick)
+    with scheduler(params["scheduler"]):
+        source = da.random.default_rng(2).random(shape, chunks=chunks, dtype="f4").persist()
+        expected = float(source.sum(dtype="f8").compute())
+        adapter.create()
+        session = adapter.writable()
+        zarr.create_array(
+            adapter.store(session), name="data", shape=shape, chunks=chunks, dtype="f4",
+            compressors=None, fill_value=0,
+        )
+        adapter.store_dask(session, source, "data")
+        adapter.commit(session, "data")
+        adapter.reopen_cold()
+        start = time.perf_counter()
+        array = da.from_zarr(zarr.open_array(adapter.readonly_store(), path="data", mode="r"))
+        total = float(array.sum(dtype="f8").compute())
+        seconds = time.perf_counter() - start
+    check(abs(total - expected) <= 1e-6 * abs(expected), "W2 sum differs")
+    return {"MB/s": source.nbytes / 1e6 / seconds, "read s": seconds}
+
+
+# ----------------------------------------------------------------------------- W3
+def w3_tiny_chunks(adapter: Adapter, params: dict[str, Any], quick: bool) -> dict[str, float]:
+    count = 2_000 if quick else 80_000
+    data = np.arange(count * 8, dtype="f4")
+    adapter.create()
+    session = adapter.writable()
+    array = zarr.create_array(
+        adapter.store(session), name="tiny", shape=data.shape, chunks=(8,), dtype="f4",
+        compressors=None, fill_value=-1,
+    )
+    start = time.perf_counter()
+    array[:] = data
+    written = time.perf_counter()
+    adapter.commit(session, "tiny chunks")
+    committed = time.perf_counter()
+    adapter.reopen_cold()
+    opened = time.perf_counter()
+    one = zarr.open_array(adapter.readonly_store(), path="tiny", mode="r")[800:808]
+    read = time.perf_counter()
+    check(np.array_equal(one, data[800:808]), "W3 chunk differs")
+    everything = zarr.open_array(adapter.readonly_store(), path="tiny", mode="r")[:]
+    check(np.array_equal(everything, data), "W3 read-back differs")
+    return {
+        "chunks/s": count / (committed - start),
+        "commit s": committed - written,
+        "cold open+read s": read - opened,
+    }
+
+
+# ----------------------------------------------------------------------------- W4
+def w4_commit_latency(adapter: Adapter, params: dict[str, Any], quick: bool) -> dict[str, float]:
+    commits = 10 if quick else 200
+    adapter.create()
+    session = adapter.writable()
+    zarr.create_array(
+        adapter.store(session), name="log", shape=(commits * 4,), chunks=(4,), dtype="i4",
+        fill_value=0,
+    )
+    adapter.commit(session, "setup")
+    latencies = []
+    for i in range(commits):
+        session = adapter.writable()
+        zarr.open_array(adapter.store(session), path="log")[i * 4 : (i + 1) * 4] = i + 1
+        start = time.perf_counter()
+        adapter.commit(session, f"commit {i}")
+        latencies.append(time.perf_counter() - start)
+    adapter.reopen_cold()
+    start = time.perf_counter()
+    history = adapter.ancestry()
+    cold = time.perf_counter() - start
+    start = time.perf_counter()
+    adapter.ancestry()
+    warm = time.perf_counter() - start
+    check(len(history) == commits + 2, f"W4 history has {len(history)} entries")
+    values = zarr.open_array(adapter.readonly_store(), path="log", mode="r")[:]
+    check(np.array_equal(values, np.repeat(np.arange(1, commits + 1), 4)), "W4 data differs")
+    ordered = sorted(latencies)
+    return {
+        "commit median ms": 1000 * statistics.median(latencies),
+        "commit p90 ms": 1000 * ordered[int(0.9 * (len(ordered) - 1))],
+        "ancestry cold ms": 1000 * cold,
+        "ancestry warm ms": 1000 * warm,
+    }
+
+
+# ----------------------------------------------------------------------------- W5
+def w5_fork_merge(adapter: Adapter, params: dict[str, Any], quick: bool) -> dict[str, float]:
+    forks_n, per_fork, bulk = params["forks"], params["chunks"], params.get("bulk", False)
+    total = forks_n * per_fork
+    adapter.create()
+    session = adapter.writable()
+    zarr.create_array(
+        adapter.store(session), name="m", shape=(total,), chunks=(1,), dtype="u1",
+        compressors=None, fill_value=0,
+    )
+    adapter.commit(session, "setup")
+    session = adapter.writable()
+    clean = adapter.pickled_size(adapter.fork(session))
+    forks = []
+    for f in range(forks_n):
+        fork = adapter.fork(session)
+        if bulk:
+            coords = np.arange(f * per_fork, (f + 1) * per_fork, dtype=np.int64).reshape(-1, 1)
+            adapter.bulk_refs(fork, "m", coords, b"\x07")
+        else:
+            zarr.open_array(adapter.store(fork), path="m")[f * per_fork : (f + 1) * per_fork] = (
+                f % 250
+            ) + 1
+        forks.append(fork)
+    forks = [pickle.loads(pickle.dumps(fork)) for fork in forks]
+    start = time.perf_counter()
+    adapter.merge(session, forks)
+    merged = time.perf_counter()
+    adapter.commit(session, "merged")
+    committed = time.perf_counter()
+    if bulk:
+        history = adapter.ancestry()
+        check(len(history) == 3, "W5 commit missing")
+    else:
+        values = zarr.open_array(adapter.readonly_store(), path="m", mode="r")[:]
+        expected = np.repeat((np.arange(forks_n) % 250) + 1, per_fork)
+        check(np.array_equal(values, expected), "W5 data differs")
+    return {
+        "merge ms": 1000 * (merged - start),
+        "commit ms": 1000 * (committed - merged),
+        "clean fork bytes": float(clean),
+    }
+
+
+# ----------------------------------------------------------------------------- W6
+def _committer(system: str, root: str, options: dict[str, Any], worker: int, commits: int,
+               barrier: Any, out: Any) -> None:
+    adapter = adapter_for(system, root, options)
+    adapter.reopen_cold()
+    attempts = []
+    barrier.wait()
+    for i in range(commits):
+        session = adapter.writable()
+        zarr.open_array(adapter.store(session), path="c")[worker, i] = worker * 1000 + i + 1
+        try:
+            attempts.append(adapter.commit_with_rebase(session, f"w{worker}-{i}"))
+        except Exception as exc:  # noqa: BLE001 -- reported as a lost write, not a crash
+            out.put(("error", worker, f"{type(exc).__name__}: {exc}"))
+            return
+    out.put(("ok", worker, attempts))
+
+
+def w6_concurrent(adapter: Adapter, params: dict[str, Any], quick: bool) -> dict[str, float]:
+    processes, commits = params["processes"], 3 if quick else 10
+    adapter.create()
+    session = adapter.writable()
+    zarr.create_array(
+        adapter.store(session), name="c", shape=(processes, commits), chunks=(1, 1),
+        dtype="i8", fill_value=0,
+    )
+    adapter.commit(session, "setup")
+    ctx = mp.get_context("spawn")
+    barrier = ctx.Barrier(processes + 1, timeout=300)
+    out = ctx.Queue()
+    procs = [
+        ctx.Process(
+            target=_committer,
+            args=(adapter.name, adapter.root, adapter.options, w, commits, barrier, out),
+        )
+        for w in range(processes)
+    ]
+    for p in procs:
+        p.start()
+    barrier.wait()
+    start = time.perf_counter()
+    results = [out.get(timeout=900) for _ in procs]
+    elapsed = time.perf_counter() - start
+    for p in procs:
+        p.join(timeout=60)
+    adapter.reopen_cold()
+    values = zarr.open_array(adapter.readonly_store(), path="c", mode="r")[:]
+    expected = np.array([[w * 1000 + i + 1 for i in range(commits)] for w in range(processes)])
+    messages = {h.message for h in adapter.ancestry()}
+    lost_commits = sum(
+        f"w{w}-{i}" not in messages for w in range(processes) for i in range(commits)
+    )
+    lost_values = int((values != expected).sum())
+    known = [a for r in results if r[0] == "ok" for a in r[2] if a >= 0]
+    failed = sum(r[0] == "error" for r in results)
+    return {
+        "commits/s": processes * commits / elapsed,
+        "retries": float(sum(a - 1 for a in known)) if known else float("nan"),
+        "lost writes": float(max(lost_commits, lost_values)),
+        "failed workers": float(failed),
+    }
+
+
+# ----------------------------------------------------------------------------- W7
+def w7_scale(adapter: Adapter, params: dict[str, Any], quick: bool) -> dict[str, float]:
+    side = 100 if quick else 1000
+    adapter.create()
+    session = adapter.writable()
+    zarr.create_array(
+        adapter.store(session), name="big", shape=(2 * side, 2 * side), chunks=(2, 2),
+        dtype="u1", compressors=None, fill_value=0,
+    )
+    ii, jj = np.meshgrid(np.arange(side), np.arange(side), indexing="ij")
+    adapter.bulk_refs(session, "big", np.stack([ii.ravel(), jj.ravel()], axis=1), b"\x03" * 4)
+    adapter.commit(session, f"{side * side} chunk refs")
+    adapter.reset_ops()
+    start = time.perf_counter()
+    session = adapter.writable()
+    zarr.open_array(adapter.store(session), path="big")[10:12, 20:22] = 9
+    adapter.commit(session, "one chunk")
+    committed = time.perf_counter()
+    commit_ops = adapter.storage_ops()
+    adapter.reopen_cold()
+    adapter.reset_ops()
+    start_read = time.perf_counter()
+    value = zarr.open_array(adapter.readonly_store(), path="big", mode="r")[10:12, 20:22]
+    read = time.perf_counter()
+    read_ops = adapter.storage_ops()
+    check(bool((value == 9).all()), "W7 chunk differs")
+    metrics = {"commit 1 chunk ms": 1000 * (committed - start), "open+read ms": 1000 * (read - start_read)}
+    if commit_ops is not None and read_ops is not None:
+        metrics["commit ops"] = float(commit_ops)
+        metrics["open+read ops"] = float(read_ops)
+    return metrics
+
+
+# ----------------------------------------------------------------------------- W8
+def w8_import(adapter: Adapter, params: dict[str, Any], quick: bool) -> dict[str, float]:
+    module = {"frazil": "frazil", "icechunk": "icechunk", "zarr": "zarr"}[adapter.name]
+    code = f"import time; t = time.perf_counter(); import {module}; print(time.perf_counter() - t)"
+    samples = []
+    for _ in range(3):
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+        samples.append(float(out.stdout.strip().splitlines()[-1]))
+    return {"import ms": 1000 * min(samples)}
+
+
+WORKLOADS: dict[str, Workload] = {
+    "W1": Workload(
+        "W1",
+        "bulk write + commit, 512 MiB float32 in 2 MiB chunks",
+        w1_bulk_write,
+        lambda quick: [
+            Variant(f"{s}/{c}", {"scheduler": s, "codec": c},
+                    ALL + (("frazil-s3",) if (s, c) == ("threads", "none") else ()))
+            for s in ("threads", "distributed")
+            for c in ("none", "zstd")
+        ],
+        {"MB/s": "higher", "write s": "lower", "commit s": "lower"},
+    ),
+    "W2": Workload(
+        "W2",
+        "bulk read (full reduction) of the W1 array",
+        w2_bulk_read,
+        lambda quick: [Variant(s, {"scheduler": s}, ALL) for s in ("threads", "distributed")],
+        {"MB/s": "higher", "read s": "lower"},
+    ),
+    "W3": Workload(
+        "W3",
+        "80,000 tiny chunks written and committed; cold open + read one chunk",
+        w3_tiny_chunks,
+        lambda quick: [Variant("80k", {}, ALL)],
+        {"chunks/s": "higher", "commit s": "lower", "cold open+read s": "lower"},
+    ),
+    "W4": Workload(
+        "W4",
+        "200 sequential one-chunk commits; ancestry of 200 commits",
+        w4_commit_latency,
+        lambda quick: [Variant("200", {}, (*TRANSACTIONAL, "frazil-s3"))],
+        {"commit median ms": "lower", "commit p90 ms": "lower", "ancestry cold ms": "lower",
+         "ancestry warm ms": "lower"},
+    ),
+    "W5": Workload(
+        "W5",
+        "fork/merge scaling: N forks x K chunks, pickled, merged, committed",
+        w5_fork_merge,
+        lambda quick: (
+            [Variant(f"N={n} K=4", {"forks": n, "chunks": 4}, TRANSACTIONAL) for n in (1, 8)]
+            + [Variant("2 x 5k refs", {"forks": 2, "chunks": 5_000, "bulk": True}, TRANSACTIONAL)]
+            if quick
+            else [
+                Variant(f"N={n} K=16", {"forks": n, "chunks": 16}, TRANSACTIONAL)
+                for n in (1, 8, 64, 256, 1000)
+            ]
+            + [Variant("2 x 500k refs", {"forks": 2, "chunks": 500_000, "bulk": True}, TRANSACTIONAL)]
+        ),
+        {"merge ms": "lower", "commit ms": "lower", "clean fork bytes": "lower"},
+    ),
+    "W6": Workload(
+        "W6",
+        "concurrent committers x 10 commits to disjoint chunks, with rebase",
+        w6_concurrent,
+        lambda quick: [
+            Variant(f"{p} procs", {"processes": p}, TRANSACTIONAL) for p in ((2,) if quick else (4, 8))
+        ],
+        {"commits/s": "higher", "retries": "lower", "lost writes": "lower", "failed workers": "lower"},
+    ),
+    "W7": Workload(
+        "W7",
+        "1,000,000 chunk refs: commit one chunk; cold open + read one chunk",
+        w7_scale,
+        lambda quick: [Variant("1M refs", {}, TRANSACTIONAL)],
+        {"commit 1 chunk ms": "lower", "open+read ms": "lower", "commit ops": "lower",
+         "open+read ops": "lower"},
+    ),
+    "W8": Workload(
+        "W8",
+        "import time",
+        w8_import,
+        lambda quick: [Variant("import", {}, ALL)],
+        {"import ms": "lower"},
+    ),
+}
