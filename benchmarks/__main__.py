@@ -125,7 +125,9 @@ def main(argv: list[str] | None = None) -> int:
                     else:
                         errors[system] = outcome.get("error", "?")
                         failures += 1
-                        print(f"  {key} {variant.label} {system}: {errors[system]}", file=sys.stderr)
+                        print(
+                            f"  {key} {variant.label} {system}: {errors[system]}", file=sys.stderr
+                        )
                         if "trace" in outcome:
                             print(outcome["trace"], file=sys.stderr)
                         break
@@ -147,27 +149,45 @@ def main(argv: list[str] | None = None) -> int:
                         "errors": errors,
                     }
                 )
-            print(f"done {key} {variant.label} ({time.perf_counter() - started:.0f}s)", file=sys.stderr)
+            print(
+                f"done {key} {variant.label} ({time.perf_counter() - started:.0f}s)",
+                file=sys.stderr,
+            )
     elapsed = time.perf_counter() - started
     if moto is not None:
         moto[0].stop()
 
-    header = ["workload", "variant", "metric", "better", "frazil", "frazil-s3", "icechunk", "zarr",
-              "frazil/icechunk", "frazil/zarr"]
+    header = [
+        "workload",
+        "variant",
+        "metric",
+        "better",
+        "frazil",
+        "frazil-s3",
+        "icechunk",
+        "zarr",
+        "frazil/icechunk",
+        "frazil/zarr",
+    ]
     table = []
     for row in rows:
         v = row["values"]
         table.append(
             [row["workload"], row["variant"], row["metric"], row["better"]]
-            + [fmt(v.get(s)) if s in v else ("error" if s in row["errors"] else "") for s in
-               ("frazil", "frazil-s3", "icechunk", "zarr")]
+            + [
+                fmt(v.get(s)) if s in v else ("error" if s in row["errors"] else "")
+                for s in ("frazil", "frazil-s3", "icechunk", "zarr")
+            ]
             + [ratio(v.get("frazil"), v.get("icechunk")), ratio(v.get("frazil"), v.get("zarr"))]
         )
     widths = [max(len(str(r[i])) for r in [header, *table]) for i in range(len(header))]
     lines = [
         "| " + " | ".join(str(c).ljust(w) for c, w in zip(header, widths, strict=True)) + " |",
         "|" + "|".join("-" * (w + 2) for w in widths) + "|",
-        *("| " + " | ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)) + " |" for r in table),
+        *(
+            "| " + " | ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)) + " |"
+            for r in table
+        ),
     ]
     print("\n".join(lines))
     print(f"\n{len(rows)} rows in {elapsed:.0f}s; repetitions: {repeat}; failures: {failures}")
@@ -180,8 +200,11 @@ def main(argv: list[str] | None = None) -> int:
             versions[module] = None
     report = {
         "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
-                    "python": platform.python_version()},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+        },
         "versions": versions,
         "quick": args.quick,
         "repeat": repeat,
@@ -189,8 +212,10 @@ def main(argv: list[str] | None = None) -> int:
         "rows": rows,
         "table": lines,
     }
-    target = pathlib.Path(args.json) if args.json else HERE / "results" / (
-        "quick.json" if args.quick else "latest.json"
+    target = (
+        pathlib.Path(args.json)
+        if args.json
+        else HERE / "results" / ("quick.json" if args.quick else "latest.json")
     )
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(json.dumps(report, indent=2))

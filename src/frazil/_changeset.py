@@ -292,7 +292,7 @@ class ChunkWrites:
 
     def has_own(self) -> bool:
         """Whether this change set wrote anything to the array itself."""
-        return self._n > 0 or any(len(s) for s in self._segments)
+        return self._n > 0 or bool(self._segments)  # segments are never empty
 
 
 @dataclass(slots=True)

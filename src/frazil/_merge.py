@@ -103,6 +103,8 @@ def plan_merge(
     view = ChangeSet(created=created, updated=updated, deleted=deleted)
 
     for other in others:
+        if not (other.created or other.updated or other.deleted or other.blobs or other.moves):
+            continue  # the common case: a fork that only wrote chunks
         for node_id, op in other.created.items():
             if node_id in created:
                 if created[node_id].metadata != op.metadata:
@@ -259,10 +261,12 @@ def merge_tables(
     are conflicts; the merged table then keeps the earliest table's row (``"ours"`` and
     ``"fail"``) or the latest (``"theirs"``).
     """
-    stacked = ChunkRefs.concat(tables, ndim)
+    no_conflicts = np.zeros((0, ndim), dtype=np.int64)
+    live = [t for t in tables if len(t)]
+    if len(live) <= 1:
+        return (live[0] if live else ChunkRefs.empty(ndim)), no_conflicts
+    stacked = ChunkRefs.concat(live, ndim)
     n = len(stacked)
-    if n <= 1:
-        return stacked, np.zeros((0, ndim), dtype=np.int64)
     (keys,) = coord_keys([stacked.coords])
     # rows are concatenated in participant order, so a stable sort by key alone keeps
     # each group ordered by participant
@@ -270,6 +274,8 @@ def merge_tables(
     sorted_keys = keys[order]
     starts = np.ones(n, dtype=bool)
     starts[1:] = sorted_keys[1:] != sorted_keys[:-1]
+    if bool(starts.all()):
+        return stacked.take(order), no_conflicts  # disjoint: the usual case for forks
     group_first = np.maximum.accumulate(np.where(starts, np.arange(n), 0))
     first_rows = stacked.take(order[group_first])
     rows = stacked.take(order)

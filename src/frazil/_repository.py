@@ -7,7 +7,6 @@ import contextlib
 import datetime
 import json
 from functools import partial
-from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any, Self
 
 from frazil._changeset import ChangeSet
@@ -74,6 +73,8 @@ _INITIAL_MESSAGE = "Repository initialized"
 
 
 def _frazil_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
     try:
         return version("frazil")
     except PackageNotFoundError:  # pragma: no cover - running from a source tree
@@ -634,18 +635,25 @@ class Repository:
         ------
         SnapshotInfo
         """
-        # one trip through the event loop per window of ~50 commits, not per commit
-        start = sync(self._resolve("ancestry", branch=branch, tag=tag, snapshot_id=snapshot_id))
-        windows = ancestry_windows(self._io, start)
+        windows: AsyncIterator[list[CommitInfo]] | None = None
 
         async def step() -> list[SnapshotInfo] | None:
-            try:
-                return [to_info(r) for r in await anext(windows)]
-            except StopAsyncIteration:
-                return None
+            # one trip through the event loop per ~1,000 commits, not per commit
+            nonlocal windows
+            if windows is None:
+                start = await self._resolve(
+                    "ancestry", branch=branch, tag=tag, snapshot_id=snapshot_id
+                )
+                windows = ancestry_windows(self._io, start)
+            batch: list[SnapshotInfo] = []
+            async for window in windows:
+                batch.extend(to_info(r) for r in window)
+                if len(batch) >= 1000:
+                    break
+            return batch or None
 
-        while (window := sync(step())) is not None:
-            yield from window
+        while (batch := sync(step())) is not None:
+            yield from batch
 
     async def diff_async(
         self,

@@ -1273,3 +1273,7 @@ def _slice(data: bytes, byte_range: ByteRange | None) -> bytes:
             return data[offset:]
         case SuffixRange(length=length):
             return data[max(0, len(data) - length) :]
+
+
+ForkSession.__module__ = "frazil"
+Session.__module__ = "frazil"

@@ -519,3 +519,6 @@ def _digest(data: bytes) -> str:
 def default_prototype() -> BufferPrototype:
     """zarr's default buffer prototype (for callers outside zarr)."""
     return default_buffer_prototype()
+
+
+FrazilStore.__module__ = "frazil"

@@ -155,27 +155,26 @@ class ChunkRefs:
             return cls.empty(ndim)
         if len(parts) == 1:
             return parts[0]
-        inline_shift = np.cumsum([0, *(len(p.inline) for p in parts[:-1])], dtype=np.uint64)
-        loc_shift = np.cumsum([0, *(len(p.locations) for p in parts[:-1])], dtype=np.uint32)
-        offsets = []
-        locs = []
-        for part, ishift, lshift in zip(parts, inline_shift, loc_shift, strict=True):
-            off = part.offset
-            if ishift:
-                off = np.where(part.kind == RefKind.INLINE, off + ishift, off)
-            offsets.append(off)
-            loc = part.location
-            if lshift:
-                loc = np.where(part.kind == RefKind.VIRTUAL, loc + lshift, loc)
-            locs.append(loc)
+        lengths = np.fromiter((len(p) for p in parts), dtype=np.int64, count=len(parts))
+        kind = np.concatenate([p.kind for p in parts])
+        offset = np.concatenate([p.offset for p in parts])
+        location = np.concatenate([p.location for p in parts])
+        inline_sizes = [len(p.inline) for p in parts]
+        if any(inline_sizes[:-1]):
+            shift = np.repeat(np.cumsum([0, *inline_sizes[:-1]], dtype=np.uint64), lengths)
+            offset = np.where(kind == RefKind.INLINE, offset + shift, offset)
+        location_counts = [len(p.locations) for p in parts]
+        if any(location_counts[:-1]):
+            shift32 = np.repeat(np.cumsum([0, *location_counts[:-1]], dtype=np.uint32), lengths)
+            location = np.where(kind == RefKind.VIRTUAL, location + shift32, location)
         return cls(
             coords=np.concatenate([p.coords for p in parts]),
-            kind=np.concatenate([p.kind for p in parts]),
+            kind=kind,
             chunk_id=np.concatenate([p.chunk_id for p in parts]),
-            offset=np.concatenate(offsets).astype(np.uint64, copy=False),
+            offset=offset.astype(np.uint64, copy=False),
             length=np.concatenate([p.length for p in parts]),
             checksum=np.concatenate([p.checksum for p in parts]),
-            location=np.concatenate(locs).astype(np.uint32, copy=False),
+            location=location.astype(np.uint32, copy=False),
             inline=b"".join(p.inline for p in parts),
             locations=tuple(loc for p in parts for loc in p.locations),
         )
