@@ -505,17 +505,8 @@ class ChangeSet:
                     k.removeprefix(prefix): v for k, v in columns.items() if k.startswith(prefix)
                 }
                 cols["coords"] = cols["coords"].reshape(-1, int(ndim))
-                table = ChunkRefs.from_columns(cols, key=key)
-                table = ChunkRefs(
-                    coords=table.coords,
-                    kind=table.kind,
-                    chunk_id=table.chunk_id,
-                    offset=table.offset,
-                    length=table.length,
-                    checksum=table.checksum,
-                    location=table.location,
-                    inline=table.inline,
-                    locations=tuple(str(x) for x in locations),
+                table = ChunkRefs.from_columns(cols, key=key).with_locations(
+                    tuple(str(x) for x in locations)
                 )
                 writes = out.writes_for(str(node_id), int(ndim))
                 writes.add_table(table, unique=True)

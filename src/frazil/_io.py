@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Iterable
 
     from frazil._config import RepositoryConfig
-    from frazil.storage import ByteRange, Storage
+    from frazil.storage import ByteRange, Bytes, Storage
 
 __all__ = ["ByteLRU", "RepoIO", "gather_limited"]
 
@@ -289,7 +289,7 @@ class RepoIO:
             )
         return data
 
-    async def write_chunk(self, chunk_id: str, data: bytes) -> None:
+    async def write_chunk(self, chunk_id: str, data: Bytes) -> None:
         """Write a chunk object (ids are random, so an overwrite never clobbers)."""
         await self.storage.put(layout.chunk_key(chunk_id), data)
 

@@ -57,7 +57,7 @@ from frazil._tickets import PARENT, Ticket, encode_publication, new_job_name, va
 from frazil._virtual import read_virtual
 from frazil._workspace import Workspace, normalize_path
 from frazil.format import RefDoc, RefKind, encode_id
-from frazil.storage import ByteRange, OffsetRange, SuffixRange, WindowRange
+from frazil.storage import ByteRange, slice_range
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterable
@@ -303,7 +303,7 @@ class Session:
         match ref.kind:
             case RefKind.INLINE:
                 data = ref.data or b""
-                return _slice(data, byte_range)
+                return slice_range(data, byte_range)
             case RefKind.NATIVE:
                 return await self._ctx.io.read_chunk(
                     encode_id(ref.chunk_id),
@@ -314,7 +314,7 @@ class Session:
             case RefKind.VIRTUAL:
                 assert ref.location is not None
                 data = await read_virtual(ref.location, ref.offset, ref.length)
-                return _slice(data, byte_range)
+                return slice_range(data, byte_range)
         raise InvalidInputError(f"cannot read a reference of kind {ref.kind!r}")  # pragma: no cover
 
     def _reduce_store(self, read_only: bool) -> tuple[Any, ...]:
@@ -1261,18 +1261,6 @@ def _restore_session(state: dict[str, Any]) -> Session:
 
 def _restore_store(state: dict[str, Any], read_only: bool) -> FrazilStore:
     return FrazilStore(_restore_session(state), read_only=read_only)
-
-
-def _slice(data: bytes, byte_range: ByteRange | None) -> bytes:
-    match byte_range:
-        case None:
-            return data
-        case WindowRange(start=start, end=end):
-            return data[start:end]
-        case OffsetRange(offset=offset):
-            return data[offset:]
-        case SuffixRange(length=length):
-            return data[max(0, len(data) - length) :]
 
 
 ForkSession.__module__ = "frazil"

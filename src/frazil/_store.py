@@ -24,14 +24,13 @@ from typing import TYPE_CHECKING, Any, Protocol
 import crc32c
 import numpy as np
 from zarr.abc.store import OffsetByteRequest, RangeByteRequest, Store, SuffixByteRequest
-from zarr.core.buffer import default_buffer_prototype
 
 from frazil._changeset import ChunkRef
 from frazil._errors import ErrorKind, InvalidInputError, ReadOnlyError, SessionStateError
 from frazil._workspace import NodeView, child_path
 from frazil._zarrmeta import parse_node_metadata
 from frazil.format import ChunkRefs, RefKind, encode_id, new_id_bytes
-from frazil.storage import OffsetRange, SuffixRange, WindowRange, validate_key
+from frazil.storage import OffsetRange, SuffixRange, WindowRange, slice_range, validate_key
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterable
@@ -102,19 +101,6 @@ def _convert_range(byte_range: ByteRequest | None) -> ByteRange | None:
         case SuffixByteRequest(suffix=suffix):
             return SuffixRange(suffix)
     raise TypeError(f"Unexpected byte_range, got {byte_range!r}.")
-
-
-def _slice(data: bytes, byte_range: ByteRange | None) -> bytes:
-    match byte_range:
-        case None:
-            return data
-        case WindowRange(start=start, end=end):
-            return data[start:end]
-        case OffsetRange(offset=offset):
-            return data[offset:]
-        case SuffixRange(length=length):
-            return data[max(0, len(data) - length) :]
-    raise TypeError(f"Unexpected byte_range, got {byte_range!r}.")  # pragma: no cover
 
 
 def _node_key_prefix(path: str) -> str:
@@ -271,7 +257,7 @@ class FrazilStore(Store):
         if found is None:
             return None
         if what == "meta":
-            data = _slice(found, frazil_range)
+            data = slice_range(found, frazil_range)
         else:
             data = await self._session._read_ref(found, frazil_range)
         return prototype.buffer.from_bytes(data)
@@ -303,13 +289,16 @@ class FrazilStore(Store):
     async def set(self, key: str, value: Buffer) -> None:
         # docstring inherited
         self._check_writable()
-        data = value.to_bytes()
+        # A zero-copy view: the bytes are written to storage (or copied inline) before
+        # this call returns, so zarr may reuse the buffer afterwards.
+        data = memoryview(value.as_numpy_array()).cast("B")
         kind, target, coords = self._resolve(key)
         if kind == "meta":
-            parsed = parse_node_metadata(data, path=target)
+            text = bytes(data)
+            parsed = parse_node_metadata(text, path=target)
             if parsed is not None:
                 self._refuse_remote("metadata", key)
-                self._ws.set_node(target, parsed.kind, data.decode(), parsed.array)
+                self._ws.set_node(target, parsed.kind, text.decode(), parsed.array)
                 return
             kind = "blob"
         if kind == "chunk":
@@ -348,7 +337,7 @@ class FrazilStore(Store):
                 kind=ErrorKind.UNSAFE_REMOTE_WRITE,
             )
 
-    async def _store_bytes(self, data: bytes, *, inline_ok: bool) -> ChunkRef:
+    async def _store_bytes(self, data: memoryview, *, inline_ok: bool) -> ChunkRef:
         checksum = crc32c.crc32c(data)
         io = self._session._io
         if inline_ok and len(data) <= io.config.inline_chunk_threshold_bytes:
@@ -358,7 +347,7 @@ class FrazilStore(Store):
                 offset=0,
                 length=len(data),
                 checksum=checksum,
-                data=data,
+                data=bytes(data),
             )
         chunk_id = new_id_bytes()
         await io.write_chunk(encode_id(chunk_id), data)
@@ -512,13 +501,8 @@ class FrazilStore(Store):
         return int(sum(sizes))
 
 
-def _digest(data: bytes) -> str:
+def _digest(data: memoryview) -> str:
     return hashlib.blake2b(data, digest_size=8).hexdigest()
-
-
-def default_prototype() -> BufferPrototype:
-    """zarr's default buffer prototype (for callers outside zarr)."""
-    return default_buffer_prototype()
 
 
 FrazilStore.__module__ = "frazil"

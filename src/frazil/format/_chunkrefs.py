@@ -16,6 +16,7 @@ Row kinds:
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -178,6 +179,10 @@ class ChunkRefs:
             inline=b"".join(p.inline for p in parts),
             locations=tuple(loc for p in parts for loc in p.locations),
         )
+
+    def with_locations(self, locations: tuple[str, ...]) -> ChunkRefs:
+        """The same rows with another list of virtual locations."""
+        return dataclasses.replace(self, locations=locations)
 
     # ------------------------------------------------------------------ basics
     def __len__(self) -> int:

@@ -290,17 +290,8 @@ class Snapshot:
             record = NodeRecord.from_json(value, key=key)
             nodes[record.path] = record
         blob_keys = tuple(str(k) for k in doc.get("blob_keys", []))
-        refs = ChunkRefs.from_columns(columns, key=key)
-        refs = ChunkRefs(
-            coords=refs.coords,
-            kind=refs.kind,
-            chunk_id=refs.chunk_id,
-            offset=refs.offset,
-            length=refs.length,
-            checksum=refs.checksum,
-            location=refs.location,
-            inline=refs.inline,
-            locations=tuple(str(x) for x in doc.get("blob_locations", [])),
+        refs = ChunkRefs.from_columns(columns, key=key).with_locations(
+            tuple(str(x) for x in doc.get("blob_locations", []))
         )
         if len(refs) != len(blob_keys):
             raise FormatError(f"object {key!r} has mismatched blob columns", key=key)

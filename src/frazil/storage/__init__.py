@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from frazil._errors import ErrorKind, InvalidInputError
 from frazil.storage._base import (
     ByteRange,
+    Bytes,
     IfMatch,
     ObjectInfo,
     OffsetRange,
@@ -19,6 +20,7 @@ from frazil.storage._base import (
     SuffixRange,
     Versioned,
     WindowRange,
+    slice_range,
     validate_key,
     validate_prefix,
 )
@@ -27,12 +29,14 @@ from frazil.storage._local import LocalStorage
 from frazil.storage._memory import MemoryStorage
 from frazil.storage._retry import RetryingStorage, RetrySettings
 from frazil.storage._s3 import S3Options, S3Storage
+from frazil.storage._wrapper import WrapperStorage
 
 if TYPE_CHECKING:
     import os
 
 __all__ = [
     "ByteRange",
+    "Bytes",
     "FsspecStorage",
     "IfMatch",
     "LocalStorage",
@@ -48,9 +52,11 @@ __all__ = [
     "SuffixRange",
     "Versioned",
     "WindowRange",
+    "WrapperStorage",
     "in_memory_storage",
     "local_filesystem_storage",
     "s3_storage",
+    "slice_range",
     "storage_from_url",
     "validate_key",
     "validate_prefix",

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ByteRange",
+    "Bytes",
     "IfMatch",
     "ObjectInfo",
     "OffsetRange",
@@ -73,6 +74,9 @@ class SuffixRange:
 
 
 type ByteRange = WindowRange | OffsetRange | SuffixRange
+
+type Bytes = bytes | bytearray | memoryview
+"""What ``put`` accepts: any contiguous bytes-like object; it is not kept after the call."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -285,7 +289,7 @@ class Storage(abc.ABC):
 
     # ------------------------------------------------------------------ writes
     @abc.abstractmethod
-    async def put(self, key: str, data: bytes, *, mode: PutMode = "overwrite") -> str | None:
+    async def put(self, key: str, data: Bytes, *, mode: PutMode = "overwrite") -> str | None:
         """Write an object atomically: readers see the old bytes or the new, never a mix.
 
         Parameters

@@ -24,7 +24,7 @@ from frazil.storage._base import (
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
-    from frazil.storage._base import ByteRange, PutMode
+    from frazil.storage._base import ByteRange, Bytes, PutMode
 
 __all__ = ["FsspecStorage"]
 
@@ -129,7 +129,7 @@ class FsspecStorage(Storage):
                 modified = datetime.datetime.fromtimestamp(float(modified), datetime.UTC)
             yield ObjectInfo(key=key, size=int(info.get("size") or 0), last_modified=modified)
 
-    async def put(self, key: str, data: bytes, *, mode: PutMode = "overwrite") -> str | None:
+    async def put(self, key: str, data: Bytes, *, mode: PutMode = "overwrite") -> str | None:
         # docstring inherited
         raise ReadOnlyError(
             f"{self._url} is read-only: fsspec cannot make atomic conditional writes on it. "

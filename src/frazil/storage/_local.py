@@ -49,14 +49,14 @@ from frazil.storage._base import (
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterator
 
-    from frazil.storage._base import ByteRange, PutMode
+    from frazil.storage._base import ByteRange, Bytes, PutMode
 
 __all__ = ["LocalStorage", "content_version"]
 
 _LOCK_DIR = ".locks"
 
 
-def content_version(data: bytes) -> str:
+def content_version(data: Bytes) -> str:
     """The version of an object with these bytes: a hex BLAKE2b-128 digest."""
     return hashlib.blake2b(data, digest_size=16).hexdigest()
 
@@ -160,7 +160,7 @@ class LocalStorage(Storage):
         except OSError as exc:
             raise _io_error(exc, key) from exc
 
-    def put_sync(self, key: str, data: bytes, *, mode: PutMode = "overwrite") -> str | None:
+    def put_sync(self, key: str, data: Bytes, *, mode: PutMode = "overwrite") -> str | None:
         """Synchronous :meth:`put`."""
         path = self._path(key)
         if mode == "overwrite":
@@ -200,7 +200,7 @@ class LocalStorage(Storage):
         except OSError as exc:
             raise _io_error(exc, key) from exc
 
-    def _write_replace(self, path: Path, data: bytes, key: str) -> None:
+    def _write_replace(self, path: Path, data: Bytes, key: str) -> None:
         tmp = path.with_name(f".{path.name}.{os.urandom(6).hex()}.tmp")
         try:
             try:
@@ -273,7 +273,7 @@ class LocalStorage(Storage):
         for info in await asyncio.to_thread(self._scan, prefix):
             yield info
 
-    async def put(self, key: str, data: bytes, *, mode: PutMode = "overwrite") -> str | None:
+    async def put(self, key: str, data: Bytes, *, mode: PutMode = "overwrite") -> str | None:
         # docstring inherited
         return await asyncio.to_thread(self.put_sync, key, data, mode=mode)
 

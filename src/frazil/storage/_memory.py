@@ -29,7 +29,7 @@ from frazil.storage._base import (
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
-    from frazil.storage._base import ByteRange, PutMode
+    from frazil.storage._base import ByteRange, Bytes, PutMode
 
 __all__ = ["MemoryStorage"]
 
@@ -96,25 +96,23 @@ class MemoryStorage(Storage):
         # docstring inherited
         return f"memory://{self._name}"
 
-    async def get(self, key: str, byte_range: ByteRange | None = None) -> bytes:
-        # docstring inherited
+    def _entry(self, key: str) -> tuple[bytes, str, datetime.datetime]:
         validate_key(key)
         bucket = self._contents()
         with bucket.lock:
             entry = bucket.objects.get(key)
         if entry is None:
             raise ObjectNotFoundError(f"object {key!r} not found in {self.describe()}", key=key)
-        return slice_range(entry[0], byte_range)
+        return entry
+
+    async def get(self, key: str, byte_range: ByteRange | None = None) -> bytes:
+        # docstring inherited
+        return slice_range(self._entry(key)[0], byte_range)
 
     async def get_versioned(self, key: str) -> Versioned:
         # docstring inherited
-        validate_key(key)
-        bucket = self._contents()
-        with bucket.lock:
-            entry = bucket.objects.get(key)
-        if entry is None:
-            raise ObjectNotFoundError(f"object {key!r} not found in {self.describe()}", key=key)
-        return Versioned(data=entry[0], version=entry[1])
+        data, version, _ = self._entry(key)
+        return Versioned(data=data, version=version)
 
     async def exists(self, key: str) -> bool:
         # docstring inherited
@@ -136,7 +134,7 @@ class MemoryStorage(Storage):
         for entry in entries:
             yield entry
 
-    async def put(self, key: str, data: bytes, *, mode: PutMode = "overwrite") -> str | None:
+    async def put(self, key: str, data: Bytes, *, mode: PutMode = "overwrite") -> str | None:
         # docstring inherited
         validate_key(key)
         data = bytes(data)

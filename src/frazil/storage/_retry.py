@@ -9,12 +9,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from frazil._errors import StorageError
-from frazil.storage._base import Storage
+from frazil.storage._wrapper import WrapperStorage
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 
-    from frazil.storage._base import ByteRange, ObjectInfo, PutMode, Versioned
+    from frazil.storage._base import ByteRange, Bytes, ObjectInfo, PutMode, Storage, Versioned
 
 __all__ = ["RetrySettings", "RetryingStorage", "backoff_delay"]
 
@@ -38,7 +38,7 @@ def backoff_delay(attempt: int, initial: float, maximum: float) -> float:
     return random.uniform(0.0, min(maximum, initial * (2.0 ** max(0, attempt))))
 
 
-class RetryingStorage(Storage):
+class RetryingStorage(WrapperStorage):
     """Wraps a storage and retries calls that fail with a *transient* :class:`StorageError`.
 
     A retried conditional put whose first attempt landed but whose response was lost
@@ -48,7 +48,7 @@ class RetryingStorage(Storage):
     """
 
     def __init__(self, inner: Storage, settings: RetrySettings | None = None) -> None:
-        self._inner = inner
+        super().__init__(inner)
         self._settings = settings or RetrySettings()
 
     def __reduce__(self) -> tuple[Any, ...]:
@@ -59,35 +59,6 @@ class RetryingStorage(Storage):
 
     def __hash__(self) -> int:
         return hash(self._inner)
-
-    @property
-    def inner(self) -> Storage:
-        """The wrapped storage."""
-        return self._inner
-
-    @property
-    def supports_writes(self) -> bool:
-        # docstring inherited
-        return self._inner.supports_writes
-
-    @property
-    def supports_conditional_writes(self) -> bool:
-        # docstring inherited
-        return self._inner.supports_conditional_writes
-
-    @property
-    def supports_deletes(self) -> bool:
-        # docstring inherited
-        return self._inner.supports_deletes
-
-    @property
-    def supports_listing(self) -> bool:
-        # docstring inherited
-        return self._inner.supports_listing
-
-    def describe(self) -> str:
-        # docstring inherited
-        return self._inner.describe()
 
     async def _retry[T](self, what: str, call: Callable[[], Awaitable[T]]) -> T:
         settings = self._settings
@@ -132,7 +103,7 @@ class RetryingStorage(Storage):
         for info in await self._retry(f"list {prefix!r}", collect):
             yield info
 
-    async def put(self, key: str, data: bytes, *, mode: PutMode = "overwrite") -> str | None:
+    async def put(self, key: str, data: Bytes, *, mode: PutMode = "overwrite") -> str | None:
         # docstring inherited
         return await self._retry(f"put {key!r}", lambda: self._inner.put(key, data, mode=mode))
 

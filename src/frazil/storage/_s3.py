@@ -37,7 +37,7 @@ from frazil.storage._base import (
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 
-    from frazil.storage._base import ByteRange, PutMode
+    from frazil.storage._base import ByteRange, Bytes, PutMode
 
 __all__ = ["S3Options", "S3Storage"]
 
@@ -301,7 +301,7 @@ class S3Storage(Storage):
                 return
             token = page.get("NextContinuationToken")
 
-    async def put(self, key: str, data: bytes, *, mode: PutMode = "overwrite") -> str | None:
+    async def put(self, key: str, data: Bytes, *, mode: PutMode = "overwrite") -> str | None:
         # docstring inherited
         full = self._full_key(key)
         conditions: dict[str, str]

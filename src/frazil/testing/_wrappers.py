@@ -10,77 +10,20 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from frazil._errors import ErrorKind, StorageError
-from frazil.storage import Storage
+from frazil.storage._wrapper import WrapperStorage
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Iterable
+    from collections.abc import AsyncIterator
 
-    from frazil.storage import ByteRange, ObjectInfo, PutMode, Versioned
+    from frazil.storage import ByteRange, Bytes, ObjectInfo, PutMode, Storage, Versioned
 
 __all__ = ["CountingStorage", "FaultSettings", "FaultyStorage", "LatencyStorage"]
 
 
-class _Wrapper(Storage):
-    def __init__(self, inner: Storage) -> None:
-        self._inner = inner
-
-    @property
-    def inner(self) -> Storage:
-        """The wrapped storage."""
-        return self._inner
-
-    def __eq__(self, other: object) -> bool:
-        return (
-            isinstance(other, _Wrapper)
-            and type(other) is type(self)
-            and other._inner == self._inner
-        )
-
-    def __hash__(self) -> int:
-        return hash((type(self).__name__, self._inner))
-
-    @property
-    def supports_writes(self) -> bool:
-        # docstring inherited
-        return self._inner.supports_writes
-
-    @property
-    def supports_conditional_writes(self) -> bool:
-        # docstring inherited
-        return self._inner.supports_conditional_writes
-
+class _Wrapper(WrapperStorage):
     def describe(self) -> str:
         # docstring inherited
         return f"{type(self).__name__}({self._inner.describe()})"
-
-    async def get(self, key: str, byte_range: ByteRange | None = None) -> bytes:
-        # docstring inherited
-        return await self._inner.get(key, byte_range)
-
-    async def get_versioned(self, key: str) -> Versioned:
-        # docstring inherited
-        return await self._inner.get_versioned(key)
-
-    async def exists(self, key: str) -> bool:
-        # docstring inherited
-        return await self._inner.exists(key)
-
-    async def list(self, prefix: str = "") -> AsyncIterator[ObjectInfo]:
-        # docstring inherited
-        async for info in self._inner.list(prefix):
-            yield info
-
-    async def put(self, key: str, data: bytes, *, mode: PutMode = "overwrite") -> str | None:
-        # docstring inherited
-        return await self._inner.put(key, data, mode=mode)
-
-    async def delete(self, key: str) -> None:
-        # docstring inherited
-        await self._inner.delete(key)
-
-    async def delete_many(self, keys: Iterable[str]) -> None:
-        # docstring inherited
-        await self._inner.delete_many(keys)
 
 
 class CountingStorage(_Wrapper):
@@ -144,7 +87,7 @@ class CountingStorage(_Wrapper):
         async for info in super().list(prefix):
             yield info
 
-    async def put(self, key: str, data: bytes, *, mode: PutMode = "overwrite") -> str | None:
+    async def put(self, key: str, data: Bytes, *, mode: PutMode = "overwrite") -> str | None:
         # docstring inherited
         self._count("put", key)
         return await super().put(key, data, mode=mode)
@@ -227,7 +170,7 @@ class FaultyStorage(_Wrapper):
             raise self._fault(fault, f"get {key}")
         return await super().get_versioned(key)
 
-    async def put(self, key: str, data: bytes, *, mode: PutMode = "overwrite") -> str | None:
+    async def put(self, key: str, data: Bytes, *, mode: PutMode = "overwrite") -> str | None:
         # docstring inherited
         fault = self._draw()
         if fault in ("error", "timeout"):
@@ -267,7 +210,7 @@ class LatencyStorage(_Wrapper):
         await asyncio.sleep(self._seconds)
         return await super().get_versioned(key)
 
-    async def put(self, key: str, data: bytes, *, mode: PutMode = "overwrite") -> str | None:
+    async def put(self, key: str, data: Bytes, *, mode: PutMode = "overwrite") -> str | None:
         # docstring inherited
         await asyncio.sleep(self._seconds)
         return await super().put(key, data, mode=mode)
