@@ -793,15 +793,7 @@ class Session:
                 kind=ErrorKind.CANNOT_FORK_READ_ONLY_SESSION,
             )
         assert self._changes is not None
-        base = self._ws.base if self._ws is not None else None
-        return ForkSession(
-            self._ctx,
-            mode=SessionMode.WRITABLE,
-            branch=self._branch,
-            base_id=self._base_id,
-            base=base,
-            changes=self._changes.fork(),
-        )
+        return self._new_fork(self._changes.fork())
 
     def _check_mergeable(self, forks: Iterable[object]) -> list[ForkSession]:
         if self._mode != SessionMode.WRITABLE:
@@ -910,6 +902,9 @@ class Session:
     def _copy_fork(self) -> ForkSession:
         """A new ForkSession with the same base and an independent copy of the changes."""
         assert self._changes is not None
+        return self._new_fork(self._changes.copy())
+
+    def _new_fork(self, changes: ChangeSet) -> ForkSession:
         base = self._ws.base if self._ws is not None else None
         return ForkSession(
             self._ctx,
@@ -917,7 +912,7 @@ class Session:
             branch=self._branch,
             base_id=self._base_id,
             base=base,
-            changes=self._changes.copy(),
+            changes=changes,
         )
 
     # ------------------------------------------------------------------ tickets
