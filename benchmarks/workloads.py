@@ -88,6 +88,24 @@ def compressors(codec: str) -> Any:
     return None if codec == "none" else zarr.codecs.ZstdCodec(level=1)
 
 
+def warm_up(adapter: Adapter, codec: str) -> None:
+    """One small uncommitted write through the same path, so that every system's workers
+    have imported their modules before anything is timed."""
+    import dask.array as da
+
+    session = adapter.writable()
+    zarr.create_array(
+        adapter.store(session),
+        name="warmup",
+        shape=(128, 128),
+        chunks=(64, 64),
+        dtype="f4",
+        compressors=compressors(codec),
+        fill_value=0,
+    )
+    adapter.store_dask(session, da.ones((128, 128), chunks=(64, 64), dtype="f4"), "warmup")
+
+
 # ----------------------------------------------------------------------------- W1 / W2
 def w1_bulk_write(adapter: Adapter, params: dict[str, Any], quick: bool) -> dict[str, float]:
     import dask.array as da
@@ -96,6 +114,7 @@ def w1_bulk_write(adapter: Adapter, params: dict[str, Any], quick: bool) -> dict
     with scheduler(params["scheduler"]):
         source = da.random.default_rng(1).random(shape, chunks=chunks, dtype="f4").persist()
         adapter.create()
+        warm_up(adapter, params["codec"])
         session = adapter.writable()
         zarr.create_array(
             adapter.store(session),
@@ -129,6 +148,7 @@ def w2_bulk_read(adapter: Adapter, params: dict[str, Any], quick: bool) -> dict[
         source = da.random.default_rng(2).random(shape, chunks=chunks, dtype="f4").persist()
         expected = float(source.sum(dtype="f8").compute())
         adapter.create()
+        warm_up(adapter, "none")
         session = adapter.writable()
         zarr.create_array(
             adapter.store(session),

@@ -15,6 +15,7 @@ LAYERS = {
     "_errors": 0,
     "_config": 0,
     "_sync": 0,
+    "_checksum": 0,
     "storage": 1,
     "format": 2,
     "_refs": 3,

@@ -12,8 +12,7 @@ import threading
 from collections import OrderedDict
 from typing import TYPE_CHECKING
 
-import crc32c
-
+from frazil._checksum import crc32c
 from frazil._errors import (
     ErrorKind,
     FormatError,
@@ -280,7 +279,7 @@ class RepoIO:
         if (
             byte_range is None
             and checksum is not None
-            and ((length is not None and len(data) != length) or crc32c.crc32c(data) != checksum)
+            and ((length is not None and len(data) != length) or crc32c(data) != checksum)
         ):
             raise FormatError(
                 f"chunk object {key!r} is corrupt: its crc32c or length does not match "

@@ -21,11 +21,11 @@ import hashlib
 from functools import partial
 from typing import TYPE_CHECKING, Any, Protocol
 
-import crc32c
 import numpy as np
 from zarr.abc.store import OffsetByteRequest, RangeByteRequest, Store, SuffixByteRequest
 
 from frazil._changeset import ChunkRef
+from frazil._checksum import crc32c
 from frazil._errors import ErrorKind, InvalidInputError, ReadOnlyError, SessionStateError
 from frazil._workspace import NodeView, child_path
 from frazil._zarrmeta import parse_node_metadata
@@ -338,7 +338,7 @@ class FrazilStore(Store):
             )
 
     async def _store_bytes(self, data: memoryview, *, inline_ok: bool) -> ChunkRef:
-        checksum = crc32c.crc32c(data)
+        checksum = crc32c(data)
         io = self._session._io
         if inline_ok and len(data) <= io.config.inline_chunk_threshold_bytes:
             return ChunkRef(

@@ -29,10 +29,10 @@ import struct
 import threading
 from typing import TYPE_CHECKING, Any
 
-import crc32c
 import numpy as np
 import zstandard
 
+from frazil._checksum import crc32c
 from frazil._errors import ErrorKind, FormatError
 
 if TYPE_CHECKING:
@@ -124,8 +124,8 @@ def encode_document(
     if compression == Compression.ZSTD:
         payload = _compressor(level).compress(payload)
     head = _HEADER.pack(_MAGIC, FORMAT_VERSION, int(kind), int(compression), 0, 0, len(payload))
-    crc = crc32c.crc32c(head[12:20], crc32c.crc32c(head[:8]))
-    crc = crc32c.crc32c(payload, crc)
+    crc = crc32c(head[12:20], crc32c(head[:8]))
+    crc = crc32c(payload, crc)
     return head[:8] + struct.pack("<I", crc) + head[12:20] + payload
 
 
@@ -148,8 +148,8 @@ def decode_document(
         )
     _, version, found_kind, compression, _reserved, crc, length = _HEADER.unpack_from(data)
     payload = memoryview(data)[_HEADER.size :]
-    expected = crc32c.crc32c(data[12:20], crc32c.crc32c(data[:8]))
-    expected = crc32c.crc32c(payload, expected)
+    expected = crc32c(data[12:20], crc32c(data[:8]))
+    expected = crc32c(payload, expected)
     if expected != crc or length != len(payload):
         raise FormatError(
             f"object {key!r} is corrupt: checksum mismatch (crc32c) or truncated", key=key

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-import crc32c
 import numpy as np
 
+from frazil._checksum import crc32c
 from frazil._sync import sync
 from frazil.format import ChunkRefs, RefKind, encode_id, new_id_bytes
 
@@ -38,7 +38,7 @@ def bulk_chunk_refs(
         chunk_id=np.tile(np.frombuffer(chunk_id, dtype=np.uint8), (n, 1)),
         offset=np.zeros(n, dtype=np.uint64),
         length=np.full(n, len(data), dtype=np.uint64),
-        checksum=np.full(n, crc32c.crc32c(data), dtype=np.uint32),
+        checksum=np.full(n, crc32c(data), dtype=np.uint32),
         location=np.zeros(n, dtype=np.uint32),
     )
     changes = ws.changes
