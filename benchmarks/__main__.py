@@ -110,8 +110,12 @@ def main(argv: list[str] | None = None) -> int:
         for variant in workload.variants(args.quick):
             results: dict[str, list[dict[str, float]]] = {}
             errors: dict[str, str] = {}
-            for system in [s for s in variant.systems if s in systems]:
-                for _ in range(repeat):
+            # repetitions interleave the systems (A B C, A B C, ...) so that drift of a
+            # noisy machine, e.g. write-back of the previous run's data, hits all alike
+            for _ in range(repeat):
+                for system in [s for s in variant.systems if s in systems]:
+                    if system in errors:
+                        continue
                     spec = {
                         "workload": key,
                         "system": system,
@@ -130,7 +134,6 @@ def main(argv: list[str] | None = None) -> int:
                         )
                         if "trace" in outcome:
                             print(outcome["trace"], file=sys.stderr)
-                        break
             for metric, better in workload.metrics.items():
                 medians = {
                     s: statistics.median(m[metric] for m in runs if metric in m)
