@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing as mp
+import os
 import pickle
 import statistics
 import subprocess
@@ -88,6 +89,11 @@ def compressors(codec: str) -> Any:
     return None if codec == "none" else zarr.codecs.ZstdCodec(level=1)
 
 
+def quiesce() -> None:
+    """Flush dirty pages so that no run pays for an earlier run's write-back."""
+    os.sync()
+
+
 def warm_up(adapter: Adapter, codec: str) -> None:
     """One small uncommitted write through the same path, so that every system's workers
     have imported their modules before anything is timed."""
@@ -125,6 +131,7 @@ def w1_bulk_write(adapter: Adapter, params: dict[str, Any], quick: bool) -> dict
             compressors=compressors(params["codec"]),
             fill_value=0,
         )
+        quiesce()
         start = time.perf_counter()
         adapter.store_dask(session, source, "data")
         written = time.perf_counter()
@@ -162,6 +169,7 @@ def w2_bulk_read(adapter: Adapter, params: dict[str, Any], quick: bool) -> dict[
         adapter.store_dask(session, source, "data")
         adapter.commit(session, "data")
         adapter.reopen_cold()
+        quiesce()
         start = time.perf_counter()
         array = da.from_zarr(zarr.open_array(adapter.readonly_store(), path="data", mode="r"))
         total = float(array.sum(dtype="f8").compute())
@@ -185,6 +193,7 @@ def w3_tiny_chunks(adapter: Adapter, params: dict[str, Any], quick: bool) -> dic
         compressors=None,
         fill_value=-1,
     )
+    quiesce()
     start = time.perf_counter()
     array[:] = data
     written = time.perf_counter()

@@ -41,7 +41,8 @@ def merge_sessions(
     Returns
     -------
     ForkSession
-        A fork holding every input's changes; merge it into the coordinating session with
+        A new fork holding every input's changes (the input itself when only one distinct
+        fork is given); merge it into the coordinating session with
         ``session.merge(result)`` and commit there.
 
     Raises
@@ -78,7 +79,10 @@ def merge_sessions(
         if id(fork) not in seen:
             seen.add(id(fork))
             unique.append(fork)
+    if len(unique) == 1:
+        # one fork (the threaded scheduler hands every task the same object): nothing to
+        # merge, and returning it unchanged modifies no input
+        return unique[0]
     result = unique[0]._copy_fork()
-    if len(unique) > 1:
-        result.merge(*unique[1:], on_conflict=on_conflict)
+    result.merge(*unique[1:], on_conflict=on_conflict)
     return result
