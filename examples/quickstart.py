@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import os
 import sys
 import tempfile
@@ -43,6 +44,10 @@ def main() -> int:
     print("main:", [i.message for i in repo.ancestry(branch="main")])
     print("experiment:", [i.message for i in repo.ancestry(branch="experiment")])
     print("diff v1 -> experiment:", repo.diff(from_tag="v1", to_branch="experiment").updated_chunks)
+
+    # nothing is garbage yet: every snapshot is reachable from a branch or tag
+    now = datetime.datetime.now(datetime.UTC)
+    print("garbage:", repo.garbage_collect(now, dry_run=True))
     return 0
 
 
