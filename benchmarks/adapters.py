@@ -7,6 +7,7 @@ it takes no part in the fork and concurrency workloads.
 
 from __future__ import annotations
 
+import importlib
 import os
 import pickle
 import uuid
@@ -79,13 +80,57 @@ class Adapter:
         return None
 
 
-class FrazilAdapter(Adapter):
+class SessionAdapter(Adapter):
+    """frazil and Icechunk share one session API, so one adapter drives both; only the
+    package and the storage differ."""
+
+    package = "?"
+
+    def _storage(self) -> Any:
+        raise NotImplementedError
+
+    def _module(self, name: str = "") -> Any:
+        return importlib.import_module(f"{self.package}{name}")
+
+    def create(self, *, compression: str | None = None) -> None:
+        self._module(".dask")  # imported before any timing, as for every system
+        self.repo = self._module().Repository.create(self._storage())
+
+    def reopen_cold(self) -> None:
+        # a fresh storage object and fresh caches: nothing is shared with before
+        self.repo = self._module().Repository.open(self._storage())
+
+    def writable(self) -> Any:
+        return self.repo.writable_session("main")
+
+    def readonly_store(self) -> Any:
+        return self.repo.readonly_session("main").store
+
+    def commit(self, session: Any, message: str) -> None:
+        session.commit(message)
+
+    def commit_with_rebase(self, session: Any, message: str) -> int:
+        session.commit(message, rebase_with=self._module().BasicConflictSolver())
+        return int(getattr(session, "commit_attempts", -1))
+
+    def ancestry(self) -> list[Any]:
+        return list(self.repo.ancestry(branch="main"))
+
+    def store_dask(self, session: Any, source: Any, path: str) -> None:
+        fork = session.fork()
+        target = zarr.open_array(fork.store, path=path)
+        session.merge(self._module(".dask").store_dask(sources=[source], targets=[target]))
+
+
+class FrazilAdapter(SessionAdapter):
     name = "frazil"
+    package = "frazil"
 
     def __init__(self, root: str, options: dict[str, Any]) -> None:
         super().__init__(root, options)
         # one S3 prefix per repository, kept across reopenings (and across processes)
         self.options.setdefault("s3_prefix", f"bench-{uuid.uuid4().hex[:12]}")
+        self.counting: Any = None
 
     def _storage(self) -> Any:
         import frazil
@@ -110,43 +155,6 @@ class FrazilAdapter(Adapter):
             return self.counting
         return inner
 
-    def create(self, *, compression: str | None = None) -> None:
-        import frazil
-        import frazil.dask  # imported before any timing, as for every system
-
-        self.repo = frazil.Repository.create(self._storage())
-
-    def reopen_cold(self) -> None:
-        import frazil
-
-        # a fresh storage wrapper and fresh caches: nothing is shared with before
-        self.repo = frazil.Repository.open(self._storage())
-
-    def writable(self) -> Any:
-        return self.repo.writable_session("main")
-
-    def readonly_store(self) -> Any:
-        return self.repo.readonly_session("main").store
-
-    def commit(self, session: Any, message: str) -> None:
-        session.commit(message)
-
-    def commit_with_rebase(self, session: Any, message: str) -> int:
-        import frazil
-
-        session.commit(message, rebase_with=frazil.BasicConflictSolver())
-        return int(session.commit_attempts)
-
-    def ancestry(self) -> list[Any]:
-        return list(self.repo.ancestry(branch="main"))
-
-    def store_dask(self, session: Any, source: Any, path: str) -> None:
-        from frazil.dask import store_dask
-
-        fork = session.fork()
-        target = zarr.open_array(fork.store, path=path)
-        session.merge(store_dask(sources=[source], targets=[target]))
-
     def bulk_refs(self, session: Any, path: str, coords: Any, data: bytes) -> None:
         from frazil.testing import bulk_chunk_refs
 
@@ -164,49 +172,14 @@ class FrazilS3Adapter(FrazilAdapter):
     name = "frazil-s3"
 
 
-class IcechunkAdapter(Adapter):
+class IcechunkAdapter(SessionAdapter):
     name = "icechunk"
+    package = "icechunk"
 
     def _storage(self) -> Any:
         import icechunk
 
         return icechunk.local_filesystem_storage(self.root)
-
-    def create(self, *, compression: str | None = None) -> None:
-        import icechunk
-        import icechunk.dask  # imported before any timing, as for every system
-
-        self.repo = icechunk.Repository.create(self._storage())
-
-    def reopen_cold(self) -> None:
-        import icechunk
-
-        self.repo = icechunk.Repository.open(self._storage())
-
-    def writable(self) -> Any:
-        return self.repo.writable_session("main")
-
-    def readonly_store(self) -> Any:
-        return self.repo.readonly_session("main").store
-
-    def commit(self, session: Any, message: str) -> None:
-        session.commit(message)
-
-    def commit_with_rebase(self, session: Any, message: str) -> int:
-        import icechunk
-
-        session.commit(message, rebase_with=icechunk.BasicConflictSolver())
-        return -1
-
-    def ancestry(self) -> list[Any]:
-        return list(self.repo.ancestry(branch="main"))
-
-    def store_dask(self, session: Any, source: Any, path: str) -> None:
-        from icechunk.dask import store_dask
-
-        fork = session.fork()
-        target = zarr.open_array(fork.store, path=path)
-        session.merge(store_dask(sources=[source], targets=[target]))
 
     def bulk_refs(self, session: Any, path: str, coords: Any, data: bytes) -> None:
         from icechunk import VirtualChunkSpec
