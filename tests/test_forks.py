@@ -115,6 +115,28 @@ def test_same_chunk_from_two_forks_is_a_conflict(prepared):
     np.testing.assert_array_equal(zarr.open_array(other.store, path="a")[0:2], 1)
 
 
+def test_fork_overwriting_what_it_inherited_is_not_a_conflict(prepared):
+    session = prepared.writable_session("main")
+    write(session, slice(0, 4), 1)
+    fork = pickle.loads(pickle.dumps(session.fork()))
+    write(fork, slice(0, 2), 2)  # the fork saw the parent's 1s and replaced them
+    session.merge(fork)
+    session.commit("parent, then fork")
+    values = zarr.open_array(prepared.readonly_session("main").store, path="a", mode="r")[:6]
+    np.testing.assert_array_equal(values, [2, 2, 1, 1, 0, 0])
+
+
+def test_parent_writing_after_the_fork_still_conflicts(prepared):
+    session = prepared.writable_session("main")
+    write(session, slice(0, 2), 1)
+    fork = session.fork()
+    write(fork, slice(0, 2), 2)
+    write(session, slice(0, 2), 3)  # concurrent with the fork's write
+    with pytest.raises(frazil.MergeConflictError, match="ChunkDoubleUpdate"):
+        session.merge(fork)
+    np.testing.assert_array_equal(zarr.open_array(session.store, path="a")[0:2], 3)
+
+
 def test_identical_writes_are_not_conflicts(prepared):
     session = prepared.writable_session("main")
     fork = session.fork()

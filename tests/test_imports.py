@@ -29,6 +29,7 @@ LAYERS = {
     "_changeset": 4,
     "_merge": 4,
     "_workspace": 4,
+    "_reindex": 4,
     "_conflicts": 5,
     "_commit": 5,
     "_staging": 5,

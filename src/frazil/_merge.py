@@ -12,7 +12,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from frazil._changeset import ChangeSet, ChunkRef, NodeOp, refs_identical
+from frazil._changeset import (
+    ChangeSet,
+    ChunkRef,
+    ChunkWrites,
+    NodeOp,
+    matching_rows,
+    refs_identical,
+)
 from frazil._conflict_types import Conflict, ConflictType
 from frazil.format import ChunkRefs, coord_keys
 
@@ -228,7 +235,10 @@ def _plan_chunks(
             if not writes.has_own():
                 continue
             node_id = remap.get(node_id, node_id)
-            participants.setdefault(node_id, []).append((position, writes.own()))
+            tables = participants.setdefault(node_id, [])
+            if tables and tables[0][0] == 0:
+                tables[0] = (0, _without_superseded(tables[0][1], writes))
+            tables.append((position, writes.own()))
             ndims[node_id] = writes.ndim
     for node_id, tables in participants.items():
         ndim = ndims[node_id]
@@ -239,6 +249,8 @@ def _plan_chunks(
             continue
         if len(tables) == 1 and tables[0][0] == 0:
             continue
+        if not len(tables[0][1]) and tables[0][0] == 0:
+            tables = tables[1:]
         merged, conflicted = merge_tables([t for _, t in tables], ndim, on_conflict=on_conflict)
         if len(conflicted) and on_conflict == "fail":
             plan.conflicts.append(
@@ -250,6 +262,29 @@ def _plan_chunks(
             )
             continue
         plan.chunk_tables[node_id] = (ndim, merged)
+
+
+def _without_superseded(mine: ChunkRefs, fork: ChunkWrites) -> ChunkRefs:
+    """``mine`` minus the rows a fork overwrote after seeing them.
+
+    A fork inherits its parent's pending writes. When it writes a chunk whose inherited
+    reference is still exactly the parent's row, the fork's write came later and replaces
+    it; that is an overwrite in sequence, not two writers racing.
+    """
+    inherited = fork.inherited
+    if not len(mine) or inherited is None or not len(inherited):
+        return mine
+    rows, _ = matching_rows(mine, fork.own())
+    if not len(rows):
+        return mine
+    candidates = mine.take(rows)
+    at, inherited_rows = matching_rows(candidates, inherited)
+    same = refs_identical(candidates.take(at), inherited.take(inherited_rows))
+    if not bool(same.any()):
+        return mine
+    keep = np.ones(len(mine), dtype=bool)
+    keep[rows[at[same]]] = False
+    return mine.take(keep)
 
 
 def merge_tables(

@@ -50,17 +50,18 @@ from frazil._io import RepoIO
 from frazil._merge import plan_merge
 from frazil._refs import branch_key as make_branch_key
 from frazil._refs import cas_ref, read_ref
+from frazil._reindex import reindex_changes, shift_changes
 from frazil._staging import StagingWriter, collect_staged, delete_staged
 from frazil._store import FrazilStore
 from frazil._sync import sync
 from frazil._tickets import PARENT, Ticket, encode_publication, new_job_name, validate_job
 from frazil._virtual import read_virtual
-from frazil._workspace import Workspace, normalize_path
-from frazil.format import RefDoc, RefKind, encode_id
+from frazil._workspace import NodeView, Workspace, normalize_path
+from frazil.format import ChunkRefs, RefDoc, RefKind, encode_id
 from frazil.storage import ByteRange, slice_range
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Iterable
+    from collections.abc import AsyncIterator, Callable, Iterable
 
     from frazil._refs import RefState
     from frazil.format import Snapshot
@@ -1101,6 +1102,141 @@ class Session:
             If the destination exists, lies inside the source, or has no parent group.
         """
         sync(self.move_async(from_path, to_path))
+
+    async def _regular_array(self, array_path: str) -> tuple[Workspace, NodeView, tuple[int, ...]]:
+        """Workspace, view and chunk grid of the array at ``array_path`` (writable only)."""
+        self._check_writable()
+        ws = await self._get_workspace()
+        if self._staging_used:
+            await self._collect_staged(ws)
+        view = ws.require_node(normalize_path(array_path))
+        if view.kind != "array":
+            raise InvalidInputError(
+                f"{array_path!r} is a group, not an array", kind=ErrorKind.INVALID_PATH
+            )
+        grid = view.layout.grid
+        if grid is None:
+            raise InvalidInputError(
+                f"array {array_path!r} has no regular chunk grid; only regular grids can be "
+                "shifted or reindexed",
+                kind=ErrorKind.INVALID_ARGUMENT,
+            )
+        return ws, view, grid
+
+    def _apply_chunk_moves(self, ws: Workspace, view: NodeView, changes: ChunkRefs) -> None:
+        if len(changes):
+            with ws.lock:
+                assert self._changes is not None
+                writes = self._changes.writes_for(view.node_id, view.layout.ndim)
+                writes.add_table(changes, unique=True)
+
+    async def shift_array_async(self, array_path: str, chunk_offset: Iterable[int]) -> None:
+        """Async version of :meth:`shift_array`."""
+        ws, view, grid = await self._regular_array(array_path)
+        try:
+            offset = [int(c) for c in chunk_offset]
+        except (TypeError, ValueError) as exc:
+            raise InvalidInputError(
+                f"chunk_offset must be a sequence of integers, got {chunk_offset!r}",
+                kind=ErrorKind.INVALID_ARGUMENT,
+            ) from exc
+        if len(offset) != len(grid):
+            raise InvalidInputError(
+                f"chunk_offset {tuple(offset)} has {len(offset)} entries but array "
+                f"{array_path!r} has {len(grid)} dimensions",
+                kind=ErrorKind.INVALID_ARGUMENT,
+            )
+        if not any(offset):
+            return
+        table = await ws.chunk_table(view)
+        self._apply_chunk_moves(ws, view, shift_changes(table, offset, grid, view.path))
+
+    def shift_array(self, array_path: str, chunk_offset: Iterable[int]) -> None:
+        """Shift every chunk of an array by a number of chunks along each dimension.
+
+        Only chunk references move; no chunk bytes are read or copied. Chunks shifted past
+        the edge of the chunk grid are dropped (resize the array first to keep them), and
+        positions that no chunk moves into are cleared to the fill value.
+
+        Parameters
+        ----------
+        array_path
+            Absolute path of the array, e.g. ``"/data/temperature"``.
+        chunk_offset
+            Chunks to shift by per dimension; negative values shift towards index 0.
+
+        Raises
+        ------
+        NodeNotFoundError
+            If there is no node at the path.
+        InvalidInputError
+            If the path is a group, the offset has the wrong number of dimensions, or the
+            array's chunk grid is not regular.
+        ReadOnlyError
+            If the session is read-only.
+
+        Examples
+        --------
+        Drop the oldest time chunk and move the rest one step back:
+
+        >>> session.shift_array("/temperature", [-1, 0, 0])  # doctest: +SKIP
+        """
+        sync(self.shift_array_async(array_path, chunk_offset))
+
+    async def reindex_array_async(
+        self,
+        array_path: str,
+        forward: Callable[[list[int]], Iterable[int] | None],
+        backward: Callable[[list[int]], Iterable[int] | None] | None = None,
+    ) -> None:
+        """Async version of :meth:`reindex_array`."""
+        ws, view, grid = await self._regular_array(array_path)
+        table = await ws.chunk_table(view)
+        changes = reindex_changes(table, forward, backward, grid, view.path)
+        self._apply_chunk_moves(ws, view, changes)
+
+    def reindex_array(
+        self,
+        array_path: str,
+        forward: Callable[[list[int]], Iterable[int] | None],
+        backward: Callable[[list[int]], Iterable[int] | None] | None = None,
+    ) -> None:
+        """Move the chunks of an array to new positions given by a function.
+
+        Every existing chunk ``c`` moves to ``forward(c)`` (a list of chunk indices, or
+        None to leave it in place); all moves are computed from the state before the call,
+        so permutations work. Only existing chunks are visited: a position that an empty
+        chunk would move into keeps its data unless ``backward`` is given. With
+        ``backward`` (the inverse of ``forward``), each existing position ``p`` whose
+        ``backward(p)`` is None or names a position without a chunk is cleared.
+
+        Parameters
+        ----------
+        array_path
+            Absolute path of the array.
+        forward
+            Maps a chunk's indices (a list of ints) to its new indices, or None.
+        backward
+            Optional inverse of ``forward``, with the same conventions.
+
+        Raises
+        ------
+        NodeNotFoundError
+            If there is no node at the path.
+        InvalidInputError
+            If a function returns indices outside the chunk grid or something that is not
+            a sequence of integers, if two chunks would move to the same position, or if
+            the array's chunk grid is not regular.
+        ReadOnlyError
+            If the session is read-only.
+
+        Examples
+        --------
+        Reverse the chunk order along the first axis of a 5-chunk array:
+
+        >>> session.reindex_array("/a", lambda idx: [4 - idx[0]])  # doctest: +SKIP
+        """
+        sync(self.reindex_array_async(array_path, forward, backward))
 
     async def set_virtual_ref_async(
         self, key: str, location: str, *, offset: int, length: int
