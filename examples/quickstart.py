@@ -1,4 +1,4 @@
-"""Version control for a Zarr array: create, write, commit, branch, tag, time-travel."""
+"""Version control for a Zarr array: create, write, commit, branch, tag, time-travel, rearrange."""
 
 from __future__ import annotations
 
@@ -44,6 +44,22 @@ def main() -> int:
     print("main:", [i.message for i in repo.ancestry(branch="main")])
     print("experiment:", [i.message for i in repo.ancestry(branch="experiment")])
     print("diff v1 -> experiment:", repo.diff(from_tag="v1", to_branch="experiment").updated_chunks)
+
+    # rearranging moves references, never bytes: rename the array (its node id stays),
+    # then drop the first row of chunks and shift the rest up
+    node_id = repo.readonly_session("main").get_node_id("/temperature")
+    session = repo.rearrange_session("main")
+    session.move("/temperature", "/air_temperature")
+    session.commit("rename")
+    session = repo.writable_session("main")
+    assert session.get_node_id("/air_temperature") == node_id
+    session.shift_array("/air_temperature", [-1, 0])
+    session.commit("drop the oldest rows")
+    shifted = repo.readonly_session("main")
+    rows = np.asarray(zarr.open_array(shifted.store, path="air_temperature", mode="r")[:])
+    assert (rows[:2] == 20.0).all()
+    assert (rows[2:] == 0.0).all()
+    print("after shift:", shifted.chunk_type("/air_temperature", [1, 0]))
 
     # nothing is garbage yet: every snapshot is reachable from a branch or tag
     now = datetime.datetime.now(datetime.UTC)

@@ -341,6 +341,10 @@ class Repository:
         repo._ctx.default_metadata = dict(self._ctx.default_metadata)
         return repo
 
+    async def reopen_async(self, config: RepositoryConfig | None = None) -> Repository:
+        """Async version of :meth:`reopen` (it does no I/O; provided for symmetry)."""
+        return self.reopen(config)
+
     def set_default_commit_metadata(self, metadata: dict[str, Any]) -> None:
         """Metadata merged into every commit made through this repository object.
 
