@@ -107,6 +107,19 @@ def test_to_frazil_write_append_region(repo, dask_client):
     np.testing.assert_array_equal(final.humidity.values[:3], ds.humidity.values[:3])
 
 
+def test_to_frazil_twice_in_one_session_later_write_wins(repo, scheduler):
+    ds = make_dataset()
+    session = repo.writable_session("main")
+    to_frazil(ds, session, mode="w")
+    patch = ds.isel(time=slice(3, 9))[["humidity"]].drop_vars(["lat", "lon"]) * 0 + 5.0
+    to_frazil(patch, session, region="auto")  # rewrites chunks the first write made
+    session.commit("write, then patch")
+    result = read_main(repo)
+    np.testing.assert_array_equal(result.humidity.values[3:9], 5.0)
+    np.testing.assert_array_equal(result.humidity.values[:3], ds.humidity.values[:3])
+    np.testing.assert_array_equal(result.temperature.values, ds.temperature.values)
+
+
 def test_to_frazil_compute_false(repo, dask_client):
     ds = make_dataset()
     session = repo.writable_session("main")

@@ -274,16 +274,17 @@ def _without_superseded(mine: ChunkRefs, fork: ChunkWrites) -> ChunkRefs:
     inherited = fork.inherited
     if not len(mine) or inherited is None or not len(inherited):
         return mine
-    rows, _ = matching_rows(mine, fork.own())
-    if not len(rows):
+    # rows of mine the fork saw unchanged (the inherited table is usually the small one) ...
+    at, inherited_rows = matching_rows(mine, inherited)
+    seen = at[refs_identical(mine.take(at), inherited.take(inherited_rows))]
+    if not len(seen):
         return mine
-    candidates = mine.take(rows)
-    at, inherited_rows = matching_rows(candidates, inherited)
-    same = refs_identical(candidates.take(at), inherited.take(inherited_rows))
-    if not bool(same.any()):
+    # ... and then wrote itself
+    rewritten, _ = matching_rows(mine.take(seen), fork.own())
+    if not len(rewritten):
         return mine
     keep = np.ones(len(mine), dtype=bool)
-    keep[rows[at[same]]] = False
+    keep[seen[rewritten]] = False
     return mine.take(keep)
 
 

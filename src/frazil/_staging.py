@@ -112,8 +112,10 @@ async def collect_staged(storage: Storage, session_token: str, ws: Workspace) ->
         raise MergeConflictError(
             "writes collected from remote copies of this session's store conflict: the same "
             f"chunk was written with different data by different tasks:\n{lines}\n"
-            "Make each task write its own chunks (align dask chunks with zarr chunks), or "
-            "discard the session's changes and write again.",
+            "Make each task write its own chunks (align dask chunks with zarr chunks). If a "
+            "later write was meant to replace an earlier one, commit between the two writes "
+            "(or write through frazil.xarray.to_frazil / frazil.dask.store_dask, which order "
+            "them); otherwise discard the session's changes and write again.",
             conflicts=conflicts,
         )
     return out
