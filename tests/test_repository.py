@@ -171,6 +171,23 @@ def test_ancestry_and_lookup(repo):
         repo.lookup_snapshot("not-an-id")
 
 
+@pytest.mark.parametrize("unknown", ["00000000000000000000", "1ZZZZZZZZZZZZZZZZZZZ", "A" * 20])
+def test_well_formed_unknown_snapshot_ids_are_not_found(repo, unknown):
+    calls = [
+        lambda: repo.lookup_snapshot(unknown),
+        lambda: repo.readonly_session(snapshot_id=unknown),
+        lambda: repo.create_branch("b", unknown),
+        lambda: repo.create_tag("t", unknown),
+        lambda: repo.reset_branch("main", unknown),
+        lambda: list(repo.ancestry(snapshot_id=unknown)),
+    ]
+    for call in calls:
+        with pytest.raises(frazil.SnapshotNotFoundError, match=unknown):
+            call()
+    assert repo.list_branches() == {"main"}
+    assert repo.list_tags() == set()
+
+
 def test_commit_metadata_and_defaults(repo):
     repo.set_default_commit_metadata({"author": "ci", "run": 1})
     sid = commit_values(repo, "main", 1, "m")

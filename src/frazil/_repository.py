@@ -22,6 +22,7 @@ from frazil._errors import (
     RefNotFoundError,
     RepositoryNotFoundError,
     SessionStateError,
+    SnapshotNotFoundError,
 )
 from frazil._gc import GCSummary, garbage_collect
 from frazil._history import (
@@ -55,7 +56,9 @@ from frazil.format import (
     TransactionLog,
     datetime_to_micros,
     decode_id,
+    is_id,
     layout,
+    looks_like_id,
     new_id,
 )
 from frazil.format._envelope import ObjectKind, decode_document, encode_document
@@ -385,6 +388,11 @@ class Repository:
         return state
 
     async def _check_snapshot(self, snapshot_id: str) -> Snapshot:
+        if looks_like_id(snapshot_id) and not is_id(snapshot_id):
+            raise SnapshotNotFoundError(
+                f"snapshot {snapshot_id!r} not found (no snapshot can have this id)",
+                kind=ErrorKind.SNAPSHOT_NOT_FOUND,
+            )
         decode_id(snapshot_id, what="snapshot id")
         return await self._io.read_snapshot(snapshot_id)
 

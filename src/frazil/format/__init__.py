@@ -15,7 +15,7 @@ from frazil.format._envelope import (
     decode_document,
     encode_document,
 )
-from frazil.format._ids import decode_id, encode_id, is_id, new_id, new_id_bytes
+from frazil.format._ids import decode_id, encode_id, is_id, looks_like_id, new_id, new_id_bytes
 from frazil.format._objects import (
     ANCESTOR_WINDOW,
     CommitInfo,
@@ -56,6 +56,7 @@ __all__ = [
     "encode_id",
     "is_id",
     "layout",
+    "looks_like_id",
     "micros_to_datetime",
     "new_id",
     "new_id_bytes",

@@ -6,7 +6,16 @@ import os
 
 from frazil._errors import ErrorKind, InvalidInputError
 
-__all__ = ["ID_BYTES", "ID_CHARS", "decode_id", "encode_id", "is_id", "new_id", "new_id_bytes"]
+__all__ = [
+    "ID_BYTES",
+    "ID_CHARS",
+    "decode_id",
+    "encode_id",
+    "is_id",
+    "looks_like_id",
+    "new_id",
+    "new_id_bytes",
+]
 
 ID_BYTES = 12
 ID_CHARS = 20
@@ -40,8 +49,13 @@ def is_id(text: object) -> bool:
         isinstance(text, str)
         and len(text) == ID_CHARS
         and all(ch in _DECODE for ch in text)
-        and _DECODE[text[0]] < 16
+        and _DECODE[text[0]] < 2  # 20 x 5 bits hold 96 bits only if the top 4 are 0
     )
+
+
+def looks_like_id(text: object) -> bool:
+    """Whether ``text`` is spelled like an id (it may still name no possible object)."""
+    return isinstance(text, str) and len(text) == ID_CHARS and all(ch in _DECODE for ch in text)
 
 
 def decode_id(text: str, *, what: str = "id") -> bytes:
