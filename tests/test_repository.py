@@ -190,6 +190,7 @@ def test_well_formed_unknown_snapshot_ids_are_not_found(repo, unknown):
 
 def test_commit_metadata_and_defaults(repo):
     repo.set_default_commit_metadata({"author": "ci", "run": 1})
+    assert repo.default_commit_metadata() == {"author": "ci", "run": 1}
     sid = commit_values(repo, "main", 1, "m")
     assert repo.lookup_snapshot(sid).metadata == {"author": "ci", "run": 1}
     session = repo.writable_session("main")

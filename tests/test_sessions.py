@@ -156,6 +156,12 @@ def test_transaction_commits_or_discards(repo):
         raise RuntimeError("boom")
     assert repo.lookup_branch("main") == tip
     np.testing.assert_array_equal(read(repo, "t"), 5)
+    with pytest.raises(frazil.NoChangesToCommitError), repo.transaction("main", message="no-op"):
+        pass
+    assert repo.lookup_branch("main") == tip
+    with repo.transaction("main", message="marker", allow_empty=True):
+        pass
+    assert next(h.message for h in repo.ancestry(branch="main")) == "marker"
 
 
 def test_time_travel_reads_what_was_committed(repo):

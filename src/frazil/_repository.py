@@ -359,9 +359,8 @@ class Repository:
             raise InvalidInputError(f"default commit metadata must be JSON values: {exc}") from exc
         self._ctx.default_metadata = dict(metadata)
 
-    @property
     def default_commit_metadata(self) -> dict[str, Any]:
-        """The metadata set with :meth:`set_default_commit_metadata`."""
+        """The metadata set with :meth:`set_default_commit_metadata` (a copy)."""
         return dict(self._ctx.default_metadata)
 
     # ------------------------------------------------------------------ internals
@@ -976,10 +975,13 @@ class Repository:
         metadata: dict[str, Any] | None = None,
         rebase_with: ConflictSolver | None = None,
         rebase_tries: int = 1_000,
+        allow_empty: bool = False,
     ) -> Iterator[FrazilStore]:
         """A writable store that is committed when the block ends without an exception.
 
-        If the block raises, the changes are discarded and nothing is committed.
+        If the block raises, the changes are discarded and nothing is committed. A block
+        that changes nothing raises :class:`NoChangesToCommitError` unless
+        ``allow_empty`` is true.
 
         Examples
         --------
@@ -997,7 +999,7 @@ class Repository:
             metadata=metadata,
             rebase_with=rebase_with,
             rebase_tries=rebase_tries,
-            allow_empty=True,
+            allow_empty=allow_empty,
         )
 
 
