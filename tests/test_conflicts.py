@@ -257,3 +257,19 @@ def test_large_overlap_is_vectorised(repo):
         ours.rebase(ConflictDetector())
     conflict = info.value.conflicts[0]
     assert conflict.conflicted_chunk_coords.shape == (500_000, 2)
+
+
+def test_commit_after_a_rebase_that_kept_only_their_versions(base):
+    ours, theirs = two_sessions(base)
+    array(theirs)[0:2] = 1
+    theirs.commit("theirs")
+    array(ours)[0:2] = 2
+    ours.rebase(BasicConflictSolver(on_chunk_conflict=VersionSelection.UseTheirs))
+    assert not ours.status().updated_chunks
+    sid = ours.commit("ours, resolved to theirs")
+    assert base.lookup_branch("main") == sid
+    np.testing.assert_array_equal(array(base.readonly_session("main"))[0:2], 1)
+    idle = base.writable_session("main")
+    idle.rebase(ConflictDetector())  # nothing to rebase and nothing changed
+    with pytest.raises(frazil.NoChangesToCommitError):
+        idle.commit("still nothing")

@@ -213,6 +213,7 @@ class Session:
         self._committed = False
         self._staging_used = False
         self._staging_writer: StagingWriter | None = None
+        self._emptied_by_rebase = False
         self.commit_attempts = 0
         """How many attempts the last successful commit took (1 if no rebase was needed)."""
 
@@ -421,6 +422,7 @@ class Session:
             raise ReadOnlyError("a read-only session has no changes to discard")
         inherited = self._changes.inherited if self._changes is not None else None
         self._changes = ChangeSet(inherited=inherited)
+        self._emptied_by_rebase = False
         if self._staging_used:
             # writes staged by remote copies belong to the old token; GC removes them
             self._token = os.urandom(12).hex()
@@ -450,7 +452,7 @@ class Session:
         if self._staging_used:
             await self._collect_staged(ws)
         assert self._changes is not None
-        if self._changes.is_empty() and not allow_empty:
+        if self._changes.is_empty() and not allow_empty and not self._emptied_by_rebase:
             raise NoChangesToCommitError(
                 "nothing to commit: the session has no changes (pass allow_empty=True to "
                 "commit anyway)"
@@ -751,7 +753,13 @@ class Session:
                 f"solver must be a ConflictSolver (e.g. BasicConflictSolver()), got {solver!r}"
             )
         ws = await self._get_workspace()
+        assert self._changes is not None
+        had_changes = not self._changes.is_empty()
         await self._rebase(ws, solver)
+        if had_changes and self._changes.is_empty():
+            # the solver kept the other writers' versions of everything: committing now
+            # records that outcome, as commit(rebase_with=...) would
+            self._emptied_by_rebase = True
 
     def rebase(self, solver: ConflictSolver) -> None:
         """Move the session's changes onto the current tip of its branch.
@@ -1002,7 +1010,7 @@ class Session:
         return sync(self.get_node_id_async(path))
 
     async def chunk_coordinates(
-        self, array_path: str, *, batch_size: int = 1000
+        self, array_path: str, batch_size: int = 1000
     ) -> AsyncIterator[tuple[int, ...]]:
         """Yield the coordinates of every initialized chunk of an array.
 
