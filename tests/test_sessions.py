@@ -358,7 +358,19 @@ def test_rearrange_session_moves_keep_node_ids(repo):
     rearrange.move("/raw", "/v1")
     with pytest.raises(frazil.InvalidInputError):
         rearrange.move("/v1", "/v1/inside")
+    with pytest.raises(frazil.AlreadyExistsError, match="already exists"):
+        rearrange.move("/v1/t", "/v1")
+    assert rearrange.status().moved_nodes == [("/raw", "/v1"), ("/raw/t", "/v1/t")]
+    rearrange.move("/v1/t", "/t2")
+    rearrange.move("/t2", "/t3")  # net: /raw/t -> /t3
+    assert rearrange.status().moved_nodes == [("/raw", "/v1"), ("/raw/t", "/t3")]
+    rearrange.move("/t3", "/v1/t")
     rearrange.commit("move")
+    before = list(repo.ancestry(branch="main"))[1].id
+    moved = repo.diff(from_snapshot_id=before, to_branch="main")
+    assert moved.moved_nodes == [("/raw", "/v1"), ("/raw/t", "/v1/t")]
+    old = zarr.open_group(repo.readonly_session(snapshot_id=before).store, mode="r")
+    assert set(old.group_keys()) == {"raw"}, "the previous version keeps the old paths"
     ro = repo.readonly_session("main")
     assert ro.get_node_id("/v1/t") == node
     np.testing.assert_array_equal(zarr.open_array(ro.store, path="v1/t", mode="r")[:], 9)

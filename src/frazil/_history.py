@@ -112,7 +112,9 @@ class Diff:
     """What changed between two versions (or in a session's uncommitted changes).
 
     Paths are absolute (``"/group/array"``). Chunk coordinates are kept as NumPy arrays;
-    :attr:`updated_chunks` builds Python lists only when asked.
+    :attr:`updated_chunks` builds Python lists only when asked. ``moved_nodes`` lists the
+    net ``(old path, new path)`` of every node that moved, the children of a moved group
+    included; other attributes use the paths after the change.
     """
 
     __slots__ = (
@@ -250,6 +252,16 @@ def unique_rows(coords: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
     return np.unique(coords, axis=0)
 
 
+def net_moves(before: dict[str, str], after: dict[str, str]) -> list[tuple[str, str]]:
+    """``(old path, new path)`` of every node (by id) whose path changed, children of moved
+    groups included, in order of the old path."""
+    return sorted(
+        (path, after[node_id])
+        for node_id, path in before.items()
+        if node_id in after and after[node_id] != path
+    )
+
+
 def combine_logs(logs: Iterable[TransactionLog], before: Snapshot, after: Snapshot) -> Diff:
     """The net effect of consecutive commits, from ``before`` to ``after``.
 
@@ -262,11 +274,11 @@ def combine_logs(logs: Iterable[TransactionLog], before: Snapshot, after: Snapsh
     after_ids = {n.node_id: n for n in after.nodes.values()}
     updated_meta: set[str] = set()
     chunk_parts: dict[str, list[np.ndarray[Any, Any]]] = {}
-    moves: list[tuple[str, str]] = []
+    any_moves = False
     for log in logs:
         updated_meta.update(log.updated_groups)
         updated_meta.update(log.updated_arrays)
-        moves.extend(log.moves)
+        any_moves = any_moves or bool(log.moves)
         for node_id, coords in log.chunks.items():
             chunk_parts.setdefault(node_id, []).append(coords)
     return Diff(
@@ -297,7 +309,11 @@ def combine_logs(logs: Iterable[TransactionLog], before: Snapshot, after: Snapsh
             for i, parts in chunk_parts.items()
             if i in after_ids and after_ids[i].kind == "array"
         },
-        moved_nodes=moves,
+        moved_nodes=net_moves(
+            {i: n.path for i, n in before_ids.items()}, {i: n.path for i, n in after_ids.items()}
+        )
+        if any_moves
+        else [],
     )
 
 

@@ -45,7 +45,7 @@ from frazil._errors import (
     ReadOnlyError,
     SessionStateError,
 )
-from frazil._history import Diff, ancestry
+from frazil._history import Diff, ancestry, net_moves
 from frazil._io import RepoIO
 from frazil._merge import plan_merge
 from frazil._refs import branch_key as make_branch_key
@@ -397,7 +397,12 @@ class Session:
                 by_id[n].path for n in changes.updated if n in by_id and by_id[n].kind == "array"
             ],
             updated_chunks=chunks,
-            moved_nodes=flat.moves,
+            moved_nodes=net_moves(
+                {r.node_id: p for p, r in ws.base.nodes.items()},
+                {v.node_id: p for p, v in ws.nodes.items()},
+            )
+            if flat.moves
+            else [],
         )
 
     def status(self) -> Diff:

@@ -12,7 +12,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from frazil._changeset import ChangeSet, ChunkRef, NodeOp, ref_at
-from frazil._errors import ErrorKind, InvalidInputError, NodeNotFoundError
+from frazil._errors import AlreadyExistsError, ErrorKind, InvalidInputError, NodeNotFoundError
 from frazil._zarrmeta import ArrayLayout, parse_node_metadata
 from frazil.format import ChunkRefs, RefKind, new_id
 
@@ -338,9 +338,10 @@ class Workspace:
                     kind=ErrorKind.INVALID_PATH,
                 )
             if dest in self.nodes:
-                raise InvalidInputError(
-                    f"cannot move {source!r} to {dest!r}: a node already exists there",
-                    kind=ErrorKind.INVALID_PATH,
+                raise AlreadyExistsError(
+                    f"cannot move {source!r} to {dest!r}: a node already exists there; "
+                    "moves never overwrite (delete or move that node first)",
+                    kind=ErrorKind.NODE_ALREADY_EXISTS,
                 )
             parent = self.nodes.get(parent_path(dest))
             if parent is None or parent.kind != "group":
