@@ -108,6 +108,9 @@ async def snapshot_as_of(io: RepoIO, tip: str, when: datetime.datetime) -> str:
     )
 
 
+_SHOWN_CHUNKS = 10
+
+
 class Diff:
     """What changed between two versions (or in a session's uncommitted changes).
 
@@ -210,6 +213,9 @@ class Diff:
             lines.append("Chunks updated:")
             for path, coords in sorted(self._chunks.items()):
                 lines.append(f"    {path}: {len(coords)} chunk(s)")
+                lines.extend(f"        {row}" for row in coords[:_SHOWN_CHUNKS].tolist())
+                if len(coords) > _SHOWN_CHUNKS:
+                    lines.append(f"        ... and {len(coords) - _SHOWN_CHUNKS} more")
         return "\n".join(lines) if lines else "<Diff: no changes>"
 
     def __reduce__(self) -> tuple[Any, ...]:
