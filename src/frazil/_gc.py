@@ -12,6 +12,7 @@ well before the start of any running job.
 
 from __future__ import annotations
 
+import datetime
 from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING
@@ -24,8 +25,6 @@ from frazil._refs import list_refs, read_ref
 from frazil.format import RefKind, encode_id, layout
 
 if TYPE_CHECKING:
-    import datetime
-
     from frazil._io import RepoIO
 
 __all__ = ["GCSummary", "garbage_collect"]
@@ -67,10 +66,21 @@ async def garbage_collect(
     io: RepoIO, initial_snapshot: str, cutoff: datetime.datetime, *, dry_run: bool
 ) -> GCSummary:
     """Collect garbage in the repository behind ``io``; see the module docstring."""
-    if cutoff.tzinfo is None:
+    if not isinstance(cutoff, datetime.datetime) or cutoff.tzinfo is None:
         raise InvalidInputError(
-            "delete_object_older_than must be an aware datetime (e.g. in UTC)",
+            f"delete_object_older_than must be an aware datetime (e.g. in UTC), got {cutoff!r}",
             kind=ErrorKind.INVALID_ARGUMENT,
+        )
+    if cutoff > datetime.datetime.now(datetime.UTC):
+        raise InvalidInputError(
+            f"delete_object_older_than={cutoff.isoformat()} is in the future: it would delete "
+            "chunks that running sessions have written but not yet committed. Pick a time "
+            "before the start of any running job.",
+            kind=ErrorKind.INVALID_ARGUMENT,
+        )
+    if not isinstance(dry_run, bool):
+        raise InvalidInputError(
+            f"dry_run must be True or False, got {dry_run!r}", kind=ErrorKind.INVALID_ARGUMENT
         )
     snapshots: set[str] = set()
     for root in await _roots(io, initial_snapshot):

@@ -92,6 +92,11 @@ async def snapshot_as_of(io: RepoIO, tip: str, when: datetime.datetime) -> str:
     SnapshotNotFoundError
         If every snapshot in the ancestry is newer than ``when``.
     """
+    if not isinstance(when, datetime.datetime):
+        raise InvalidInputError(
+            f"as_of must be an aware datetime.datetime, got {when!r}",
+            kind=ErrorKind.INVALID_ARGUMENT,
+        )
     if when.tzinfo is None:
         raise InvalidInputError(
             f"as_of={when!r} is a naive datetime; pass an aware one "
