@@ -63,7 +63,7 @@ async def _roots(io: RepoIO, initial_snapshot: str) -> set[str]:
 
 
 async def garbage_collect(
-    io: RepoIO, initial_snapshot: str, cutoff: datetime.datetime, *, dry_run: bool
+    io: RepoIO, initial_snapshot: str, cutoff: object, *, dry_run: object
 ) -> GCSummary:
     """Collect garbage in the repository behind ``io``; see the module docstring."""
     if not isinstance(cutoff, datetime.datetime) or cutoff.tzinfo is None:
