@@ -209,6 +209,33 @@ def test_bad_zarr_keys_write_nothing(tmp_path, key):
     assert not session.has_uncommitted_changes
 
 
+@pytest.mark.parametrize("key", ["a/c/-1", "a/c/0/0/0", "a/c/+1", "a/c/1.0", "a/c/01", "a/c/x/0"])
+def test_malformed_chunk_keys_of_an_array_are_refused(repo, key):
+    session = repo.writable_session("main")
+    make_array(session, fill=1)
+    from zarr.core.buffer import cpu
+
+    with pytest.raises(frazil.InvalidInputError, match="invalid chunk key"):
+        frazil._sync.sync(session.store.set(key, cpu.Buffer.from_bytes(b"x" * 16)))
+    assert frazil._sync.sync(session.store.get("a/c/1/0", cpu.buffer_prototype)) is not None
+    assert not frazil._sync.sync(session.store.exists("a/c/01/0"))
+    with pytest.raises(TypeError, match="Buffer"):
+        frazil._sync.sync(session.store.set("a/c/0/0", b"raw bytes"))
+
+
+@pytest.mark.parametrize("prefix", ["/", "//", "a//", "/a"])
+def test_bad_delete_dir_prefixes_delete_nothing(repo, prefix):
+    session = repo.writable_session("main")
+    make_array(session, fill=1)
+    session.commit("array")
+    session = repo.writable_session("main")
+    with pytest.raises(frazil.InvalidInputError):
+        frazil._sync.sync(session.store.delete_dir(prefix))
+    assert not session.has_uncommitted_changes
+    frazil._sync.sync(session.store.delete_dir("a/"))
+    assert session.status().deleted_arrays == {"/a"}
+
+
 def test_out_of_grid_chunk_is_refused(repo):
     session = repo.writable_session("main")
     make_array(session, shape=(4,), chunks=(2,))

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 from zarr.abc.store import OffsetByteRequest, RangeByteRequest, Store, SuffixByteRequest
+from zarr.core.buffer import Buffer
 
 from frazil._changeset import ChunkRef
 from frazil._checksum import crc32c
@@ -36,7 +37,7 @@ if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterable
 
     from zarr.abc.store import ByteRequest
-    from zarr.core.buffer import Buffer, BufferPrototype
+    from zarr.core.buffer import BufferPrototype
 
     from frazil._io import RepoIO
     from frazil._workspace import Workspace
@@ -208,8 +209,12 @@ class FrazilStore(Store):
     def _ws(self) -> Workspace:
         return self._session._workspace
 
-    def _resolve(self, key: str) -> tuple[str, Any, Any]:
-        """Classify a key: ("meta", path, None), ("chunk", view, coords) or ("blob", key, None)."""
+    def _resolve(self, key: str, *, writing: bool = False) -> tuple[str, Any, Any]:
+        """Classify a key: ("meta", path, None), ("chunk", view, coords) or ("blob", key, None).
+
+        ``writing`` refuses malformed chunk keys of an existing array (``"a/c/-1"``,
+        ``"a/c/0/0"`` for a 1-d array, ``"a/c/01"``) instead of storing them as blobs.
+        """
         try:
             validate_key(key)
         except InvalidInputError as exc:
@@ -226,9 +231,18 @@ class FrazilStore(Store):
             if view is None:
                 continue
             if view.kind == "array":
-                coords = view.layout.parse_chunk_key("/".join(segments[i:]))
+                rest = "/".join(segments[i:])
+                coords = view.layout.parse_chunk_key(rest)
                 if coords is not None:
                     return ("chunk", view, coords)
+                if writing and view.layout.looks_like_chunk_key(rest):
+                    example = view.layout.chunk_key([0] * view.layout.ndim)
+                    raise InvalidInputError(
+                        f"invalid chunk key {key!r} for the {view.layout.ndim}-d array "
+                        f"{view.path!r}: expected {view.layout.ndim} non-negative integers "
+                        f"without leading zeros, like {example!r}",
+                        kind=ErrorKind.INVALID_CHUNK_INDEX,
+                    )
             break
         return ("blob", key, None)
 
@@ -291,8 +305,13 @@ class FrazilStore(Store):
         self._check_writable()
         # A zero-copy view: the bytes are written to storage (or copied inline) before
         # this call returns, so zarr may reuse the buffer afterwards.
+        if not isinstance(value, Buffer):
+            raise TypeError(
+                f"FrazilStore.set takes a zarr Buffer, got {type(value).__name__}; wrap bytes "
+                "with zarr.core.buffer.default_buffer_prototype().buffer.from_bytes(...)"
+            )
         data = memoryview(value.as_numpy_array()).cast("B")
-        kind, target, coords = self._resolve(key)
+        kind, target, coords = self._resolve(key, writing=True)
         if kind == "meta":
             text = bytes(data)
             parsed = parse_node_metadata(text, path=target)
@@ -388,9 +407,9 @@ class FrazilStore(Store):
     async def delete_dir(self, prefix: str) -> None:
         # docstring inherited
         self._check_writable()
-        stripped = prefix.rstrip("/")
-        if stripped:
-            validate_key(stripped)
+        stripped = prefix.removesuffix("/")
+        if stripped or prefix:
+            validate_key(stripped)  # "/" and "a//" are refused, not read as "" or "a"
         ws = self._ws
         path = "/" + stripped
         if self._session._staging is not None and (

@@ -62,9 +62,16 @@ class ArrayLayout:
         if len(parts) != ndim:
             return None
         for part in parts:
-            if not part.isdigit() or not part.isascii():
+            # canonical decimal only: "0001" or "+1" must not alias chunk 1
+            if not part.isdigit() or not part.isascii() or (part[0] == "0" and part != "0"):
                 return None
         return tuple(int(p) for p in parts)
+
+    def looks_like_chunk_key(self, rest: str) -> bool:
+        """Whether a key relative to the array is in the chunk namespace (``"c/..."``)."""
+        if self.encoding != "default":
+            return False  # v2 keys have no chunk prefix to tell them apart
+        return rest == "c" or rest.startswith("c" + self.separator)
 
     def chunk_key(self, coords: tuple[int, ...] | list[int]) -> str:
         """The key of a chunk relative to the array."""
