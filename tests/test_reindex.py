@@ -142,6 +142,9 @@ def test_bad_input_is_refused_and_changes_nothing(repo):
         session.reindex_array("/a", lambda idx: [idx[0] + 5, idx[1]])
     with pytest.raises(frazil.InvalidInputError, match="several chunks onto chunk"):
         session.reindex_array("/a", lambda idx: [0, 0])
+    with pytest.raises(frazil.InvalidInputError, match=r"onto chunk \(0, 0\)"):
+        # chunk (0, 0) maps onto itself and (1, 0) onto it too
+        session.reindex_array("/a", lambda idx: [0, 0] if idx == [1, 0] else idx)
     with pytest.raises(frazil.InvalidInputError, match="sequence of integers"):
         session.reindex_array("/a", lambda idx: "no")
     with pytest.raises(frazil.NodeNotFoundError, match="/missing"):

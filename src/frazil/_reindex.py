@@ -54,21 +54,27 @@ def _moved(table: ChunkRefs, rows: np.ndarray[Any, Any], dest: np.ndarray[Any, A
     )
 
 
+def _check_distinct(dest: np.ndarray[Any, Any], path: str) -> None:
+    """Refuse two chunks sent to one position (one of them would silently vanish)."""
+    if len(dest) < 2:
+        return
+    (keys,) = coord_keys([dest])
+    unique, counts = np.unique(keys, return_counts=True)
+    if len(unique) != len(keys):
+        clash = dest[np.flatnonzero(np.isin(keys, unique[counts > 1]))[0]]
+        raise InvalidInputError(
+            f"reindexing {path!r} maps several chunks onto chunk {tuple(clash.tolist())}; "
+            "the mapping must send different chunks to different positions",
+            kind=ErrorKind.INVALID_ARGUMENT,
+        )
+
+
 def _changes(
     table: ChunkRefs, moved: ChunkRefs, cleared: np.ndarray[Any, Any], path: str
 ) -> ChunkRefs:
     """Tombstones for ``cleared`` overlaid by ``moved`` (moves win), minus no-op moves."""
     ndim = table.ndim
-    if len(moved) > 1:
-        (keys,) = coord_keys([moved.coords])
-        unique, counts = np.unique(keys, return_counts=True)
-        if len(unique) != len(keys):
-            clash = moved.coords[np.flatnonzero(np.isin(keys, unique[counts > 1]))[0]]
-            raise InvalidInputError(
-                f"reindexing {path!r} maps several chunks onto chunk {tuple(clash.tolist())}; "
-                "the mapping must send different chunks to different positions",
-                kind=ErrorKind.INVALID_ARGUMENT,
-            )
+    _check_distinct(moved.coords, path)
     at, current = matching_rows(moved, table)
     unchanged = refs_identical(moved.take(at), table.take(current))
     if bool(unchanged.any()):
@@ -142,11 +148,15 @@ def reindex_changes(
     dest: list[tuple[int, ...]] = []
     for row, source in enumerate(coords):
         index = _checked_index(forward(list(source)), grid, path, "forward", source)
-        if index is not None and index != tuple(source):
+        if index is not None:
             rows.append(row)
             dest.append(index)
     dest_array = np.asarray(dest, dtype=np.int64).reshape(len(dest), ndim)
-    moved = _moved(table, np.asarray(rows, dtype=np.int64), dest_array)
+    # chunks mapped onto themselves take part in the collision check, then drop out
+    _check_distinct(dest_array, path)
+    row_array = np.asarray(rows, dtype=np.int64)
+    moving = ~np.all(dest_array == table.coords[row_array], axis=1)
+    moved = _moved(table, row_array[moving], dest_array[moving])
     cleared = np.zeros((0, ndim), dtype=np.int64)
     if backward is not None:
         sources: list[tuple[int, ...]] = []
