@@ -16,6 +16,7 @@ LAYERS = {
     "_config": 0,
     "_sync": 0,
     "_checksum": 0,
+    "_check": 0,
     "storage": 1,
     "format": 2,
     "_refs": 3,

@@ -405,3 +405,33 @@ def test_rearrange_session_moves_keep_node_ids(repo):
     assert diff.is_empty()
     with pytest.raises(frazil.SessionStateError):
         repo.writable_session("main").move("/v1", "/v2")
+
+
+def test_virtual_references_read_bytes_of_outside_files(repo, tmp_path):
+    raw = tmp_path / "outside.bin"
+    values = np.arange(8, dtype="<i4")
+    raw.write_bytes(b"HEADER" + values.tobytes())
+    session = repo.writable_session("main")
+    zarr.create_array(
+        session.store, name="v", shape=(8,), chunks=(4,), dtype="<i4", compressors=None
+    )
+    session.set_virtual_ref("v/c/0", str(raw), offset=6, length=16)
+    session.set_virtual_ref("v/c/1", f"file://{raw}", offset=22, length=16)
+    assert session.chunk_type("/v", [0]) == frazil.ChunkType.virtual
+    session.commit("virtual")
+    ro = repo.readonly_session("main")
+    np.testing.assert_array_equal(zarr.open_array(ro.store, path="v", mode="r")[:], values)
+    assert ro.all_virtual_chunk_locations() == sorted([str(raw), f"file://{raw}"])
+
+    bad = repo.writable_session("main")
+    for location, offset, length in [
+        (5, 0, 8),
+        ("", 0, 8),
+        (str(raw), -1, 8),
+        (str(raw), 2**64, 8),
+    ]:
+        with pytest.raises(frazil.InvalidInputError):
+            bad.set_virtual_ref("v/c/0", location, offset=offset, length=length)
+    with pytest.raises(frazil.InvalidInputError):
+        bad.set_virtual_ref("v/zarr.json", str(raw), offset=0, length=8)
+    assert not bad.has_uncommitted_changes

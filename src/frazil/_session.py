@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import numpy as np
 
 from frazil._changeset import ChangeSet, ChunkRef
+from frazil._check import require_int, require_text
 from frazil._commit import (
     BuildAndWrite,
     CommitArtifacts,
@@ -1262,8 +1263,9 @@ class Session:
             raise InvalidInputError(
                 f"{key!r} is not a chunk key of an existing array", kind=ErrorKind.INVALID_KEY
             )
-        if offset < 0 or length < 0:
-            raise InvalidInputError("virtual reference offset and length must be >= 0")
+        require_text("virtual reference location", location, empty=False)
+        require_int("virtual reference offset", offset)
+        require_int("virtual reference length", length)
         ws.put_chunk(
             target, coords, kind=RefKind.VIRTUAL, offset=offset, length=length, location=location
         )

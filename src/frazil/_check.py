@@ -1,0 +1,43 @@
+"""Argument checks shared by the public API: typed errors that name the bad value."""
+
+from __future__ import annotations
+
+from frazil._errors import ErrorKind, InvalidInputError
+
+__all__ = ["require_int", "require_text", "short"]
+
+_SHOWN = 120
+
+
+def short(value: object) -> str:
+    """``repr(value)``, cut to a length that fits in an error message."""
+    text = repr(value)
+    return text if len(text) <= _SHOWN else f"{text[: _SHOWN - 15]}... ({len(text)} chars)"
+
+
+def require_int(name: str, value: object, *, low: int = 0, high: int = 2**63 - 1) -> int:
+    """``value`` if it is an int (not a bool) in ``[low, high]``, else InvalidInputError."""
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise InvalidInputError(
+            f"{name} must be an integer in [{low}, {high}], got {short(value)}",
+            kind=ErrorKind.INVALID_ARGUMENT,
+        )
+    return value
+
+
+def require_text(name: str, value: object, *, empty: bool = True) -> str:
+    """``value`` if it is a str that UTF-8 can encode (and non-empty unless ``empty``)."""
+    if not isinstance(value, str) or (not empty and not value):
+        kind = "a str" if empty else "a non-empty str"
+        raise InvalidInputError(
+            f"{name} must be {kind}, got {short(value)}", kind=ErrorKind.INVALID_ARGUMENT
+        )
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidInputError(
+            f"{name} {short(value)} cannot be stored as UTF-8: {exc.reason} at position "
+            f"{exc.start}",
+            kind=ErrorKind.INVALID_ARGUMENT,
+        ) from None
+    return value
