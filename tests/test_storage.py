@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
+import pickle
+import shutil
 from typing import TYPE_CHECKING
 
 import pytest
+import zarr
 
 import frazil
 from frazil.storage import FsspecStorage, RetryingStorage, storage_from_url
@@ -64,6 +67,28 @@ def test_local_path_with_dotdot_is_refused(tmp_path: Path) -> None:
     with pytest.raises(frazil.InvalidInputError, match=r"'\.\.'"):
         frazil.local_filesystem_storage(str(tmp_path / "a" / ".." / "b"))
     assert not (tmp_path / "b").exists()
+
+
+def test_deleted_repository_directory_is_not_recreated(tmp_path: Path) -> None:
+    project = tmp_path / "project"
+    repo = frazil.Repository.create(frazil.local_filesystem_storage(project / "data" / "repo"))
+    session = repo.writable_session("main")
+    zarr.create_array(session.store, name="a", shape=(4,), dtype="i4")[:] = 1
+    sid = session.commit("one")
+    copy = pickle.loads(pickle.dumps(repo))
+    shutil.rmtree(project)
+    for attempt in (lambda: repo.create_branch("x", sid), lambda: copy.create_tag("t", sid)):
+        with pytest.raises(frazil.StorageError, match="no longer exists"):
+            attempt()
+    assert not project.exists(), "nothing was recreated"
+
+
+def test_repository_path_that_is_a_file(tmp_path: Path) -> None:
+    target = tmp_path / "afile"
+    target.write_text("not a directory")
+    with pytest.raises(frazil.StorageError, match="is a file"):
+        frazil.Repository.create(frazil.local_filesystem_storage(target))
+    assert target.read_text() == "not a directory"
 
 
 def test_s3_options_are_validated() -> None:

@@ -22,6 +22,7 @@ import errno
 import fcntl
 import hashlib
 import os
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -47,7 +48,7 @@ from frazil.storage._base import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Iterator
+    from collections.abc import AsyncIterator, Callable, Iterator
 
     from frazil.storage._base import ByteRange, Bytes, PutMode
 
@@ -96,9 +97,36 @@ class LocalStorage(Storage):
     def __init__(self, path: str | os.PathLike[str], *, durable: bool = False) -> None:
         self._root = _check_root(path)
         self._durable = durable
+        # once the root has existed, it is never created again: a repository deleted
+        # underneath a live object must not come back as a half-empty directory tree
+        self._root_existed = self._root.is_dir()
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (_restore_local, (str(self._root), self._durable))
+        existed = self._root_existed or self._root.is_dir()
+        return (_restore_local, (str(self._root), self._durable, existed))
+
+    def _ensure_dir(self, directory: Path, key: str) -> None:
+        """Create ``directory`` (inside the root); the root itself only on first use."""
+        root = self._root
+        if not root.is_dir():
+            if self._root_existed:
+                raise StorageError(
+                    f"cannot write {key!r}: the repository directory {str(root)!r} no longer "
+                    "exists (deleted or moved while open); nothing is recreated",
+                    kind=ErrorKind.STORAGE_IO,
+                    key=key,
+                )
+            try:
+                root.mkdir(parents=True, exist_ok=True)
+            except (FileExistsError, NotADirectoryError):
+                raise StorageError(
+                    f"cannot write {key!r}: the repository path {str(root)!r} (or a parent of "
+                    "it) is a file, not a directory; choose another path",
+                    kind=ErrorKind.STORAGE_CONFIG,
+                    key=key,
+                ) from None
+        self._root_existed = True
+        directory.mkdir(parents=True, exist_ok=True)
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, LocalStorage) and other._root == self._root
@@ -205,8 +233,8 @@ class LocalStorage(Storage):
         try:
             try:
                 fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-            except FileNotFoundError:
-                path.parent.mkdir(parents=True, exist_ok=True)
+            except (FileNotFoundError, NotADirectoryError):
+                self._ensure_dir(path.parent, key)
                 fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
             try:
                 view = memoryview(data)
@@ -231,7 +259,9 @@ class LocalStorage(Storage):
 
     def _key_lock(self, key: str) -> _FileLock:
         digest = hashlib.blake2b(key.encode(), digest_size=16).hexdigest()
-        return _FileLock(self._root / _LOCK_DIR / f"{digest}.lock")
+        return _FileLock(
+            self._root / _LOCK_DIR / f"{digest}.lock", partial(self._ensure_dir, key=key)
+        )
 
     def _scan(self, prefix: str) -> list[ObjectInfo]:
         directory, _, name_prefix = prefix.rpartition("/")
@@ -293,15 +323,16 @@ class LocalStorage(Storage):
 class _FileLock:
     """An exclusive ``flock`` on a lock file, held for a ``with`` block."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, ensure_dir: Callable[[Path], None]) -> None:
         self._path = path
+        self._ensure_dir = ensure_dir
         self._fd = -1
 
     def __enter__(self) -> None:
         try:
             self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o644)
-        except FileNotFoundError:
-            self._path.parent.mkdir(parents=True, exist_ok=True)
+        except (FileNotFoundError, NotADirectoryError):
+            self._ensure_dir(self._path.parent)
             self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o644)
         fcntl.flock(self._fd, fcntl.LOCK_EX)
 
@@ -335,5 +366,7 @@ def _io_error(exc: OSError, key: str) -> StorageError:
     )
 
 
-def _restore_local(root: str, durable: bool) -> LocalStorage:
-    return LocalStorage(root, durable=durable)
+def _restore_local(root: str, durable: bool, existed: bool = False) -> LocalStorage:
+    storage = LocalStorage(root, durable=durable)
+    storage._root_existed = storage._root_existed or existed
+    return storage
