@@ -435,3 +435,46 @@ def test_virtual_references_read_bytes_of_outside_files(repo, tmp_path):
     with pytest.raises(frazil.InvalidInputError):
         bad.set_virtual_ref("v/zarr.json", str(raw), offset=0, length=8)
     assert not bad.has_uncommitted_changes
+
+
+def test_commit_arguments_are_validated_before_anything_is_written(repo):
+    session = repo.writable_session("main")
+    make_array(session, fill=1)
+    tip = repo.lookup_branch("main")
+    deep: dict = {}
+    node = deep
+    for _ in range(5000):
+        node["x"] = {}
+        node = node["x"]
+    bad_calls = [
+        lambda: session.commit("\ud800"),
+        lambda: session.commit(123),
+        lambda: session.commit("m", metadata={"x": "\ud800"}),
+        lambda: session.commit("m", metadata=deep),
+        lambda: session.commit("m", metadata={"x": object()}),
+        lambda: session.commit("m", rebase_tries=-1),
+        lambda: session.commit("m", rebase_tries=1.5),
+        lambda: session.amend(None),
+        lambda: session.flush(["x"]),
+    ]
+    for call in bad_calls:
+        with pytest.raises(frazil.InvalidInputError):
+            call()
+    assert repo.lookup_branch("main") == tip
+    assert session.has_uncommitted_changes
+    session.commit("fine")
+
+
+def test_concurrent_commits_of_one_session_commit_once(repo):
+    import concurrent.futures
+
+    session = repo.writable_session("main")
+    make_array(session, fill=1)
+    with concurrent.futures.ThreadPoolExecutor(3) as pool:
+        futures = [pool.submit(session.commit, f"c{i}") for i in range(3)]
+    outcomes = [f.exception() or f.result() for f in futures]
+    ids = [o for o in outcomes if isinstance(o, str)]
+    assert len(ids) == 1
+    assert all(isinstance(o, frazil.SessionStateError) for o in outcomes if o not in ids)
+    assert [h.id for h in repo.ancestry(branch="main")][0] == ids[0]
+    assert len(list(repo.ancestry(branch="main"))) == 2

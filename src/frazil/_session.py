@@ -7,6 +7,7 @@ single line over it through :func:`frazil._sync.sync`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
 import json
 import logging
@@ -20,7 +21,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import numpy as np
 
 from frazil._changeset import ChangeSet, ChunkRef
-from frazil._check import require_int, require_text
+from frazil._check import require_int, require_text, short
 from frazil._commit import (
     BuildAndWrite,
     CommitArtifacts,
@@ -62,7 +63,7 @@ from frazil.format import ChunkRefs, RefDoc, RefKind, encode_id
 from frazil.storage import ByteRange, slice_range
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Callable, Iterable
+    from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 
     from frazil._refs import RefState
     from frazil.format import Snapshot
@@ -154,12 +155,17 @@ def _json_metadata(metadata: dict[str, Any] | None) -> dict[str, Any]:
     if not isinstance(metadata, dict):
         raise InvalidInputError(f"commit metadata must be a dict, got {type(metadata).__name__}")
     try:
-        return dict(json.loads(json.dumps(metadata)))
-    except (TypeError, ValueError) as exc:
+        text = json.dumps(metadata, ensure_ascii=False)
+        text.encode("utf-8")
+        return dict(json.loads(text))
+    except (TypeError, ValueError, RecursionError) as exc:
+        # UnicodeEncodeError (lone surrogates) is a ValueError
         raise InvalidInputError(
             f"commit metadata must hold JSON values (str, numbers, bools, None, lists and "
-            f"dicts): {exc}"
-        ) from exc
+            f"dicts, nested less than ~1000 deep, text encodable as UTF-8): "
+            f"{short(str(exc) or type(exc).__name__)}",
+            kind=ErrorKind.INVALID_METADATA,
+        ) from None
 
 
 def _selection(on_conflict: VersionSelection | str) -> str:
@@ -215,6 +221,7 @@ class Session:
         self._staging_used = False
         self._staging_writer: StagingWriter | None = None
         self._emptied_by_rebase = False
+        self._commit_running = False
         self.commit_attempts = 0
         """How many attempts the last successful commit took (1 if no rebase was needed)."""
 
@@ -481,9 +488,35 @@ class Session:
                 f"rebase_with must be a ConflictSolver (e.g. BasicConflictSolver()), "
                 f"got {rebase_with!r}"
             )
-        if not isinstance(message, str):
-            raise InvalidInputError(f"commit message must be a str, got {type(message).__name__}")
+        require_text("commit message", message)
+        require_int("rebase_tries", rebase_tries, low=0)
         meta = {**self._ctx.default_metadata, **_json_metadata(metadata)}
+        with self._committing("commit"):
+            return await self._commit(meta, message, rebase_with, rebase_tries, allow_empty)
+
+    @contextlib.contextmanager
+    def _committing(self, what: str) -> Iterator[None]:
+        """Mark a commit, amend or flush in progress; a second one at once is refused."""
+        if self._commit_running:
+            raise SessionStateError(
+                f"cannot {what}: another commit of this session is in progress (a session "
+                "commits once; use one writable session per writer)",
+                kind=ErrorKind.SESSION_COMMITTED,
+            )
+        self._commit_running = True
+        try:
+            yield
+        finally:
+            self._commit_running = False
+
+    async def _commit(
+        self,
+        meta: dict[str, Any],
+        message: str,
+        rebase_with: ConflictSolver | None,
+        rebase_tries: int,
+        allow_empty: bool,
+    ) -> str:
         ws = await self._prepare_commit(allow_empty)
         reuse = ManifestReuse()
         artifacts: CommitArtifacts | None = None
@@ -621,6 +654,11 @@ class Session:
     ) -> str:
         """Async version of :meth:`amend`."""
         self._check_can_commit("amend")
+        require_text("commit message", message)
+        with self._committing("amend"):
+            return await self._amend(message, metadata, allow_empty)
+
+    async def _amend(self, message: str, metadata: dict[str, Any] | None, allow_empty: bool) -> str:
         ws = await self._prepare_commit(allow_empty)
         base = ws.base
         if base.info.parent_id is None:
@@ -681,6 +719,11 @@ class Session:
     async def flush_async(self, message: str, *, metadata: dict[str, Any] | None = None) -> str:
         """Async version of :meth:`flush`."""
         self._check_can_commit("flush")
+        require_text("commit message", message)
+        with self._committing("flush"):
+            return await self._flush(message, metadata)
+
+    async def _flush(self, message: str, metadata: dict[str, Any] | None) -> str:
         ws = await self._prepare_commit(True)
         artifacts = await build_commit(
             self._io,

@@ -115,8 +115,9 @@ def parse_node_metadata(text: bytes | str, *, path: str) -> NodeMeta | None:
         cannot be understood.
     """
     try:
-        doc = json.loads(text)
-    except (ValueError, UnicodeDecodeError):
+        # zarr.json is UTF-8 JSON; anything else is not a Zarr v3 document
+        doc = json.loads(text.decode("utf-8") if isinstance(text, bytes) else text)
+    except (ValueError, UnicodeDecodeError, RecursionError):
         return None
     if not isinstance(doc, dict) or doc.get("zarr_format") != 3:
         return None
