@@ -476,5 +476,5 @@ def test_concurrent_commits_of_one_session_commit_once(repo):
     ids = [o for o in outcomes if isinstance(o, str)]
     assert len(ids) == 1
     assert all(isinstance(o, frazil.SessionStateError) for o in outcomes if o not in ids)
-    assert [h.id for h in repo.ancestry(branch="main")][0] == ids[0]
+    assert next(h.id for h in repo.ancestry(branch="main")) == ids[0]
     assert len(list(repo.ancestry(branch="main"))) == 2
