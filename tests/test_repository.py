@@ -254,3 +254,22 @@ def test_repository_pickles(repo):
 
     copy = pickle.loads(pickle.dumps(repo))
     assert copy.lookup_branch("main") == repo.lookup_branch("main")
+
+
+def test_bad_configs_are_refused(tmp_path):
+    storage = frazil.local_filesystem_storage(tmp_path / "repo")
+    for bad in ["x", {"inline_chunk_threshold_bytes": 0}, 5]:
+        with pytest.raises(frazil.InvalidInputError, match="RepositoryConfig"):
+            frazil.Repository.create(storage, config=bad)
+    assert not (tmp_path / "repo").exists()
+    repo = frazil.Repository.create(storage)
+    with pytest.raises(frazil.InvalidInputError):
+        frazil.Repository.open(storage, config="x")
+    with pytest.raises(frazil.InvalidInputError):
+        repo.reopen(config={})
+    with pytest.raises(frazil.InvalidInputError, match="manifest"):
+        frazil.RepositoryConfig(manifest=5)
+    with pytest.raises(frazil.InvalidInputError, match="from_dict"):
+        frazil.RepositoryConfig.from_dict([1])
+    with pytest.raises(frazil.InvalidInputError, match="dict"):
+        repo.set_default_commit_metadata("abc")

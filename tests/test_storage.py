@@ -100,6 +100,16 @@ def test_s3_options_are_validated() -> None:
         frazil.s3_storage(bucket="", prefix="p")
 
 
+def test_storage_from_url_refuses_what_it_cannot_serve(tmp_path: Path) -> None:
+    with pytest.raises(frazil.InvalidInputError, match="nosuch"):
+        storage_from_url("nosuch://x")
+    with pytest.raises(frazil.InvalidInputError, match="options"):
+        storage_from_url("memory://", colour="blue")
+    with pytest.raises(frazil.InvalidInputError, match="options"):
+        storage_from_url(f"file://{tmp_path}/r", colour="blue")
+    assert frazil.s3_storage(bucket="b", prefix=None).describe().startswith("s3://b")
+
+
 def test_storage_from_url(tmp_path: Path) -> None:
     assert isinstance(storage_from_url(f"file://{tmp_path}/r"), frazil.storage.LocalStorage)
     assert isinstance(storage_from_url(str(tmp_path / "r")), frazil.storage.LocalStorage)

@@ -149,6 +149,17 @@ class RepositoryConfig:
             "RepositoryConfig.max_concurrent_requests must be an int >= 1, "
             f"got {self.max_concurrent_requests!r}",
         )
+        for name, expected in (
+            ("manifest", ManifestConfig),
+            ("caching", CachingConfig),
+            ("compression", CompressionConfig),
+            ("commit_retry", CommitRetryConfig),
+        ):
+            value: object = getattr(self, name)
+            _check(
+                isinstance(value, expected),
+                f"RepositoryConfig.{name} must be a {expected.__name__}, got {value!r}",
+            )
 
     @classmethod
     def default(cls) -> Self:
@@ -170,6 +181,10 @@ class RepositoryConfig:
         Ignoring unknown keys lets an older frazil open a repository whose config was saved
         by a newer one.
         """
+        _check(
+            isinstance(data, dict),
+            f"RepositoryConfig.from_dict takes a dict (from to_dict()), got {data!r}",
+        )
         nested: dict[str, type[Any]] = {
             "manifest": ManifestConfig,
             "caching": CachingConfig,

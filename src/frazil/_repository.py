@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime
-import json
 from functools import partial
 from typing import TYPE_CHECKING, Any, Self
 
@@ -45,7 +44,14 @@ from frazil._refs import (
     read_ref,
     tag_key,
 )
-from frazil._session import ForkSession, RepoContext, Session, SessionMode, context_for
+from frazil._session import (
+    ForkSession,
+    RepoContext,
+    Session,
+    SessionMode,
+    check_commit_metadata,
+    context_for,
+)
 from frazil._sync import sync
 from frazil._tickets import PARENT, Ticket, decode_publication
 from frazil.format import (
@@ -93,6 +99,16 @@ def _check_storage(storage: object) -> Storage:
     return storage
 
 
+def _check_config(config: object) -> RepositoryConfig | None:
+    if config is not None and not isinstance(config, RepositoryConfig):
+        raise InvalidInputError(
+            f"config must be a frazil.RepositoryConfig or None, got {type(config).__name__!r}; "
+            "build one with RepositoryConfig(...) or RepositoryConfig.from_dict(d)",
+            kind=ErrorKind.INVALID_CONFIG,
+        )
+    return config
+
+
 def _one_selector(what: str, **selectors: object) -> tuple[str, Any]:
     given = [(name, value) for name, value in selectors.items() if value is not None]
     if len(given) != 1:
@@ -136,7 +152,7 @@ class Repository:
     async def create_async(cls, storage: Storage, config: RepositoryConfig | None = None) -> Self:
         """Async version of :meth:`create`."""
         storage = _check_storage(storage)
-        config = config or RepositoryConfig()
+        config = _check_config(config) or RepositoryConfig()
         if not storage.supports_conditional_writes:
             raise ReadOnlyError(
                 f"cannot create a repository in {storage.describe()}: it cannot make atomic "
@@ -225,6 +241,7 @@ class Repository:
     async def open_async(cls, storage: Storage, config: RepositoryConfig | None = None) -> Self:
         """Async version of :meth:`open`."""
         storage = _check_storage(storage)
+        _check_config(config)
         probe = RetryingStorage(storage) if not isinstance(storage, RetryingStorage) else storage
         try:
             data = await probe.get(layout.REPO_KEY)
@@ -337,7 +354,7 @@ class Repository:
 
     def reopen(self, config: RepositoryConfig | None = None) -> Repository:
         """A new Repository object on the same storage with another configuration."""
-        config = config or self._ctx.config
+        config = _check_config(config) or self._ctx.config
         repo = Repository(
             context_for(self._storage, config, self._doc.repo_id), self._storage, self._doc
         )
@@ -353,11 +370,12 @@ class Repository:
 
         Metadata passed to ``commit`` takes precedence key by key.
         """
-        try:
-            json.dumps(metadata)
-        except (TypeError, ValueError) as exc:
-            raise InvalidInputError(f"default commit metadata must be JSON values: {exc}") from exc
-        self._ctx.default_metadata = dict(metadata)
+        if not isinstance(metadata, dict):
+            raise InvalidInputError(
+                f"default commit metadata must be a dict, got {type(metadata).__name__!r}",
+                kind=ErrorKind.INVALID_METADATA,
+            )
+        self._ctx.default_metadata = check_commit_metadata(metadata)
 
     def default_commit_metadata(self) -> dict[str, Any]:
         """The metadata set with :meth:`set_default_commit_metadata` (a copy)."""

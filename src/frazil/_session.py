@@ -149,7 +149,7 @@ def context_for(storage: Storage, config: RepositoryConfig, repo_id: str) -> Rep
 _KEEP_ALIVE: list[RepoContext] = []
 
 
-def _json_metadata(metadata: dict[str, Any] | None) -> dict[str, Any]:
+def check_commit_metadata(metadata: dict[str, Any] | None) -> dict[str, Any]:
     if metadata is None:
         return {}
     if not isinstance(metadata, dict):
@@ -490,7 +490,7 @@ class Session:
             )
         require_text("commit message", message)
         require_int("rebase_tries", rebase_tries, low=0)
-        meta = {**self._ctx.default_metadata, **_json_metadata(metadata)}
+        meta = {**self._ctx.default_metadata, **check_commit_metadata(metadata)}
         with self._committing("commit"):
             return await self._commit(meta, message, rebase_with, rebase_tries, allow_empty)
 
@@ -674,7 +674,7 @@ class Session:
             ws,
             parent=parent,
             message=message,
-            metadata={**self._ctx.default_metadata, **_json_metadata(metadata)},
+            metadata={**self._ctx.default_metadata, **check_commit_metadata(metadata)},
             reuse=ManifestReuse(),
             earlier=earlier,
         )
@@ -730,7 +730,7 @@ class Session:
             ws,
             parent=ws.base,
             message=message,
-            metadata={**self._ctx.default_metadata, **_json_metadata(metadata)},
+            metadata={**self._ctx.default_metadata, **check_commit_metadata(metadata)},
             reuse=ManifestReuse(),
             flushed=True,
         )

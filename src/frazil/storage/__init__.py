@@ -107,7 +107,7 @@ def local_filesystem_storage(
 def s3_storage(
     *,
     bucket: str,
-    prefix: str,
+    prefix: str | None,
     region: str | None = None,
     endpoint_url: str | None = None,
     allow_http: bool = False,
@@ -124,7 +124,7 @@ def s3_storage(
     bucket
         The bucket name.
     prefix
-        Key prefix under which the repository lives (may be ``""``).
+        Key prefix under which the repository lives (``""`` or None for the bucket root).
     region
         AWS region.
     endpoint_url
@@ -152,7 +152,7 @@ def s3_storage(
     return S3Storage(
         S3Options(
             bucket=bucket,
-            prefix=prefix,
+            prefix="" if prefix is None else prefix,
             region=region,
             endpoint_url=endpoint_url,
             allow_http=allow_http,
@@ -191,23 +191,37 @@ def storage_from_url(url: object, **options: Any) -> Storage:
     if not isinstance(url, str) or not url:
         raise InvalidInputError(f"invalid storage URL {url!r}", kind=ErrorKind.STORAGE_CONFIG)
     scheme, sep, rest = url.partition("://")
-    if not sep:
-        return local_filesystem_storage(url, **options)
-    match scheme:
-        case "memory":
-            return in_memory_storage()
-        case "file":
-            return local_filesystem_storage(rest, **options)
-        case "s3":
-            bucket, _, prefix = rest.partition("/")
-            try:
+    try:
+        if not sep:
+            return local_filesystem_storage(url, **options)
+        match scheme:
+            case "memory":
+                if options:
+                    raise TypeError(f"memory storage takes no options, got {sorted(options)}")
+                return in_memory_storage()
+            case "file":
+                return local_filesystem_storage(rest, **options)
+            case "s3":
+                bucket, _, prefix = rest.partition("/")
                 return s3_storage(bucket=bucket, prefix=prefix, **options)
-            except TypeError as exc:
-                raise InvalidInputError(
-                    f"invalid options for {url!r}: {exc}", kind=ErrorKind.STORAGE_CONFIG
-                ) from exc
-        case _:
-            return FsspecStorage(url, **options)
+            case _:
+                _check_fsspec_protocol(scheme, url)
+                return FsspecStorage(url, **options)
+    except TypeError as exc:
+        raise InvalidInputError(
+            f"invalid options for {url!r}: {exc}", kind=ErrorKind.STORAGE_CONFIG
+        ) from None
+
+
+def _check_fsspec_protocol(scheme: str, url: str) -> None:
+    from fsspec.registry import known_implementations, registry
+
+    if scheme not in registry and scheme not in known_implementations:
+        raise InvalidInputError(
+            f"unknown storage URL scheme {scheme!r} in {url!r}: use memory://, file://, "
+            "s3:// or a protocol fsspec knows",
+            kind=ErrorKind.STORAGE_CONFIG,
+        )
 
 
 for _name in __all__:
