@@ -147,6 +147,16 @@ def test_bad_input_is_refused_and_changes_nothing(repo):
         session.reindex_array("/a", lambda idx: [0, 0] if idx == [1, 0] else idx)
     with pytest.raises(frazil.InvalidInputError, match="sequence of integers"):
         session.reindex_array("/a", lambda idx: "no")
+    with pytest.raises(frazil.InvalidInputError, match="sequence of integers"):
+        session.shift_array("/a", "10")
+    with pytest.raises(frazil.InvalidInputError, match="chunk_offset"):
+        session.shift_array("/a", [2**70, 0])
+    with pytest.raises(frazil.InvalidInputError, match="chunk_offset"):
+        session.shift_array("/a", [float("inf"), 0])
+    with pytest.raises(frazil.InvalidInputError, match="chunk_coordinates"):
+        session.chunk_type("/a", [0])
+    with pytest.raises(frazil.InvalidInputError, match="chunk_coordinates"):
+        session.chunk_type("/a", [-1, 0])
     with pytest.raises(frazil.NodeNotFoundError, match="/missing"):
         session.shift_array("/missing", [1, 0])
     zarr.create_group(session.store, path="g")

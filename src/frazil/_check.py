@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numbers
+
 from frazil._errors import ErrorKind, InvalidInputError
 
 __all__ = ["require_int", "require_text", "short"]
@@ -16,13 +18,21 @@ def short(value: object) -> str:
 
 
 def require_int(name: str, value: object, *, low: int = 0, high: int = 2**63 - 1) -> int:
-    """``value`` if it is an int (not a bool) in ``[low, high]``, else InvalidInputError."""
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise InvalidInputError(
-            f"{name} must be an integer in [{low}, {high}], got {short(value)}",
-            kind=ErrorKind.INVALID_ARGUMENT,
-        )
-    return value
+    """``value`` as an int if it is an integer (NumPy's too; not a bool) in ``[low, high]``.
+
+    Raises
+    ------
+    InvalidInputError
+        Naming ``name``, the allowed range and the value given.
+    """
+    if not isinstance(value, bool) and isinstance(value, numbers.Integral):
+        number = int(value)
+        if low <= number <= high:
+            return number
+    raise InvalidInputError(
+        f"{name} must be an integer in [{low}, {high}], got {short(value)}",
+        kind=ErrorKind.INVALID_ARGUMENT,
+    )
 
 
 def require_text(name: str, value: object, *, empty: bool = True) -> str:

@@ -168,6 +168,16 @@ def check_commit_metadata(metadata: dict[str, Any] | None) -> dict[str, Any]:
         ) from None
 
 
+def _int_sequence(name: str, values: object, *, low: int, high: int) -> list[int]:
+    """A list of ints from a sequence of ints (a str or a lone int is refused)."""
+    if isinstance(values, str | bytes) or not hasattr(values, "__iter__"):
+        raise InvalidInputError(
+            f"{name} must be a sequence of integers, got {short(values)}",
+            kind=ErrorKind.INVALID_ARGUMENT,
+        )
+    return [require_int(f"each entry of {name}", v, low=low, high=high) for v in values]
+
+
 def _selection(on_conflict: VersionSelection | str) -> str:
     match on_conflict:
         case VersionSelection.Fail | "fail":
@@ -1068,6 +1078,7 @@ class Session:
         NodeNotFoundError
             If there is no array at the path.
         """
+        require_int("batch_size", batch_size, low=1)
         ws = await self._get_workspace()
         view = ws.require_node(array_path)
         if view.kind != "array":
@@ -1090,7 +1101,14 @@ class Session:
             raise InvalidInputError(
                 f"{array_path!r} is a group, not an array", kind=ErrorKind.INVALID_PATH
             )
-        ref = await ws.chunk_ref(view, tuple(int(c) for c in chunk_coordinates))
+        coords = _int_sequence("chunk_coordinates", chunk_coordinates, low=0, high=2**62)
+        if len(coords) != view.layout.ndim:
+            raise InvalidInputError(
+                f"chunk_coordinates {tuple(coords)} have {len(coords)} entries but array "
+                f"{array_path!r} has {view.layout.ndim} dimensions",
+                kind=ErrorKind.INVALID_CHUNK_INDEX,
+            )
+        ref = await ws.chunk_ref(view, tuple(coords))
         if ref is None:
             return ChunkType.uninitialized
         return {
@@ -1190,13 +1208,7 @@ class Session:
     async def shift_array_async(self, array_path: str, chunk_offset: Iterable[int]) -> None:
         """Async version of :meth:`shift_array`."""
         ws, view, grid = await self._regular_array(array_path)
-        try:
-            offset = [int(c) for c in chunk_offset]
-        except (TypeError, ValueError) as exc:
-            raise InvalidInputError(
-                f"chunk_offset must be a sequence of integers, got {chunk_offset!r}",
-                kind=ErrorKind.INVALID_ARGUMENT,
-            ) from exc
+        offset = _int_sequence("chunk_offset", chunk_offset, low=-(2**62), high=2**62)
         if len(offset) != len(grid):
             raise InvalidInputError(
                 f"chunk_offset {tuple(offset)} has {len(offset)} entries but array "
