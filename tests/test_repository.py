@@ -122,7 +122,22 @@ def test_tags(any_repo):
         repo.delete_tag("nope")
 
 
-BAD_NAMES = ["../x", "a\nb", "", "/abs", "a//b", ".hidden", "x/", "a b", "x.lock", "a/../b", "é"]
+BAD_NAMES = [
+    "../x",
+    "a\nb",
+    "main\n",
+    "",
+    "/abs",
+    "a//b",
+    ".hidden",
+    "x/",
+    "a b",
+    "x.lock",
+    "a/../b",
+    "é",
+    "a%2Fb",
+    "a\x00",
+]
 
 
 @pytest.mark.parametrize("name", BAD_NAMES)
@@ -141,6 +156,28 @@ def test_bad_ref_names_are_refused(tmp_path, name):
             call()
     after = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
     assert before == after
+
+
+def test_nested_ref_names_coexist_and_survive_gc(any_repo):
+    repo = any_repo
+    first = commit_values(repo, "main", 1, "one")
+    second = commit_values(repo, "main", 2, "two")
+    repo.reset_branch("main", first)
+    repo.create_branch("main/next", second)  # only this branch reaches "two"
+    repo.create_branch("feature/a/b", first)
+    repo.create_tag("release/1", second)
+    assert repo.list_branches() == {"main", "main/next", "feature/a/b"}
+    assert repo.list_tags() == {"release/1"}
+    repo.delete_tag("release/1")
+    repo.create_branch("feature", first)
+    repo.delete_branch("feature/a/b")
+    repo.create_branch("feature/a", first)
+    assert repo.list_branches() == {"main", "main/next", "feature", "feature/a"}
+    summary = repo.garbage_collect(datetime.datetime.now(datetime.UTC))
+    assert summary.snapshots_deleted == 0
+    assert repo.lookup_snapshot(second).message == "two"
+    values = repo.readonly_session("main/next")
+    assert zarr.open_array(values.store, path="x", mode="r")[0] == 2
 
 
 def test_good_ref_names(repo):

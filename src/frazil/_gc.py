@@ -55,9 +55,12 @@ GCSummary.__module__ = "frazil"
 
 async def _roots(io: RepoIO, initial_snapshot: str) -> set[str]:
     roots = {initial_snapshot}
-    for prefix in (layout.BRANCH_PREFIX, layout.TAG_PREFIX):
+    for prefix, key_of in (
+        (layout.BRANCH_PREFIX, layout.branch_key),
+        (layout.TAG_PREFIX, layout.tag_key),
+    ):
         names = await list_refs(io.storage, prefix)
-        states = await io.read_many([partial(read_ref, io.storage, prefix + n) for n in names])
+        states = await io.read_many([partial(read_ref, io.storage, key_of(n)) for n in names])
         roots.update(s.doc.snapshot_id for s in states if s is not None and not s.doc.deleted)
     return roots
 

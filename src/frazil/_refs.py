@@ -39,7 +39,7 @@ __all__ = [
     "validate_ref_name",
 ]
 
-_NAME_CHARS = re.compile(r"^[A-Za-z0-9._\-/]+$")
+_NAME_CHARS = re.compile(r"[A-Za-z0-9._\-/]+")
 _NAME_RULE = (
     "names are 1-200 characters of letters, digits, '.', '_', '-' and '/'; they cannot "
     "start or end with '/' or '.', contain '//', a '.' or '..' segment, or end in '.lock'"
@@ -61,7 +61,7 @@ def validate_ref_name(name: object, *, what: str) -> str:
         )
     ok = (
         0 < len(name) <= 200
-        and _NAME_CHARS.match(name) is not None
+        and _NAME_CHARS.fullmatch(name) is not None
         and not name.startswith(("/", "."))
         and not name.endswith(("/", ".", ".lock"))
         and "//" not in name
@@ -160,7 +160,13 @@ async def cas_ref(
 
 async def list_refs(storage: Storage, prefix: str) -> list[str]:
     """Names of the refs under ``layout.BRANCH_PREFIX`` or ``layout.TAG_PREFIX``."""
-    return sorted([info.key.removeprefix(prefix) async for info in storage.list(prefix)])
+    return sorted(
+        [
+            layout.ref_name(info.key.removeprefix(prefix))
+            async for info in storage.list(prefix)
+            if "/" not in info.key.removeprefix(prefix)
+        ]
+    )
 
 
 def branch_key(name: str) -> str:

@@ -31,12 +31,12 @@ __all__ = ["PARENT", "Ticket", "decode_publication", "encode_publication", "vali
 
 PARENT = "_parent"
 _PREFIX = "frz1."
-_JOB = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+_JOB = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 
 
 def validate_job(job: object, *, what: str = "job") -> str:
     """Check a job (or fork name): 1-100 letters, digits, '.', '_', '-', starting alnum."""
-    if not isinstance(job, str) or not _JOB.match(job) or ".." in job:
+    if not isinstance(job, str) or not _JOB.fullmatch(job) or ".." in job:
         raise InvalidInputError(
             f"invalid {what} name {job!r}: use 1-100 letters, digits, '.', '_' or '-', "
             "starting with a letter or digit",
