@@ -3,7 +3,9 @@ coordinator fetches, merges and commits."""
 
 from __future__ import annotations
 
+import base64
 import datetime
+import json
 import subprocess
 import sys
 import textwrap
@@ -118,6 +120,18 @@ def test_bad_tickets(coordinator):
             repo.fork_from_ticket(bad)
     with pytest.raises(frazil.InvalidInputError):
         repo.writable_session("main").ticket(job="../escape")
+    with pytest.raises(frazil.InvalidInputError, match="job name"):
+        repo.writable_session("main").ticket(job="job\n")
+    # a hand-edited ticket naming another branch is refused before anything is read
+    good = repo.writable_session("main").ticket(job="edited")
+    doc = json.loads(base64.urlsafe_b64decode(good[5:] + "=" * (-len(good[5:]) % 4)))
+    doc["b"] = "../x"
+    edited = "frz1." + base64.urlsafe_b64encode(json.dumps(doc).encode()).decode().rstrip("=")
+    with pytest.raises(frazil.InvalidInputError, match="branch name"):
+        repo.fork_from_ticket(edited)
+    with pytest.raises(frazil.InvalidInputError) as info:
+        repo.fork_from_ticket("frz1." + "A" * 2_000_000)
+    assert len(str(info.value)) < 1000, "messages do not echo huge input"
 
 
 def test_abandoned_tickets_are_garbage_collected(coordinator):

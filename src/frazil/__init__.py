@@ -166,10 +166,15 @@ __all__ = [
 ]
 
 
+_SUBMODULES = frozenset({"dask", "distributed", "format", "storage", "testing", "xarray"})
+
+
 def __getattr__(name: str) -> object:
     """Load public names on first use, so ``import frazil`` itself stays cheap."""
     module = _LAZY.get(name)
     if module is None:
+        if name in _SUBMODULES:  # frazil.storage etc. work after a bare "import frazil"
+            return _importlib.import_module(f"frazil.{name}")
         raise AttributeError(f"module 'frazil' has no attribute {name!r}")
     value = getattr(_importlib.import_module(module), name)
     globals()[name] = value

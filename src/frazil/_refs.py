@@ -15,6 +15,7 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from frazil._check import short
 from frazil._errors import (
     AlreadyExistsError,
     ConflictError,
@@ -56,7 +57,7 @@ def validate_ref_name(name: object, *, what: str) -> str:
     """
     if not isinstance(name, str):
         raise InvalidInputError(
-            f"invalid {what} name {name!r}: expected a str; {_NAME_RULE}",
+            f"invalid {what} name {short(name)}: expected a str; {_NAME_RULE}",
             kind=ErrorKind.INVALID_REF_NAME,
         )
     ok = (
@@ -69,7 +70,7 @@ def validate_ref_name(name: object, *, what: str) -> str:
     )
     if not ok:
         raise InvalidInputError(
-            f"invalid {what} name {name!r}: {_NAME_RULE}", kind=ErrorKind.INVALID_REF_NAME
+            f"invalid {what} name {short(name)}: {_NAME_RULE}", kind=ErrorKind.INVALID_REF_NAME
         )
     return name
 

@@ -21,7 +21,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from frazil._changeset import ChangeSet
+from frazil._check import short
 from frazil._errors import ErrorKind, InvalidInputError
+from frazil._refs import validate_ref_name
 from frazil.format import ObjectKind, decode_document, encode_document, is_id, layout
 
 if TYPE_CHECKING:
@@ -38,7 +40,7 @@ def validate_job(job: object, *, what: str = "job") -> str:
     """Check a job (or fork name): 1-100 letters, digits, '.', '_', '-', starting alnum."""
     if not isinstance(job, str) or not _JOB.fullmatch(job) or ".." in job:
         raise InvalidInputError(
-            f"invalid {what} name {job!r}: use 1-100 letters, digits, '.', '_' or '-', "
+            f"invalid {what} name {short(job)}: use 1-100 letters, digits, '.', '_' or '-', "
             "starting with a letter or digit",
             kind=ErrorKind.INVALID_TICKET,
         )
@@ -78,7 +80,7 @@ class Ticket:
         """
         if not isinstance(text, str) or not text.startswith(_PREFIX):
             raise InvalidInputError(
-                f"invalid fork ticket {text!r}: tickets start with {_PREFIX!r} "
+                f"invalid fork ticket {short(text)}: tickets start with {_PREFIX!r} "
                 "(make one with session.ticket())",
                 kind=ErrorKind.INVALID_TICKET,
             )
@@ -94,13 +96,21 @@ class Ticket:
             )
         except (ValueError, KeyError, TypeError) as exc:
             raise InvalidInputError(
-                f"invalid fork ticket {text!r}: it is truncated or corrupted ({exc})",
+                f"invalid fork ticket {short(text)}: it is truncated or corrupted "
+                f"({short(str(exc))})",
                 kind=ErrorKind.INVALID_TICKET,
             ) from exc
         if not is_id(ticket.snapshot_id) or not is_id(ticket.repo_id):
             raise InvalidInputError(
-                f"invalid fork ticket {text!r}: malformed ids", kind=ErrorKind.INVALID_TICKET
+                f"invalid fork ticket {short(text)}: malformed ids",
+                kind=ErrorKind.INVALID_TICKET,
             )
+        try:
+            validate_ref_name(ticket.branch, what="branch")
+        except InvalidInputError as exc:
+            raise InvalidInputError(
+                f"invalid fork ticket {short(text)}: {exc.message}", kind=ErrorKind.INVALID_TICKET
+            ) from None
         return ticket
 
     def key(self, name: str) -> str:
