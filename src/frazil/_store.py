@@ -96,12 +96,17 @@ def _convert_range(byte_range: ByteRequest | None) -> ByteRange | None:
         case None:
             return None
         case RangeByteRequest(start=start, end=end):
-            return WindowRange(start, end)
+            return WindowRange(_offset(start), _offset(end))
         case OffsetByteRequest(offset=offset):
-            return OffsetRange(offset)
+            return OffsetRange(_offset(offset))
         case SuffixByteRequest(suffix=suffix):
-            return SuffixRange(suffix)
+            return SuffixRange(_offset(suffix))
     raise TypeError(f"Unexpected byte_range, got {byte_range!r}.")
+
+
+def _offset(value: int) -> int:
+    # beyond any object's size; clamping keeps huge requests from overflowing int64 maths
+    return min(value, 2**62)
 
 
 def _node_key_prefix(path: str) -> str:
@@ -195,10 +200,10 @@ class FrazilStore(Store):
             raise ReadOnlyError(
                 f"{_READ_ONLY_MESSAGE}: "
                 + (
-                    "this store was opened with read_only=True"
-                    if self._read_only
-                    else "its session is read-only (committed, or opened with "
+                    "its session is read-only (committed, or opened with "
                     "readonly_session); open repo.writable_session(branch) to write"
+                    if self._session.read_only
+                    else "this store was opened with read_only=True"
                 ),
                 kind=ErrorKind.READ_ONLY_STORE,
             )
