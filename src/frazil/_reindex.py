@@ -15,7 +15,7 @@ import numpy as np
 
 from frazil._changeset import matching_rows, refs_identical
 from frazil._errors import ErrorKind, InvalidInputError
-from frazil.format import ChunkRefs, RefKind, coord_keys
+from frazil.format import ChunkRefs, coord_keys
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Sequence
@@ -23,35 +23,10 @@ if TYPE_CHECKING:
 __all__ = ["reindex_changes", "shift_changes"]
 
 
-def _tombstones(coords: np.ndarray[Any, Any], ndim: int) -> ChunkRefs:
-    n = len(coords)
-    table = ChunkRefs.empty(ndim)
-    return ChunkRefs(
-        coords=coords.astype(np.int64, copy=False).reshape(n, ndim),
-        kind=np.full(n, RefKind.TOMBSTONE, dtype=np.uint8),
-        chunk_id=np.zeros((n, 12), dtype=np.uint8),
-        offset=np.zeros(n, dtype=np.uint64),
-        length=np.zeros(n, dtype=np.uint64),
-        checksum=np.zeros(n, dtype=np.uint32),
-        location=np.zeros(n, dtype=np.uint32),
-        inline=table.inline,
-        locations=table.locations,
-    )
-
-
-def _moved(table: ChunkRefs, rows: np.ndarray[Any, Any], dest: np.ndarray[Any, Any]) -> ChunkRefs:
-    picked = table.take(rows)
-    return ChunkRefs(
-        coords=dest.astype(np.int64, copy=False),
-        kind=picked.kind,
-        chunk_id=picked.chunk_id,
-        offset=picked.offset,
-        length=picked.length,
-        checksum=picked.checksum,
-        location=picked.location,
-        inline=picked.inline,
-        locations=picked.locations,
-    )
+def _moved_refs(
+    table: ChunkRefs, rows: np.ndarray[Any, Any], dest: np.ndarray[Any, Any]
+) -> ChunkRefs:
+    return table.take(rows).with_coords(dest)
 
 
 def _check_distinct(dest: np.ndarray[Any, Any], path: str) -> None:
@@ -82,7 +57,7 @@ def _changes(
         keep[at[unchanged]] = False
         moved = moved.take(keep)
     if len(cleared):
-        tombs = _tombstones(cleared, ndim).without(moved.coords)
+        tombs = ChunkRefs.tombstones(cleared.reshape(-1, ndim)).without(moved.coords)
         return ChunkRefs.concat([tombs, moved], ndim).sorted().compact()
     return moved.sorted().compact()
 
@@ -100,7 +75,7 @@ def shift_changes(
     dest = table.coords + shift
     inside = np.all((dest >= 0) & (dest < bounds), axis=1) if len(dest) else np.zeros(0, bool)
     rows = np.flatnonzero(inside)
-    moved = _moved(table, rows, dest[rows])
+    moved = _moved_refs(table, rows, dest[rows])
     cleared = table.without(moved.coords).coords
     return _changes(table, moved, cleared, path)
 
@@ -156,7 +131,7 @@ def reindex_changes(
     _check_distinct(dest_array, path)
     row_array = np.asarray(rows, dtype=np.int64)
     moving = ~np.all(dest_array == table.coords[row_array], axis=1)
-    moved = _moved(table, row_array[moving], dest_array[moving])
+    moved = _moved_refs(table, row_array[moving], dest_array[moving])
     cleared = np.zeros((0, ndim), dtype=np.int64)
     if backward is not None:
         sources: list[tuple[int, ...]] = []
@@ -170,7 +145,7 @@ def reindex_changes(
                 sources.append(index)
                 positions.append(row)
         source_array = np.asarray(sources, dtype=np.int64).reshape(len(sources), ndim)
-        missing = ~_tombstones(source_array, ndim).mask_in(table.coords)
+        missing = ~ChunkRefs.tombstones(source_array).mask_in(table.coords)
         clear_rows = np.concatenate(
             [np.asarray(empty, dtype=np.int64), np.asarray(positions, dtype=np.int64)[missing]]
         )

@@ -438,16 +438,7 @@ class FrazilStore(Store):
                 self._tombstone(view, table.coords[doomed])
 
     def _tombstone(self, view: NodeView, coords: np.ndarray[Any, Any]) -> None:
-        n = len(coords)
-        tombstones = ChunkRefs(
-            coords=coords.astype(np.int64),
-            kind=np.zeros(n, dtype=np.uint8),
-            chunk_id=np.zeros((n, 12), dtype=np.uint8),
-            offset=np.zeros(n, dtype=np.uint64),
-            length=np.zeros(n, dtype=np.uint64),
-            checksum=np.zeros(n, dtype=np.uint32),
-            location=np.zeros(n, dtype=np.uint32),
-        )
+        tombstones = ChunkRefs.tombstones(coords)
         changes = self._ws.changes
         assert changes is not None
         with self._ws.lock:

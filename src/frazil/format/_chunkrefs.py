@@ -111,6 +111,21 @@ class ChunkRefs:
         )
 
     @classmethod
+    def tombstones(cls, coords: np.ndarray[Any, Any]) -> ChunkRefs:
+        """Deletion markers for every row of ``coords`` (shape ``(n, ndim)``)."""
+        n = len(coords)
+        return dataclasses.replace(
+            cls.empty(int(coords.shape[1])),
+            coords=np.asarray(coords, dtype=np.int64),
+            kind=np.full(n, RefKind.TOMBSTONE, dtype=np.uint8),
+            chunk_id=np.zeros((n, 12), dtype=np.uint8),
+            offset=np.zeros(n, dtype=np.uint64),
+            length=np.zeros(n, dtype=np.uint64),
+            checksum=np.zeros(n, dtype=np.uint32),
+            location=np.zeros(n, dtype=np.uint32),
+        )
+
+    @classmethod
     def from_columns(cls, columns: dict[str, np.ndarray[Any, Any]], *, key: str) -> ChunkRefs:
         """Rebuild a table from stored columns, checking their shapes agree."""
         try:
@@ -179,6 +194,10 @@ class ChunkRefs:
             inline=b"".join(p.inline for p in parts),
             locations=tuple(loc for p in parts for loc in p.locations),
         )
+
+    def with_coords(self, coords: np.ndarray[Any, Any]) -> ChunkRefs:
+        """The same references at other coordinates (same number of rows)."""
+        return dataclasses.replace(self, coords=np.asarray(coords, dtype=np.int64))
 
     def with_locations(self, locations: tuple[str, ...]) -> ChunkRefs:
         """The same rows with another list of virtual locations."""

@@ -348,19 +348,7 @@ class Manifest:
             flat_coords.append(refs.coords.reshape(-1))
             row += n
             coord_pos += n * ndim
-            parts.append(
-                ChunkRefs(
-                    coords=np.zeros((n, 0), dtype=np.int64),
-                    kind=refs.kind,
-                    chunk_id=refs.chunk_id,
-                    offset=refs.offset,
-                    length=refs.length,
-                    checksum=refs.checksum,
-                    location=refs.location,
-                    inline=refs.inline,
-                    locations=refs.locations,
-                )
-            )
+            parts.append(refs.with_coords(np.zeros((n, 0), dtype=np.int64)))
         merged = ChunkRefs.concat(parts, 0)
         columns = merged.columns()
         columns["coords"] = (
