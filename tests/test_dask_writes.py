@@ -120,6 +120,18 @@ def test_to_frazil_twice_in_one_session_later_write_wins(repo, scheduler):
     np.testing.assert_array_equal(result.temperature.values, ds.temperature.values)
 
 
+def test_datasets_with_scalar_variables(repo, scheduler):
+    ds = make_dataset().assign(offset=((), 1.5))
+    session = repo.writable_session("main")
+    to_frazil(ds, session, mode="w")
+    session.commit("to_frazil")
+    xr.testing.assert_identical(read_main(repo), ds.compute())
+    session = repo.writable_session("main")
+    ds.to_zarr(session.store, mode="w", consolidated=False)
+    session.commit("plain to_zarr")
+    xr.testing.assert_identical(read_main(repo), ds.compute())
+
+
 def test_to_frazil_compute_false(repo, dask_client):
     ds = make_dataset()
     session = repo.writable_session("main")

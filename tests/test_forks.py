@@ -253,3 +253,19 @@ def test_merge_is_vectorised_for_many_forks(prepared):
     merged = merge_sessions(*forks)
     session.merge(merged)
     assert session.status().updated_chunk_coords["/big"].shape == (100_000, 1)
+
+
+def test_scalar_arrays_travel_in_forks_stores_and_tickets(prepared):
+    session = prepared.writable_session("main")
+    scalar = zarr.create_array(session.store, name="scalar", shape=(), dtype="f8")
+    scalar[...] = 3.5
+    fork = pickle.loads(pickle.dumps(session.fork()))
+    assert zarr.open_array(fork.store, path="scalar", mode="r")[...] == 3.5
+    zarr.open_array(fork.store, path="scalar")[...] = 4.5
+    store_copy = pickle.loads(pickle.dumps(session.store))
+    assert zarr.open_array(store_copy, path="scalar", mode="r")[...] == 3.5
+    session.ticket()
+    session.merge(fork)
+    session.commit("scalar")
+    ro = prepared.readonly_session("main")
+    assert zarr.open_array(ro.store, path="scalar", mode="r")[...] == 4.5

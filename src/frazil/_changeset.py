@@ -504,7 +504,8 @@ class ChangeSet:
                 cols = {
                     k.removeprefix(prefix): v for k, v in columns.items() if k.startswith(prefix)
                 }
-                cols["coords"] = cols["coords"].reshape(-1, int(ndim))
+                # the row count comes from a 1-d column: 0-d arrays have no coordinates
+                cols["coords"] = cols["coords"].reshape(len(cols["kind"]), int(ndim))
                 table = ChunkRefs.from_columns(cols, key=key).with_locations(
                     tuple(str(x) for x in locations)
                 )

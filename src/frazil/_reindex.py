@@ -57,7 +57,7 @@ def _changes(
         keep[at[unchanged]] = False
         moved = moved.take(keep)
     if len(cleared):
-        tombs = ChunkRefs.tombstones(cleared.reshape(-1, ndim)).without(moved.coords)
+        tombs = ChunkRefs.tombstones(cleared).without(moved.coords)
         return ChunkRefs.concat([tombs, moved], ndim).sorted().compact()
     return moved.sorted().compact()
 
