@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import pathlib
+import time
 
 import dask
 import dask.array as da
@@ -269,6 +270,34 @@ def test_killed_worker_retry_does_not_duplicate(repo, dask_client, tmp_path):
     np.testing.assert_array_equal(got, source.compute())
 
 
+def _slow_after_50(block):
+    import time
+
+    if block.flat[0] >= 50:
+        time.sleep(3)
+    return block
+
+
+def test_commit_while_workers_still_write_fails_the_late_writes(repo, dask_client):
+    source = da.arange(100, chunks=10, dtype="i8").map_blocks(_slow_after_50)
+    session = repo.writable_session("main")
+    target = zarr.create_array(
+        session.store, name="z", shape=(100,), chunks=(10,), dtype="i8", fill_value=-1
+    )
+    future = dask_client.compute(da.store(source, target, lock=False, compute=False))
+    deadline = time.monotonic() + 60
+    while not _objects(repo, "staging/") and time.monotonic() < deadline:
+        time.sleep(0.1)
+    session.commit("too early")
+    with pytest.raises(Exception, match="came too late"):
+        future.result()
+    committed = zarr.open_array(repo.readonly_session("main").store, path="z", mode="r")[:]
+    written = committed != -1
+    np.testing.assert_array_equal(committed[written], np.arange(100)[written])
+    assert written[:50].any(), "chunks written before the commit are in it"
+    assert not written[50:].any(), "late chunks are not committed (their tasks failed)"
+
+
 def test_metadata_from_a_remote_copy_is_refused_clearly(repo):
     import pickle
 
@@ -290,7 +319,7 @@ def test_staging_debris_is_garbage_collected(repo, dask_client):
     tip = repo.lookup_branch("main")
     now = datetime.datetime.now(datetime.UTC)  # after the debris was written
     summary = repo.garbage_collect(now)
-    assert summary.staging_deleted == len(staged)
+    assert summary.staging_deleted == len(staged) + 1, "the markers and the discard's seal"
     assert summary.chunks_deleted >= 24
     assert not list(_objects(repo, "staging/"))
     assert repo.lookup_branch("main") == tip

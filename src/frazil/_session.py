@@ -53,7 +53,7 @@ from frazil._merge import plan_merge
 from frazil._refs import branch_key as make_branch_key
 from frazil._refs import cas_ref, read_ref
 from frazil._reindex import reindex_changes, shift_changes
-from frazil._staging import StagingWriter, collect_staged, delete_staged
+from frazil._staging import StagingWriter, collect_staged, delete_staged, seal, unseal
 from frazil._store import FrazilStore
 from frazil._sync import sync
 from frazil._tickets import PARENT, Ticket, encode_publication, new_job_name, validate_job
@@ -63,7 +63,7 @@ from frazil.format import ChunkRefs, RefDoc, RefKind, encode_id
 from frazil.storage import ByteRange, slice_range
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+    from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Iterator
 
     from frazil._refs import RefState
     from frazil.format import Snapshot
@@ -232,6 +232,7 @@ class Session:
         self._staging_writer: StagingWriter | None = None
         self._emptied_by_rebase = False
         self._commit_running = False
+        self._sealed = False
         self.commit_attempts = 0
         """How many attempts the last successful commit took (1 if no rebase was needed)."""
 
@@ -339,7 +340,9 @@ class Session:
 
     def _reduce_store(self, read_only: bool) -> tuple[Any, ...]:
         if self._mode == SessionMode.READONLY:
-            return (_restore_store, (self._state(), read_only))
+            # also a store that was writable before its session committed: it unpickles
+            # (so a scheduler can load the graph) and refuses writes with a clear error
+            return (_restore_store, (self._state(), True))
         # A copy of a writable store sent elsewhere records its chunk writes under a
         # staging prefix that this session collects at commit.
         self._staging_used = True
@@ -447,7 +450,9 @@ class Session:
         self._changes = ChangeSet(inherited=inherited)
         self._emptied_by_rebase = False
         if self._staging_used:
-            # writes staged by remote copies belong to the old token; GC removes them
+            # writes staged by remote copies belong to the old token; GC removes them.
+            # Sealing it makes copies still writing fail instead of writing for nothing.
+            sync(seal(self._ctx.storage, self._token))
             self._token = os.urandom(12).hex()
             self._staging_used = False
         if self._ws is not None:
@@ -473,6 +478,10 @@ class Session:
     async def _prepare_commit(self, allow_empty: bool) -> Workspace:
         ws = await self._get_workspace()
         if self._staging_used:
+            # seal first: store copies still writing now either land before the listing
+            # or fail when they find the seal; none writes into the void
+            self._sealed = True
+            await seal(self._ctx.storage, self._token)
             await self._collect_staged(ws)
         assert self._changes is not None
         if self._changes.is_empty() and not allow_empty and not self._emptied_by_rebase:
@@ -502,7 +511,9 @@ class Session:
         require_int("rebase_tries", rebase_tries, low=0)
         meta = {**self._ctx.default_metadata, **check_commit_metadata(metadata)}
         with self._committing("commit"):
-            return await self._commit(meta, message, rebase_with, rebase_tries, allow_empty)
+            return await self._unsealing_on_failure(
+                self._commit(meta, message, rebase_with, rebase_tries, allow_empty)
+            )
 
     @contextlib.contextmanager
     def _committing(self, what: str) -> Iterator[None]:
@@ -518,6 +529,16 @@ class Session:
             yield
         finally:
             self._commit_running = False
+
+    async def _unsealing_on_failure(self, attempt: Coroutine[Any, Any, str]) -> str:
+        """Run a commit; if it fails, reopen the staging area the commit sealed."""
+        try:
+            return await attempt
+        except BaseException:
+            if self._sealed and not self._committed:
+                self._sealed = False
+                await unseal(self._ctx.storage, self._token)
+            raise
 
     async def _commit(
         self,
@@ -666,7 +687,7 @@ class Session:
         self._check_can_commit("amend")
         require_text("commit message", message)
         with self._committing("amend"):
-            return await self._amend(message, metadata, allow_empty)
+            return await self._unsealing_on_failure(self._amend(message, metadata, allow_empty))
 
     async def _amend(self, message: str, metadata: dict[str, Any] | None, allow_empty: bool) -> str:
         ws = await self._prepare_commit(allow_empty)
@@ -731,7 +752,7 @@ class Session:
         self._check_can_commit("flush")
         require_text("commit message", message)
         with self._committing("flush"):
-            return await self._flush(message, metadata)
+            return await self._unsealing_on_failure(self._flush(message, metadata))
 
     async def _flush(self, message: str, metadata: dict[str, Any] | None) -> str:
         ws = await self._prepare_commit(True)

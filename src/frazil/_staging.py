@@ -23,14 +23,14 @@ import numpy as np
 
 from frazil._changeset import ChangeSet, ChunkRef
 from frazil._conflict_types import Conflict, ConflictType
-from frazil._errors import MergeConflictError
+from frazil._errors import ErrorKind, MergeConflictError, SessionStateError
 from frazil.format import ChunkRefs, RefKind, coord_keys, decode_id, encode_id, layout
 
 if TYPE_CHECKING:
     from frazil._workspace import NodeView, Workspace
     from frazil.storage import Storage
 
-__all__ = ["StagingWriter", "collect_staged", "delete_staged"]
+__all__ = ["StagingWriter", "collect_staged", "delete_staged", "seal", "unseal"]
 
 
 class StagingWriter:
@@ -63,6 +63,17 @@ class StagingWriter:
             fields=fields,
         )
         await self._storage.put(key, b"")
+        # The coordinator seals before it collects (see ``seal``): a write recorded
+        # before the seal is collected; one that finds the seal afterwards fails loudly.
+        if await self._storage.exists(layout.staging_seal_key(self._token)):
+            raise SessionStateError(
+                f"the write to chunk {list(coords)} of {view.path!r} came too late: the "
+                "session that owns this store was committed (or its changes discarded) "
+                "while this task was still writing, so the write is not in any commit. "
+                "Wait for every write to finish before committing, then write again in a "
+                "new session.",
+                kind=ErrorKind.SESSION_COMMITTED,
+            )
 
 
 async def _list_markers(storage: Storage, session_token: str) -> list[str]:
@@ -174,9 +185,22 @@ def _resolve_node(rows: list[list[str]], ndim: int) -> tuple[ChunkRefs, np.ndarr
     return table.sorted(), conflicted
 
 
+async def seal(storage: Storage, session_token: str) -> None:
+    """Mark a session's staging area closed before its markers are collected for good."""
+    await storage.put(layout.staging_seal_key(session_token), b"")
+
+
+async def unseal(storage: Storage, session_token: str) -> None:
+    """Reopen the staging area (a commit that failed leaves the session writable)."""
+    await storage.delete(layout.staging_seal_key(session_token))
+
+
 async def delete_staged(storage: Storage, session_token: str) -> None:
     """Remove a session's markers after its commit (best effort; GC catches leftovers)."""
     prefix = layout.staging_prefix(session_token)
+    seal_key = layout.staging_seal_key(session_token)
     keys = [f"{prefix}{m}" for m in await _list_markers(storage, session_token)]
+    # the seal stays: copies still running must keep finding it (GC removes it later)
+    keys = [k for k in keys if k != seal_key]
     if keys:
         await storage.delete_many(keys)

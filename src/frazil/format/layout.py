@@ -36,6 +36,7 @@ __all__ = [
     "snapshot_key",
     "staging_marker_key",
     "staging_prefix",
+    "staging_seal_key",
     "tag_key",
     "transaction_key",
 ]
@@ -96,6 +97,12 @@ def chunk_key(chunk_id: str) -> str:
 def staging_prefix(session_id: str) -> str:
     """Prefix under which remote copies of a writable store record their writes."""
     return f"{STAGING_PREFIX}{session_id}/"
+
+
+def staging_seal_key(session_id: str) -> str:
+    """Key written when a session that used staging commits or discards its changes; store
+    copies that find it after recording a write fail instead of writing into the void."""
+    return f"{STAGING_PREFIX}{session_id}/_sealed"
 
 
 def staging_marker_key(

@@ -1,0 +1,75 @@
+"""Copies of a writable store (what Dask ships to workers) and the session that owns them."""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pytest
+import zarr
+
+import frazil
+
+
+@pytest.fixture
+def session(repo):
+    session = repo.writable_session("main")
+    zarr.create_array(session.store, name="a", shape=(8,), chunks=(2,), dtype="i4", fill_value=0)
+    session.commit("array")
+    return repo.writable_session("main")
+
+
+def copy_of(store):
+    return pickle.loads(pickle.dumps(store))
+
+
+def test_writes_of_a_copy_reach_the_commit(repo, session):
+    worker = copy_of(session.store)
+    zarr.open_array(worker, path="a")[0:4] = 7
+    session.commit("from a worker")
+    values = zarr.open_array(repo.readonly_session("main").store, path="a", mode="r")[:]
+    np.testing.assert_array_equal(values, [7, 7, 7, 7, 0, 0, 0, 0])
+
+
+def test_a_write_that_lands_after_the_commit_fails_loudly(repo, session):
+    worker = copy_of(session.store)
+    zarr.open_array(worker, path="a")[0:2] = 1
+    session.commit("first part")
+    with pytest.raises(frazil.SessionStateError, match="came too late"):
+        zarr.open_array(worker, path="a")[2:4] = 2
+    values = zarr.open_array(repo.readonly_session("main").store, path="a", mode="r")[:]
+    np.testing.assert_array_equal(values[:4], [1, 1, 0, 0])
+
+
+def test_a_write_that_lands_after_discard_fails_loudly(repo, session):
+    worker = copy_of(session.store)
+    session.discard_changes()
+    with pytest.raises(frazil.SessionStateError, match="came too late"):
+        zarr.open_array(worker, path="a")[0:2] = 1
+    zarr.open_array(session.store, path="a")[4:6] = 3
+    session.commit("after discard")
+    values = zarr.open_array(repo.readonly_session("main").store, path="a", mode="r")[:]
+    np.testing.assert_array_equal(values, [0, 0, 0, 0, 3, 3, 0, 0])
+
+
+def test_a_failed_commit_leaves_the_copies_usable(repo, session):
+    worker = copy_of(session.store)
+    zarr.open_array(worker, path="a")[0:2] = 1
+    other = repo.writable_session("main")
+    zarr.open_array(other.store, path="a")[0:2] = 9
+    other.commit("a concurrent writer")
+    with pytest.raises(frazil.ConflictError):
+        session.commit("conflicts")
+    zarr.open_array(worker, path="a")[2:4] = 2  # the session is still open: allowed
+    session.rebase(frazil.BasicConflictSolver())
+    session.commit("after rebase")
+    values = zarr.open_array(repo.readonly_session("main").store, path="a", mode="r")[:]
+    np.testing.assert_array_equal(values[:4], [1, 1, 2, 2])
+
+
+def test_a_store_of_a_committed_session_unpickles_and_refuses_writes(repo, session):
+    store = session.store
+    session.commit("nothing staged", allow_empty=True)
+    copy = copy_of(store)  # a scheduler must be able to load a graph holding it
+    with pytest.raises(frazil.ReadOnlyError, match="committed"):
+        zarr.open_array(copy, path="a")[0:2] = 1
