@@ -73,3 +73,17 @@ def test_a_store_of_a_committed_session_unpickles_and_refuses_writes(repo, sessi
     copy = copy_of(store)  # a scheduler must be able to load a graph holding it
     with pytest.raises(frazil.ReadOnlyError, match="committed"):
         zarr.open_array(copy, path="a")[0:2] = 1
+
+
+def test_the_session_reads_what_its_copies_wrote(repo, session):
+    worker = copy_of(session.store)
+    zarr.open_array(worker, path="a")[0:4] = 5
+    # no status() or commit() first: the next read takes the copies' writes in
+    seen = zarr.open_array(session.store, path="a", mode="r")[:]
+    np.testing.assert_array_equal(seen, [5, 5, 5, 5, 0, 0, 0, 0])
+    derived = zarr.create_array(session.store, name="b", shape=(8,), chunks=(2,), dtype="i4")
+    derived[:] = seen * 2
+    session.commit("derived from data written by a copy")
+    ro = repo.readonly_session("main")
+    np.testing.assert_array_equal(zarr.open_array(ro.store, path="b", mode="r")[:4], 10)
+    np.testing.assert_array_equal(zarr.open_array(ro.store, path="a", mode="r")[:4], 5)

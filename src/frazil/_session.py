@@ -233,6 +233,8 @@ class Session:
         self._emptied_by_rebase = False
         self._commit_running = False
         self._sealed = False
+        self._staging_dirty = False
+        self._staging_refresh: asyncio.Future[None] | None = None
         self.commit_attempts = 0
         """How many attempts the last successful commit took (1 if no rebase was needed)."""
 
@@ -344,8 +346,9 @@ class Session:
             # (so a scheduler can load the graph) and refuses writes with a clear error
             return (_restore_store, (self._state(), True))
         # A copy of a writable store sent elsewhere records its chunk writes under a
-        # staging prefix that this session collects at commit.
+        # staging prefix that this session collects at commit (and before it next reads).
         self._staging_used = True
+        self._staging_dirty = True
         return (_restore_store, (self._state(staging=True), read_only))
 
     def _state(self, *, staging: bool = False, with_changes: bool = True) -> dict[str, Any]:
@@ -1056,6 +1059,32 @@ class Session:
         return sync(self.ticket_async(job))
 
     # ------------------------------------------------------------------ staging
+    async def _refresh_staged(self) -> None:
+        """Read-your-writes for writes made by remote copies of this session's store.
+
+        After the store was pickled (a Dask graph was sent to workers), the next read
+        through this session lists the staging area once and takes in what the copies
+        recorded, so the coordinator sees data written on the cluster before it commits.
+        Concurrent readers wait for the same listing.
+        """
+        if self._staging_dirty and self._staging_writer is None and not self.read_only:
+            self._staging_dirty = False
+            self._staging_refresh = asyncio.ensure_future(self._refresh_now())
+        refresh = self._staging_refresh
+        if refresh is not None:
+            try:
+                await asyncio.shield(refresh)
+            finally:
+                if refresh.done() and self._staging_refresh is refresh:
+                    self._staging_refresh = None
+
+    async def _refresh_now(self) -> None:
+        try:
+            await self._collect_staged(await self._get_workspace())
+        except BaseException:
+            self._staging_dirty = True  # look again next time (and at commit)
+            raise
+
     async def _collect_staged(self, ws: Workspace) -> None:
         assert self._changes is not None
         staged = await collect_staged(self._ctx.storage, self._token, ws)

@@ -84,6 +84,9 @@ class StoreBackend(Protocol):
     def _check_writable(self) -> None:
         """Raise ``ReadOnlyError`` or ``SessionStateError`` if writes are not allowed."""
 
+    async def _refresh_staged(self) -> None:
+        """Take in writes that remote copies of this store recorded since the last look."""
+
     def _reduce_store(self, read_only: bool) -> tuple[Any, ...]:
         """Pickle support for the store."""
 
@@ -253,6 +256,7 @@ class FrazilStore(Store):
 
     # ------------------------------------------------------------------ reads
     async def _ref_for(self, key: str) -> tuple[str, Any]:
+        await self._session._refresh_staged()
         kind, target, coords = self._resolve(key)
         ws = self._ws
         if kind == "meta":
@@ -466,6 +470,7 @@ class FrazilStore(Store):
         return keys
 
     async def _keys_with_prefix(self, prefix: str) -> list[str]:
+        await self._session._refresh_staged()
         ws = self._ws
         keys: list[str] = []
         for view in list(ws.nodes.values()):
