@@ -225,6 +225,25 @@ def test_plain_to_zarr_on_the_cluster(repo, scheduler):
     np.testing.assert_array_equal(final.temperature.values[:6], ds.temperature.values[:6])
 
 
+def test_plain_to_zarr_twice_in_one_session(repo, scheduler):
+    ds = make_dataset()
+    session = repo.writable_session("main")
+    ds.to_zarr(session.store, mode="w", consolidated=False)
+    patch = ds.isel(time=slice(3, 9))[["humidity"]].drop_vars(["lat", "lon"]) * 0 + 5.0
+    patch.to_zarr(session.store, region="auto", consolidated=False)
+    more = make_dataset(times=4, start="2020-01-13", seed=1, chunks=2).drop_vars("elevation")
+    more.isel(time=slice(0, 1)).to_zarr(session.store, append_dim="time", consolidated=False)
+    rest = more.isel(time=slice(1, 4)).chunk({"time": -1})  # fills the partial zarr chunk
+    rest.to_zarr(session.store, append_dim="time", consolidated=False)
+    session.commit("write, patch and append twice, one commit")
+    result = read_main(repo)
+    expected = xr.concat([ds.drop_vars("elevation"), more], dim="time")
+    expected["humidity"][3:9] = 5.0
+    np.testing.assert_array_equal(result.humidity.values, expected.humidity.values)
+    np.testing.assert_array_equal(result.temperature.values, expected.temperature.values)
+    assert result.sizes["time"] == 16
+
+
 def test_plain_dask_array_to_zarr_and_store(repo, scheduler):
     source = source_array()
     session = repo.writable_session("main")

@@ -87,3 +87,50 @@ def test_the_session_reads_what_its_copies_wrote(repo, session):
     ro = repo.readonly_session("main")
     np.testing.assert_array_equal(zarr.open_array(ro.store, path="b", mode="r")[:4], 10)
     np.testing.assert_array_equal(zarr.open_array(ro.store, path="a", mode="r")[:4], 5)
+
+
+def read_a(session_or_store):
+    store = getattr(session_or_store, "store", session_or_store)
+    return zarr.open_array(store, path="a", mode="r")[:]
+
+
+def test_a_copy_that_saw_an_earlier_write_replaces_it(repo, session):
+    first = copy_of(session.store)
+    zarr.open_array(first, path="a")[0:2] = 1
+    np.testing.assert_array_equal(read_a(session)[:2], 1)  # the session reads in between
+    second = copy_of(session.store)
+    zarr.open_array(second, path="a")[0:2] = 2
+    zarr.open_array(second, path="a")[3] = 3  # a chunk nobody wrote before
+    session.commit("two computations, one session")
+    np.testing.assert_array_equal(read_a(repo.readonly_session("main")), [2, 2, 0, 3, 0, 0, 0, 0])
+
+
+def test_partial_chunks_accumulate_across_computations(repo, session):
+    first = copy_of(session.store)
+    zarr.open_array(first, path="a")[0] = 1  # half of chunk 0
+    read_a(session)
+    second = copy_of(session.store)
+    zarr.open_array(second, path="a")[1] = 2  # the other half: read-modify-write
+    session.commit("appended in two steps")
+    np.testing.assert_array_equal(read_a(repo.readonly_session("main"))[:2], [1, 2])
+
+
+def test_copies_that_did_not_see_each_other_conflict(repo, session):
+    first, second = copy_of(session.store), copy_of(session.store)
+    zarr.open_array(first, path="a")[0:2] = 1
+    zarr.open_array(second, path="a")[0:2] = 2
+    with pytest.raises(frazil.MergeConflictError, match=r"/a.*\[0\]"):
+        session.commit("a race")
+    np.testing.assert_array_equal(read_a(repo.readonly_session("main")), 0)
+
+
+def test_writes_into_an_array_the_session_replaced_are_dropped(repo, session):
+    failed = copy_of(session.store)
+    zarr.open_array(failed, path="a")[0:2] = 1  # a computation that later failed
+    zarr.create_array(
+        session.store, name="a", shape=(8,), chunks=(2,), dtype="i4", fill_value=0, overwrite=True
+    )
+    retry = copy_of(session.store)
+    zarr.open_array(retry, path="a")[:] = 4
+    session.commit("retried with overwrite")
+    np.testing.assert_array_equal(read_a(repo.readonly_session("main")), 4)

@@ -1506,7 +1506,7 @@ def _restore_session(state: dict[str, Any]) -> Session:
     if state.get("staging"):
         assert changes is not None
         session._changes = ChangeSet(inherited=changes)
-        session._staging_writer = StagingWriter(ctx.storage, state["token"])
+        session._staging_writer = StagingWriter(ctx.storage, state["token"], inherited=changes)
     return session
 
 
