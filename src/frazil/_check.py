@@ -6,7 +6,10 @@ import numbers
 
 from frazil._errors import ErrorKind, InvalidInputError
 
-__all__ = ["require_int", "require_text", "short"]
+__all__ = ["MAX_JSON_DEPTH", "json_depth", "require_int", "require_text", "short"]
+
+MAX_JSON_DEPTH = 100
+"""How deeply commit metadata may nest (JSON parsers differ in how deep they go)."""
 
 _SHOWN = 120
 
@@ -51,3 +54,18 @@ def require_text(name: str, value: object, *, empty: bool = True) -> str:
             kind=ErrorKind.INVALID_ARGUMENT,
         ) from None
     return value
+
+
+def json_depth(value: object, *, limit: int = MAX_JSON_DEPTH) -> int:
+    """Nesting depth of lists and dicts in ``value`` (iterative; stops past ``limit``)."""
+    deepest = 0
+    stack: list[tuple[object, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list | tuple):
+            deepest = max(deepest, depth)
+            if deepest > limit:
+                return deepest
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children)
+    return deepest

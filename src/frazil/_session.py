@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import numpy as np
 
 from frazil._changeset import ChangeSet, ChunkRef
-from frazil._check import require_int, require_text, short
+from frazil._check import MAX_JSON_DEPTH, json_depth, require_int, require_text, short
 from frazil._commit import (
     BuildAndWrite,
     CommitArtifacts,
@@ -154,6 +154,11 @@ def check_commit_metadata(metadata: dict[str, Any] | None) -> dict[str, Any]:
         return {}
     if not isinstance(metadata, dict):
         raise InvalidInputError(f"commit metadata must be a dict, got {type(metadata).__name__}")
+    if json_depth(metadata) > MAX_JSON_DEPTH:
+        raise InvalidInputError(
+            f"commit metadata nests more than {MAX_JSON_DEPTH} levels deep; flatten it",
+            kind=ErrorKind.INVALID_METADATA,
+        )
     try:
         text = json.dumps(metadata, ensure_ascii=False)
         text.encode("utf-8")
