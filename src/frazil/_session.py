@@ -1076,6 +1076,11 @@ class Session:
             self._staging_dirty = False
             self._staging_refresh = asyncio.ensure_future(self._refresh_now())
         refresh = self._staging_refresh
+        if refresh is not None and refresh.get_loop() is not asyncio.get_running_loop():
+            # a caller on another event loop cannot wait for that future; collecting
+            # again is harmless (identical writes merge to themselves)
+            await self._collect_staged(await self._get_workspace())
+            return
         if refresh is not None:
             try:
                 await asyncio.shield(refresh)
