@@ -161,13 +161,7 @@ async def cas_ref(
 
 async def list_refs(storage: Storage, prefix: str) -> list[str]:
     """Names of the refs under ``layout.BRANCH_PREFIX`` or ``layout.TAG_PREFIX``."""
-    return sorted(
-        [
-            layout.ref_name(info.key.removeprefix(prefix))
-            async for info in storage.list(prefix)
-            if "/" not in info.key.removeprefix(prefix)
-        ]
-    )
+    return sorted([info.key.removeprefix(prefix) async for info in storage.list(prefix)])
 
 
 def branch_key(name: str) -> str:

@@ -413,12 +413,27 @@ class Repository:
         decode_id(snapshot_id, what="snapshot id")
         return await self._io.read_snapshot(snapshot_id)
 
+    async def _check_not_nested(self, prefix: str, name: str, what: str) -> None:
+        """As in git, ``a`` and ``a/b`` cannot both exist (a file system holds refs as
+        files, so one would have to be a file and a directory at once)."""
+        for existing in await list_refs(self._ctx.storage, prefix):
+            if existing.startswith(name + "/") or name.startswith(existing + "/"):
+                raise AlreadyExistsError(
+                    f"cannot create {what} {name!r}: {what} {existing!r} exists, and a name "
+                    "cannot be both a ref and a folder of refs (as in git); choose another "
+                    "name",
+                    kind=ErrorKind.BRANCH_ALREADY_EXISTS
+                    if what == "branch"
+                    else ErrorKind.TAG_ALREADY_EXISTS,
+                )
+
     # ------------------------------------------------------------------ branches
     async def create_branch_async(self, branch: str, snapshot_id: str) -> None:
         """Async version of :meth:`create_branch`."""
         key = branch_key(branch)
         self._require_writable()
         await self._check_snapshot(snapshot_id)
+        await self._check_not_nested(layout.BRANCH_PREFIX, branch, "branch")
         try:
             await create_ref(self._ctx.storage, key, snapshot_id)
         except AlreadyExistsError:
@@ -530,6 +545,7 @@ class Repository:
         key = tag_key(tag)
         self._require_writable()
         await self._check_snapshot(snapshot_id)
+        await self._check_not_nested(layout.TAG_PREFIX, tag, "tag")
         try:
             await create_ref(self._ctx.storage, key, snapshot_id)
         except AlreadyExistsError:

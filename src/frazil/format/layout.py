@@ -32,7 +32,6 @@ __all__ = [
     "fork_key",
     "fork_prefix",
     "manifest_key",
-    "ref_name",
     "snapshot_key",
     "staging_marker_key",
     "staging_prefix",
@@ -53,25 +52,14 @@ STAGING_PREFIX = "staging/"
 FORKS_PREFIX = "forks/"
 
 
-def _ref_segment(name: str) -> str:
-    # "/" is allowed in ref names ("feature/x") but every ref is one flat object, so that
-    # "a" and "a/b" can both exist on a file system; "%" is not allowed in names
-    return name.replace("/", "%2F")
-
-
-def ref_name(segment: str) -> str:
-    """The ref name stored under a key segment (the inverse of the key functions)."""
-    return segment.replace("%2F", "/")
-
-
 def branch_key(name: str) -> str:
     """Key of a branch ref."""
-    return f"{BRANCH_PREFIX}{_ref_segment(name)}"
+    return f"{BRANCH_PREFIX}{name}"
 
 
 def tag_key(name: str) -> str:
     """Key of a tag ref."""
-    return f"{TAG_PREFIX}{_ref_segment(name)}"
+    return f"{TAG_PREFIX}{name}"
 
 
 def snapshot_key(snapshot_id: str) -> str:

@@ -219,6 +219,16 @@ class LocalStorage(Storage):
             return
         except OSError as exc:
             raise _io_error(exc, key) from exc
+        # drop folders the key left empty below its top-level one (a deleted branch
+        # "q/r" must not leave a directory "refs/branch.q" that blocks a branch "q")
+        top = self._root / key.split("/", 1)[0]
+        parent = path.parent
+        while parent != top and parent != self._root and top in parent.parents:
+            try:
+                parent.rmdir()
+            except OSError:
+                break
+            parent = parent.parent
 
     def _read_or_none(self, path: Path, key: str) -> bytes | None:
         try:
