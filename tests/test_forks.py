@@ -269,3 +269,23 @@ def test_scalar_arrays_travel_in_forks_stores_and_tickets(prepared):
     session.commit("scalar")
     ro = prepared.readonly_session("main")
     assert zarr.open_array(ro.store, path="scalar", mode="r")[...] == 4.5
+
+
+def test_a_fork_carrying_an_older_forks_write_cannot_replace_the_parents(prepared):
+    session = prepared.writable_session("main")
+    old = session.fork()  # forked before the parent wrote chunk 0
+    write(session, slice(0, 2), 7)
+    new = session.fork()  # saw the parent's 7s, does not touch chunk 0
+    write(old, slice(0, 2), 8)  # never saw the 7s: a race with the parent
+    write(new, slice(6, 8), 1)
+    new.merge(old)
+    with pytest.raises(frazil.MergeConflictError, match="ChunkDoubleUpdate"):
+        session.merge(new)
+    np.testing.assert_array_equal(zarr.open_array(session.store, path="a")[0:2], 7)
+    same = session.fork()
+    sibling = session.fork()  # same parent state: one lineage
+    write(same, slice(0, 2), 9)
+    write(sibling, slice(2, 4), 9)
+    sibling.merge(same)
+    session.merge(sibling)  # the overwrite of an inherited chunk still merges
+    np.testing.assert_array_equal(zarr.open_array(session.store, path="a")[0:4], 9)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+import time
 
 import numpy as np
 import pytest
@@ -134,3 +135,34 @@ def test_writes_into_an_array_the_session_replaced_are_dropped(repo, session):
     zarr.open_array(retry, path="a")[:] = 4
     session.commit("retried with overwrite")
     np.testing.assert_array_equal(read_a(repo.readonly_session("main")), 4)
+
+
+def test_the_session_may_change_a_chunk_after_reading_a_copys_write(repo, session):
+    worker = copy_of(session.store)
+    zarr.open_array(worker, path="a")[0:2] = 1
+    read_a(session)
+    zarr.open_array(session.store, path="a")[0:2] = 9  # a local patch of that chunk
+    session.commit("patched")
+    np.testing.assert_array_equal(read_a(repo.readonly_session("main"))[:2], 9)
+
+
+def test_a_later_computation_replaces_every_write_of_the_one_it_saw(repo, session):
+    first = copy_of(session.store)
+    zarr.open_array(first, path="a")[0] = 1  # two partial writes of chunk 0 by one copy
+    zarr.open_array(first, path="a")[1] = 1
+    retried = copy_of(session.store)  # a retried task repeats the same writes
+    zarr.open_array(retried, path="a")[0] = 1
+    zarr.open_array(retried, path="a")[1] = 1
+    read_a(session)
+    second = copy_of(session.store)
+    zarr.open_array(second, path="a")[0:2] = 2
+    session.commit("second computation wins")
+    np.testing.assert_array_equal(read_a(repo.readonly_session("main"))[:2], 2)
+
+
+def test_reads_catch_up_with_copies_that_write_later(repo, session):
+    worker = copy_of(session.store)
+    np.testing.assert_array_equal(read_a(session), 0)  # nothing written yet
+    zarr.open_array(worker, path="a")[6:8] = 4  # the computation finishes afterwards
+    time.sleep(0.3)
+    np.testing.assert_array_equal(read_a(session)[6:], 4)

@@ -13,6 +13,8 @@ from, read-only, so that it sees them; only its own changes travel back on merge
 
 from __future__ import annotations
 
+import hashlib
+import json
 import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -26,7 +28,7 @@ from frazil.format._ids import decode_id, encode_id
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
-__all__ = ["ChangeSet", "ChunkRef", "ChunkWrites", "NodeOp", "ref_at"]
+__all__ = ["ChangeSet", "ChunkRef", "ChunkWrites", "NodeOp", "inheriting", "ref_at"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -323,6 +325,11 @@ class ChangeSet:
     """Other store keys written (a reference) or deleted (None)."""
     inherited: ChangeSet | None = None
     """A fork's read-only view of its parent session's changes."""
+    lineage: str | None = None
+    """A fork's fingerprint of what it inherited (equal for forks of one parent state)."""
+    mixed: bool = False
+    """Set when a fork merged in forks of another lineage: its rows no longer all come
+    from writers that saw its inherited changes, so none may replace a parent's row."""
 
     def is_empty(self) -> bool:
         """True if this change set (not counting inherited changes) changed nothing."""
@@ -363,6 +370,8 @@ class ChangeSet:
             moves=list(self.moves),
             blobs=dict(self.blobs),
             inherited=self.inherited,
+            lineage=self.lineage,
+            mixed=self.mixed,
         )
         for node_id, writes in self.chunks.items():
             copy = ChunkWrites(writes.ndim, inherited=writes.inherited)
@@ -411,7 +420,7 @@ class ChangeSet:
 
     def fork(self) -> ChangeSet:
         """A new, empty change set that inherits (read-only) everything this one has."""
-        return ChangeSet(inherited=self.flatten())
+        return inheriting(self.flatten())
 
     # ------------------------------------------------------------------ merge
     def merge_from(self, others: Iterable[ChangeSet], *, on_conflict: str = "fail") -> None:
@@ -446,6 +455,8 @@ class ChangeSet:
             "chunks": [],
             "blobs": [],
             "inherited": None,
+            "lineage": self.lineage,
+            "mixed": self.mixed,
         }
         columns: dict[str, np.ndarray[Any, Any]] = {}
         for i, (node_id, writes) in enumerate(self.chunks.items()):
@@ -498,6 +509,8 @@ class ChangeSet:
                 deleted={str(k): str(v) for k, v in doc["deleted"].items()},
                 moves=[(str(a), str(b)) for a, b in doc["moves"]],
                 inherited=inherited,
+                lineage=None if doc.get("lineage") is None else str(doc["lineage"]),
+                mixed=bool(doc.get("mixed", False)),
             )
             for i, (node_id, ndim, locations) in enumerate(doc["chunks"]):
                 prefix = f"w{i}."
@@ -538,6 +551,25 @@ class ChangeSet:
                 kind=ErrorKind.CORRUPT_OBJECT,
             ) from exc
         return out
+
+
+def inheriting(parent: ChangeSet) -> ChangeSet:
+    """A fork's empty change set over ``parent`` (a flattened change set)."""
+    digest = hashlib.blake2b(digest_size=12)
+    doc = {
+        "created": sorted([k, v.path, v.kind, v.metadata] for k, v in parent.created.items()),
+        "updated": sorted(parent.updated.items()),
+        "deleted": sorted(parent.deleted.items()),
+        "moves": parent.moves,
+        "blobs": sorted(parent.blobs),
+    }
+    digest.update(json.dumps(doc).encode())
+    for node_id in sorted(parent.chunks):
+        table = parent.chunks[node_id].effective()
+        digest.update(node_id.encode())
+        for column in (table.coords, table.kind, table.chunk_id, table.length, table.checksum):
+            digest.update(np.ascontiguousarray(column).tobytes())
+    return ChangeSet(inherited=parent, lineage=digest.hexdigest())
 
 
 def refs_identical(a: ChunkRefs, b: ChunkRefs) -> np.ndarray[Any, np.dtype[np.bool_]]:

@@ -34,6 +34,7 @@ class MergePlan:
     """What a merge will do, computed before anything is changed."""
 
     conflicts: list[Conflict] = field(default_factory=list)
+    mixed: bool = False
     created: dict[str, NodeOp] = field(default_factory=dict)
     updated: dict[str, str] = field(default_factory=dict)
     deleted: dict[str, str] = field(default_factory=dict)
@@ -74,6 +75,7 @@ class MergePlan:
                 continue
             target.writes_for(node_id, ndim).replace(table)
         target.blobs.update(self.blobs)
+        target.mixed = target.mixed or self.mixed
 
 
 def _path_taken(path: str, target: ChangeSet, base_paths: dict[str, str]) -> str | None:
@@ -182,6 +184,8 @@ def plan_merge(
     for other in others:
         names.update({remap.get(k, k): v.path for k, v in other.created.items()})
     _plan_chunks(plan, target, others, remap, names, on_conflict=on_conflict)
+    if target.lineage is not None:  # a fork taking in other forks
+        plan.mixed = any(o.mixed or o.lineage != target.lineage for o in others)
     return plan
 
 
@@ -236,7 +240,7 @@ def _plan_chunks(
                 continue
             node_id = remap.get(node_id, node_id)
             tables = participants.setdefault(node_id, [])
-            if tables and tables[0][0] == 0:
+            if tables and tables[0][0] == 0 and not other.mixed:
                 tables[0] = (0, _without_superseded(tables[0][1], writes))
             tables.append((position, writes.own()))
             ndims[node_id] = writes.ndim

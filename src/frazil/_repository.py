@@ -8,7 +8,7 @@ import datetime
 from functools import partial
 from typing import TYPE_CHECKING, Any, Self
 
-from frazil._changeset import ChangeSet
+from frazil._changeset import ChangeSet, inheriting
 from frazil._config import RepositoryConfig
 from frazil._errors import (
     AlreadyExistsError,
@@ -914,7 +914,7 @@ class Repository:
             branch=parsed.branch,
             base_id=parsed.snapshot_id,
             base=base,
-            changes=ChangeSet(inherited=parent),
+            changes=inheriting(parent or ChangeSet()),
         )
 
     def fork_from_ticket(self, ticket: str) -> ForkSession:

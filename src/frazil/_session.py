@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import threading
+import time
 import weakref
 from dataclasses import dataclass, field
 from functools import partial
@@ -41,6 +42,7 @@ from frazil._conflicts import ConflictSolver, rebase_workspace
 from frazil._errors import (
     ConflictError,
     ErrorKind,
+    FrazilError,
     InvalidInputError,
     MergeConflictError,
     NoChangesToCommitError,
@@ -72,6 +74,9 @@ if TYPE_CHECKING:
 __all__ = ["ChunkType", "ForkSession", "RepoContext", "Session", "SessionMode"]
 
 logger = logging.getLogger("frazil.session")
+
+_RELIST_SECONDS = 0.2
+"""How often reads look for new staged writes while copies of the store may be writing."""
 
 
 class SessionMode(enum.Enum):
@@ -240,6 +245,9 @@ class Session:
         self._sealed = False
         self._staging_dirty = False
         self._staging_refresh: asyncio.Future[None] | None = None
+        self._staging_checked_at = 0.0
+        self._collected: set[str] = set()
+        """Staging markers already taken into the changes (skipped when listed again)."""
         self.commit_attempts = 0
         """How many attempts the last successful commit took (1 if no rebase was needed)."""
 
@@ -463,6 +471,7 @@ class Session:
             sync(seal(self._ctx.storage, self._token))
             self._token = os.urandom(12).hex()
             self._staging_used = False
+            self._collected = set()
         if self._ws is not None:
             self._ws.changes = self._changes
             self._ws.rebuild()
@@ -545,7 +554,10 @@ class Session:
         except BaseException:
             if self._sealed and not self._committed:
                 self._sealed = False
-                await unseal(self._ctx.storage, self._token)
+                try:
+                    await unseal(self._ctx.storage, self._token)
+                except FrazilError as exc:  # keep the commit's own error
+                    logger.warning("could not reopen the staging area: %s", exc)
             raise
 
     async def _commit(
@@ -625,13 +637,17 @@ class Session:
         return RefUpdated()
 
     async def _finish(self, snapshot: Snapshot) -> None:
-        if self._staging_used:
-            await delete_staged(self._ctx.storage, self._token)
+        # the branch has moved: record that first, so nothing after it can undo it
         self._committed = True
         self._mode = SessionMode.READONLY
         self._base_id = snapshot.id
         self._changes = None
         self._ws = Workspace(self._ctx.io, snapshot, None)
+        if self._staging_used:
+            try:
+                await delete_staged(self._ctx.storage, self._token)
+            except FrazilError as exc:  # best effort: garbage collection removes leftovers
+                logger.warning("could not delete the staging markers of a commit: %s", exc)
 
     def commit(
         self,
@@ -1072,15 +1088,20 @@ class Session:
         recorded, so the coordinator sees data written on the cluster before it commits.
         Concurrent readers wait for the same listing.
         """
-        if self._staging_dirty and self._staging_writer is None and not self.read_only:
+        if not self._staging_used or self._staging_writer is not None or self.read_only:
+            return
+        now = time.monotonic()
+        # after the store was shipped, and then at most every _RELIST_SECONDS while
+        # reading: copies may still be writing (a computation submitted asynchronously)
+        if self._staging_refresh is None and (
+            self._staging_dirty or now - self._staging_checked_at > _RELIST_SECONDS
+        ):
             self._staging_dirty = False
+            self._staging_checked_at = now
             self._staging_refresh = asyncio.ensure_future(self._refresh_now())
         refresh = self._staging_refresh
         if refresh is not None and refresh.get_loop() is not asyncio.get_running_loop():
-            # a caller on another event loop cannot wait for that future; collecting
-            # again is harmless (identical writes merge to themselves)
-            await self._collect_staged(await self._get_workspace())
-            return
+            return  # a caller on another event loop cannot wait for it; commit collects
         if refresh is not None:
             try:
                 await asyncio.shield(refresh)
@@ -1091,16 +1112,18 @@ class Session:
     async def _refresh_now(self) -> None:
         try:
             await self._collect_staged(await self._get_workspace())
-        except BaseException:
-            self._staging_dirty = True  # look again next time (and at commit)
-            raise
+        except MergeConflictError as exc:
+            # reads go on with what the session has; commit reports the conflict
+            logger.warning("writes staged by copies of this session's store conflict: %s", exc)
 
     async def _collect_staged(self, ws: Workspace) -> None:
         assert self._changes is not None
-        staged = await collect_staged(self._ctx.storage, self._token, ws)
+        staged, listed = await collect_staged(
+            self._ctx.storage, self._token, ws, collected=self._collected
+        )
         if staged is None:
+            self._collected.update(listed)
             return
-
         base_paths = {p: r.node_id for p, r in ws.base.nodes.items()}
         plan = plan_merge(self._changes, [staged], on_conflict="fail", base_paths=base_paths)
         if plan.conflicts:
@@ -1111,6 +1134,7 @@ class Session:
             )
         with ws.lock:
             plan.apply(self._changes)
+        self._collected.update(listed)
 
     # ------------------------------------------------------------------ nodes and chunks
     async def get_node_id_async(self, path: str) -> str:

@@ -38,6 +38,8 @@ if TYPE_CHECKING:
 __all__ = ["StagingWriter", "collect_staged", "delete_staged", "ref_token", "seal", "unseal"]
 
 _FIELDS = 8  # sequence, writer, kind, chunk id, size, crc32c, digest, seen
+_SEEN = 8  # index of "seen" in a parsed row (after "where")
+_NAME = 9  # index of the marker's own name in a parsed row
 _NOTHING = "none"  # the copy saw no pending write at the chunk
 
 
@@ -101,18 +103,22 @@ async def _list_markers(storage: Storage, session_token: str) -> list[str]:
     return [info.key.removeprefix(prefix) async for info in storage.list(prefix)]
 
 
-async def collect_staged(storage: Storage, session_token: str, ws: Workspace) -> ChangeSet | None:
-    """The staged writes of a session as a change set (None if there are none).
+async def collect_staged(
+    storage: Storage, session_token: str, ws: Workspace, *, collected: set[str] | frozenset[str]
+) -> tuple[ChangeSet | None, list[str]]:
+    """The staged writes not yet taken in, as a change set, and the markers listed.
+
+    ``collected`` names the markers an earlier call already took in; they still decide
+    which write wins (a copy's later write replaces its earlier one), but only writes that
+    win over them are returned, with what they replace, so a merge can tell a later
+    overwrite from a race.
 
     Raises
     ------
     MergeConflictError
-        If different copies wrote different data to the same chunk, or wrote into an array
-        that no longer exists.
+        If copies that did not see each other wrote different data to the same chunk.
     """
     markers = await _list_markers(storage, session_token)
-    if not markers:
-        return None
     by_node: dict[str, list[list[str]]] = {}
     for marker in markers:
         parts = marker.split("/")
@@ -122,7 +128,7 @@ async def collect_staged(storage: Storage, session_token: str, ws: Workspace) ->
         fields = rest.split(".")
         if len(fields) != _FIELDS:
             continue
-        by_node.setdefault(node_id, []).append([where, *fields])
+        by_node.setdefault(node_id, []).append([where, *fields, marker])
     views = {v.node_id: v for v in ws.nodes.values()}
     out = ChangeSet()
     conflicts: list[Conflict] = []
@@ -132,14 +138,26 @@ async def collect_staged(storage: Storage, session_token: str, ws: Workspace) ->
             # the session deleted (or replaced) the array after these writes, e.g. a
             # mode="w" rewrite after a failed write: deletion came later and wins
             continue
+        if all(r[_NAME] in collected for r in rows):
+            continue
         ndim = view.layout.ndim
-        table, conflicted, seen = _resolve_node(rows, ndim)
+        winners, conflicted = _resolve_node(rows, ndim)
         if len(conflicted):
             conflicts.append(Conflict(ConflictType.ChunkDoubleUpdate, view.path, conflicted))
             continue
-        # what each copy saw lets a merge tell a later overwrite from a race
-        writes = out.chunks[node_id] = ChunkWrites(ndim, inherited=seen)
-        writes.add_table(table, unique=True)
+        before, _ = _resolve_node([r for r in rows if r[_NAME] in collected], ndim)
+        previous = {r[0]: tokens_of(r) for r in before}
+        fresh = [r for r in winners if r[_NAME] not in collected]
+        if not fresh:
+            continue
+        # a fresh write replaces what the session took in before at that chunk, or else
+        # what its copy saw there when it was pickled
+        replaced = [previous.get(r[0], r[_SEEN]) for r in fresh]
+        table = _token_refs(_coords(fresh, ndim), [tokens_of(r) for r in fresh])
+        saw = [i for i, token in enumerate(replaced) if token != _NOTHING]
+        seen = _token_refs(_coords([fresh[i] for i in saw], ndim), [replaced[i] for i in saw])
+        writes = out.chunks[node_id] = ChunkWrites(ndim, inherited=seen.sorted())
+        writes.add_table(table.sorted(), unique=True)
     if conflicts:
         lines = "\n".join(f"  - {c}" for c in conflicts[:20])
         raise MergeConflictError(
@@ -153,13 +171,13 @@ async def collect_staged(storage: Storage, session_token: str, ws: Workspace) ->
             "start over, call session.discard_changes() and write again.",
             conflicts=conflicts,
         )
-    return out
+    return (out if out.chunks else None), markers
 
 
 def ref_token(kind: int, chunk_id: bytes, length: int, checksum: int) -> str:
     """A reference's identity as one key-safe word (kind, chunk id, size, crc32c)."""
     cid = encode_id(chunk_id) if any(chunk_id) else "z"
-    return f"{kind}-{cid}-{length:x}-{checksum:08x}"
+    return f"{int(kind)}-{cid}-{length:x}-{checksum:08x}"
 
 
 def _token_refs(coords: np.ndarray[Any, Any], tokens: list[str]) -> ChunkRefs:
@@ -182,57 +200,80 @@ def _token_refs(coords: np.ndarray[Any, Any], tokens: list[str]) -> ChunkRefs:
     )
 
 
-def _resolve_node(
-    rows: list[list[str]], ndim: int
-) -> tuple[ChunkRefs, np.ndarray[Any, Any], ChunkRefs]:
-    """Resolve one array's markers: (writes, conflicted coordinates, what writers saw).
-
-    A write whose copy saw another marker's write at that chunk (the session read it in
-    between) replaces it; identical data collapses (retried tasks); one copy's later write
-    wins over its earlier one; anything else is a conflict.
-    """
-    # a row: where, sequence, writer, kind, chunk id, size, crc32c, digest, seen
-    tokens = [tokens_of(r) for r in rows]
-    superseded = np.isin(
-        np.array([f"{r[0]}/{t}" for r, t in zip(rows, tokens, strict=True)]),
-        np.array([f"{r[0]}/{r[8]}" for r in rows if r[8] != _NOTHING]),
-    )
-    if bool(superseded.any()):
-        keep = np.flatnonzero(~superseded).tolist()
-        rows = [rows[i] for i in keep]
-    n = len(rows)
-    coords = np.zeros((n, ndim), dtype=np.int64)
-    for i, row in enumerate(rows):
-        if ndim:
+def _coords(rows: list[list[str]], ndim: int) -> np.ndarray[Any, Any]:
+    coords = np.zeros((len(rows), ndim), dtype=np.int64)
+    if ndim:
+        for i, row in enumerate(rows):
             coords[i] = [int(c) for c in row[0].split(".")]
+    return coords
+
+
+def _identity(row: list[str]) -> str:
+    # identical data has equal kind, size, crc32c and digest; the chunk ids always differ
+    return f"{row[3]}.{row[5]}.{row[6]}.{row[7]}"
+
+
+def _superseded(rows: list[list[str]]) -> np.ndarray[Any, np.dtype[np.bool_]]:
+    """Markers replaced by a write whose copy saw them, with the rest of their lineage:
+    the same copy's earlier writes of that chunk and identical retries of them."""
+    tokens = np.array([f"{r[0]}/{tokens_of(r)}" for r in rows])
+    seen = np.array([f"{r[0]}/{r[_SEEN]}" for r in rows])
+    direct = np.isin(tokens, seen[np.array([r[_SEEN] != _NOTHING for r in rows])])
+    if not bool(direct.any()):
+        return direct
+    replacers = np.isin(seen, tokens)  # writes that replaced something stay
+    gone = direct.copy()
+    while True:  # spread to a fixed point: lineages can chain through several copies
+        last_seq: dict[tuple[str, str], int] = {}
+        identities: set[tuple[str, str]] = set()
+        for i in np.flatnonzero(gone).tolist():
+            row = rows[i]
+            key = (row[0], row[2])
+            last_seq[key] = max(last_seq.get(key, -1), int(row[1], 16))
+            identities.add((row[0], _identity(row)))
+        grew = False
+        for i, row in enumerate(rows):
+            if gone[i] or replacers[i]:
+                continue
+            earlier = int(row[1], 16) <= last_seq.get((row[0], row[2]), -1)
+            if earlier or (row[0], _identity(row)) in identities:
+                gone[i] = True
+                grew = True
+        if not grew:
+            return gone
+
+
+def _resolve_node(rows: list[list[str]], ndim: int) -> tuple[list[list[str]], np.ndarray[Any, Any]]:
+    """The winning marker of every chunk, and the coordinates in conflict.
+
+    A write whose copy saw another write at that chunk replaces it (and that write's
+    lineage); identical data collapses (retried tasks); one copy's later write wins over
+    its earlier one; anything else is a conflict.
+    """
+    if not rows:
+        return [], np.zeros((0, ndim), dtype=np.int64)
+    gone = _superseded(rows)
+    if bool(gone.any()):
+        rows = [r for r, g in zip(rows, gone.tolist(), strict=True) if not g]
+    coords = _coords(rows, ndim)
     sequence = np.array([int(r[1], 16) for r in rows], dtype=np.int64)
     writers = np.unique(np.array([r[2] for r in rows]), return_inverse=True)[1]
-    # identical data has equal kind, size, crc32c and digest; the chunk ids always differ
-    identities = np.unique(
-        np.array([f"{r[3]}.{r[5]}.{r[6]}.{r[7]}" for r in rows]), return_inverse=True
-    )[1]
+    identities = np.unique(np.array([_identity(r) for r in rows]), return_inverse=True)[1]
     (keys,) = coord_keys([coords])
-    by_sequence = np.argsort(sequence, kind="stable")
-    order = by_sequence[np.argsort(keys[by_sequence], kind="stable")]
-    sorted_keys = keys[order]
-    starts = np.flatnonzero(np.r_[True, sorted_keys[1:] != sorted_keys[:-1]])
-    ends = np.r_[starts[1:], n] - 1
-    ident_sorted = identities[order]
-    writer_sorted = writers[order]
-    same_data = np.minimum.reduceat(ident_sorted, starts) == np.maximum.reduceat(
-        ident_sorted, starts
-    )
-    one_writer = np.minimum.reduceat(writer_sorted, starts) == np.maximum.reduceat(
-        writer_sorted, starts
-    )
-    bad = ~(same_data | one_writer)
-    conflicted = coords[order[starts[bad]]]
-    pick = order[ends]  # the last write of each chunk (identical data, or one writer's latest)
-    picked_rows = [rows[i] for i in pick.tolist()]
-    table = _token_refs(coords[pick], [tokens_of(r) for r in picked_rows])
-    saw = [j for j, r in enumerate(picked_rows) if r[8] != _NOTHING]
-    seen = _token_refs(coords[pick][saw], [picked_rows[j][8] for j in saw])
-    return table.sorted(), conflicted, seen.sorted()
+    # each copy's last write of each chunk (its earlier ones it replaced itself)
+    order = np.lexsort((sequence, writers, keys))
+    k, w = keys[order], writers[order]
+    last = np.r_[(k[1:] != k[:-1]) | (w[1:] != w[:-1]), True]
+    finals = order[last]
+    # the copies' last writes of one chunk must agree (a retried task writes the same)
+    fk = keys[finals]
+    starts = np.flatnonzero(np.r_[True, fk[1:] != fk[:-1]])
+    ident = identities[finals]
+    agree = np.minimum.reduceat(ident, starts) == np.maximum.reduceat(ident, starts)
+    conflicted = coords[finals[starts[~agree]]]
+    ends = np.r_[starts[1:], len(finals)] - 1
+    pick = finals[ends]
+    return [rows[i] for i in pick.tolist()], conflicted
 
 
 def tokens_of(row: list[str]) -> str:
