@@ -253,8 +253,6 @@ def _plan_chunks(
             continue
         if len(tables) == 1 and tables[0][0] == 0:
             continue
-        if not len(tables[0][1]) and tables[0][0] == 0:
-            tables = tables[1:]
         merged, conflicted = merge_tables([t for _, t in tables], ndim, on_conflict=on_conflict)
         if len(conflicted) and on_conflict == "fail":
             plan.conflicts.append(

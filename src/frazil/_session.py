@@ -7,10 +7,10 @@ single line over it through :func:`frazil._sync.sync`.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import enum
 import json
 import logging
+import math
 import os
 import threading
 import time
@@ -65,7 +65,7 @@ from frazil.format import ChunkRefs, RefDoc, RefKind, encode_id
 from frazil.storage import ByteRange, slice_range
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Iterator
+    from collections.abc import AsyncIterator, Callable, Coroutine, Iterable
 
     from frazil._refs import RefState
     from frazil.format import Snapshot
@@ -178,14 +178,23 @@ def check_commit_metadata(metadata: dict[str, Any] | None) -> dict[str, Any]:
         ) from None
 
 
-def _int_sequence(name: str, values: object, *, low: int, high: int) -> list[int]:
-    """A list of ints from a sequence of ints (a str or a lone int is refused)."""
+def _int_sequence(
+    name: str, values: object, *, low: int, high: int, ndim: int, path: str, kind: ErrorKind
+) -> list[int]:
+    """One int per dimension of the array at ``path`` (a str or a lone int is refused)."""
     if isinstance(values, str | bytes) or not hasattr(values, "__iter__"):
         raise InvalidInputError(
             f"{name} must be a sequence of integers, got {short(values)}",
             kind=ErrorKind.INVALID_ARGUMENT,
         )
-    return [require_int(f"each entry of {name}", v, low=low, high=high) for v in values]
+    ints = [require_int(f"each entry of {name}", v, low=low, high=high) for v in values]
+    if len(ints) != ndim:
+        raise InvalidInputError(
+            f"{name} {tuple(ints)} has {len(ints)} entries but array {path!r} has {ndim} "
+            "dimensions",
+            kind=kind,
+        )
+    return ints
 
 
 def _selection(on_conflict: VersionSelection | str) -> str:
@@ -243,9 +252,9 @@ class Session:
         self._emptied_by_rebase = False
         self._commit_running = False
         self._sealed = False
-        self._staging_dirty = False
         self._staging_refresh: asyncio.Future[None] | None = None
         self._staging_checked_at = 0.0
+        """When reads last listed the staging area (-inf: the store was shipped since)."""
         self._collected: set[str] = set()
         """Staging markers already taken into the changes (skipped when listed again)."""
         self.commit_attempts = 0
@@ -361,7 +370,7 @@ class Session:
         # A copy of a writable store sent elsewhere records its chunk writes under a
         # staging prefix that this session collects at commit (and before it next reads).
         self._staging_used = True
-        self._staging_dirty = True
+        self._staging_checked_at = -math.inf  # the next read looks at once
         return (_restore_store, (self._state(staging=True), read_only))
 
     def _state(self, *, staging: bool = False, with_changes: bool = True) -> dict[str, Any]:
@@ -527,14 +536,16 @@ class Session:
         require_text("commit message", message)
         require_int("rebase_tries", rebase_tries, low=0)
         meta = {**self._ctx.default_metadata, **check_commit_metadata(metadata)}
-        with self._committing("commit"):
-            return await self._unsealing_on_failure(
-                self._commit(meta, message, rebase_with, rebase_tries, allow_empty)
-            )
+        return await self._guarded_commit(
+            "commit",
+            partial(self._commit, meta, message, rebase_with, rebase_tries, allow_empty),
+        )
 
-    @contextlib.contextmanager
-    def _committing(self, what: str) -> Iterator[None]:
-        """Mark a commit, amend or flush in progress; a second one at once is refused."""
+    async def _guarded_commit(
+        self, what: str, attempt: Callable[[], Coroutine[Any, Any, str]]
+    ) -> str:
+        """Run a commit, amend or flush: one at a time, and if it fails, reopen the
+        staging area it sealed."""
         if self._commit_running:
             raise SessionStateError(
                 f"cannot {what}: another commit of this session is in progress (a session "
@@ -543,14 +554,7 @@ class Session:
             )
         self._commit_running = True
         try:
-            yield
-        finally:
-            self._commit_running = False
-
-    async def _unsealing_on_failure(self, attempt: Coroutine[Any, Any, str]) -> str:
-        """Run a commit; if it fails, reopen the staging area the commit sealed."""
-        try:
-            return await attempt
+            return await attempt()
         except BaseException:
             if self._sealed and not self._committed:
                 self._sealed = False
@@ -559,6 +563,8 @@ class Session:
                 except FrazilError as exc:  # keep the commit's own error
                     logger.warning("could not reopen the staging area: %s", exc)
             raise
+        finally:
+            self._commit_running = False
 
     async def _commit(
         self,
@@ -710,8 +716,9 @@ class Session:
         """Async version of :meth:`amend`."""
         self._check_can_commit("amend")
         require_text("commit message", message)
-        with self._committing("amend"):
-            return await self._unsealing_on_failure(self._amend(message, metadata, allow_empty))
+        return await self._guarded_commit(
+            "amend", partial(self._amend, message, metadata, allow_empty)
+        )
 
     async def _amend(self, message: str, metadata: dict[str, Any] | None, allow_empty: bool) -> str:
         ws = await self._prepare_commit(allow_empty)
@@ -775,8 +782,7 @@ class Session:
         """Async version of :meth:`flush`."""
         self._check_can_commit("flush")
         require_text("commit message", message)
-        with self._committing("flush"):
-            return await self._unsealing_on_failure(self._flush(message, metadata))
+        return await self._guarded_commit("flush", partial(self._flush, message, metadata))
 
     async def _flush(self, message: str, metadata: dict[str, Any] | None) -> str:
         ws = await self._prepare_commit(True)
@@ -1091,23 +1097,19 @@ class Session:
         if not self._staging_used or self._staging_writer is not None or self.read_only:
             return
         now = time.monotonic()
-        # after the store was shipped, and then at most every _RELIST_SECONDS while
+        # right after the store was shipped, then at most every _RELIST_SECONDS while
         # reading: copies may still be writing (a computation submitted asynchronously)
-        if self._staging_refresh is None and (
-            self._staging_dirty or now - self._staging_checked_at > _RELIST_SECONDS
-        ):
-            self._staging_dirty = False
+        if self._staging_refresh is None and now - self._staging_checked_at > _RELIST_SECONDS:
             self._staging_checked_at = now
             self._staging_refresh = asyncio.ensure_future(self._refresh_now())
         refresh = self._staging_refresh
-        if refresh is not None and refresh.get_loop() is not asyncio.get_running_loop():
-            return  # a caller on another event loop cannot wait for it; commit collects
-        if refresh is not None:
-            try:
-                await asyncio.shield(refresh)
-            finally:
-                if refresh.done() and self._staging_refresh is refresh:
-                    self._staging_refresh = None
+        if refresh is None or refresh.get_loop() is not asyncio.get_running_loop():
+            return  # nothing to wait for (a caller on another loop cannot; commit collects)
+        try:
+            await asyncio.shield(refresh)
+        finally:
+            if refresh.done() and self._staging_refresh is refresh:
+                self._staging_refresh = None
 
     async def _refresh_now(self) -> None:
         try:
@@ -1121,19 +1123,18 @@ class Session:
         staged, listed = await collect_staged(
             self._ctx.storage, self._token, ws, collected=self._collected
         )
-        if staged is None:
-            self._collected.update(listed)
-            return
-        base_paths = {p: r.node_id for p, r in ws.base.nodes.items()}
-        plan = plan_merge(self._changes, [staged], on_conflict="fail", base_paths=base_paths)
-        if plan.conflicts:
-            raise MergeConflictError(
-                "chunks written by copies of this session's store in other processes "
-                "conflict with each other or with this session's own writes:\n" + plan.describe(),
-                conflicts=plan.conflicts,
-            )
-        with ws.lock:
-            plan.apply(self._changes)
+        if staged is not None:
+            base_paths = {p: r.node_id for p, r in ws.base.nodes.items()}
+            plan = plan_merge(self._changes, [staged], on_conflict="fail", base_paths=base_paths)
+            if plan.conflicts:
+                raise MergeConflictError(
+                    "chunks written by copies of this session's store in other processes "
+                    "conflict with each other or with this session's own writes:\n"
+                    + plan.describe(),
+                    conflicts=plan.conflicts,
+                )
+            with ws.lock:
+                plan.apply(self._changes)
         self._collected.update(listed)
 
     # ------------------------------------------------------------------ nodes and chunks
@@ -1185,13 +1186,15 @@ class Session:
             raise InvalidInputError(
                 f"{array_path!r} is a group, not an array", kind=ErrorKind.INVALID_PATH
             )
-        coords = _int_sequence("chunk_coordinates", chunk_coordinates, low=0, high=2**62)
-        if len(coords) != view.layout.ndim:
-            raise InvalidInputError(
-                f"chunk_coordinates {tuple(coords)} have {len(coords)} entries but array "
-                f"{array_path!r} has {view.layout.ndim} dimensions",
-                kind=ErrorKind.INVALID_CHUNK_INDEX,
-            )
+        coords = _int_sequence(
+            "chunk_coordinates",
+            chunk_coordinates,
+            low=0,
+            high=2**62,
+            ndim=view.layout.ndim,
+            path=array_path,
+            kind=ErrorKind.INVALID_CHUNK_INDEX,
+        )
         ref = await ws.chunk_ref(view, tuple(coords))
         if ref is None:
             return ChunkType.uninitialized
@@ -1292,13 +1295,15 @@ class Session:
     async def shift_array_async(self, array_path: str, chunk_offset: Iterable[int]) -> None:
         """Async version of :meth:`shift_array`."""
         ws, view, grid = await self._regular_array(array_path)
-        offset = _int_sequence("chunk_offset", chunk_offset, low=-(2**62), high=2**62)
-        if len(offset) != len(grid):
-            raise InvalidInputError(
-                f"chunk_offset {tuple(offset)} has {len(offset)} entries but array "
-                f"{array_path!r} has {len(grid)} dimensions",
-                kind=ErrorKind.INVALID_ARGUMENT,
-            )
+        offset = _int_sequence(
+            "chunk_offset",
+            chunk_offset,
+            low=-(2**62),
+            high=2**62,
+            ndim=len(grid),
+            path=array_path,
+            kind=ErrorKind.INVALID_ARGUMENT,
+        )
         if not any(offset):
             return
         table = await ws.chunk_table(view)

@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from frazil._workspace import NodeView, Workspace
     from frazil.storage import Storage
 
-__all__ = ["StagingWriter", "collect_staged", "delete_staged", "ref_token", "seal", "unseal"]
+__all__ = ["StagingWriter", "collect_staged", "delete_staged", "seal", "unseal"]
 
 _FIELDS = 8  # sequence, writer, kind, chunk id, size, crc32c, digest, seen
 _SEEN = 8  # index of "seen" in a parsed row (after "where")
@@ -62,7 +62,7 @@ class StagingWriter:
         ref = writes.lookup(coords) if writes is not None else None
         if ref is None or ref.kind == RefKind.VIRTUAL:
             return _NOTHING
-        return ref_token(int(ref.kind), ref.chunk_id, ref.length, ref.checksum)
+        return _ref_token(int(ref.kind), ref.chunk_id, ref.length, ref.checksum)
 
     async def record(
         self, view: NodeView, coords: tuple[int, ...], ref: ChunkRef | None, digest: str
@@ -146,14 +146,14 @@ async def collect_staged(
             conflicts.append(Conflict(ConflictType.ChunkDoubleUpdate, view.path, conflicted))
             continue
         before, _ = _resolve_node([r for r in rows if r[_NAME] in collected], ndim)
-        previous = {r[0]: tokens_of(r) for r in before}
+        previous = {r[0]: _token_of(r) for r in before}
         fresh = [r for r in winners if r[_NAME] not in collected]
         if not fresh:
             continue
         # a fresh write replaces what the session took in before at that chunk, or else
         # what its copy saw there when it was pickled
         replaced = [previous.get(r[0], r[_SEEN]) for r in fresh]
-        table = _token_refs(_coords(fresh, ndim), [tokens_of(r) for r in fresh])
+        table = _token_refs(_coords(fresh, ndim), [_token_of(r) for r in fresh])
         saw = [i for i, token in enumerate(replaced) if token != _NOTHING]
         seen = _token_refs(_coords([fresh[i] for i in saw], ndim), [replaced[i] for i in saw])
         writes = out.chunks[node_id] = ChunkWrites(ndim, inherited=seen.sorted())
@@ -174,7 +174,7 @@ async def collect_staged(
     return (out if out.chunks else None), markers
 
 
-def ref_token(kind: int, chunk_id: bytes, length: int, checksum: int) -> str:
+def _ref_token(kind: int, chunk_id: bytes, length: int, checksum: int) -> str:
     """A reference's identity as one key-safe word (kind, chunk id, size, crc32c)."""
     cid = encode_id(chunk_id) if any(chunk_id) else "z"
     return f"{int(kind)}-{cid}-{length:x}-{checksum:08x}"
@@ -216,7 +216,7 @@ def _identity(row: list[str]) -> str:
 def _superseded(rows: list[list[str]]) -> np.ndarray[Any, np.dtype[np.bool_]]:
     """Markers replaced by a write whose copy saw them, with the rest of their lineage:
     the same copy's earlier writes of that chunk and identical retries of them."""
-    tokens = np.array([f"{r[0]}/{tokens_of(r)}" for r in rows])
+    tokens = np.array([f"{r[0]}/{_token_of(r)}" for r in rows])
     seen = np.array([f"{r[0]}/{r[_SEEN]}" for r in rows])
     direct = np.isin(tokens, seen[np.array([r[_SEEN] != _NOTHING for r in rows])])
     if not bool(direct.any()):
@@ -276,11 +276,15 @@ def _resolve_node(rows: list[list[str]], ndim: int) -> tuple[list[list[str]], np
     return [rows[i] for i in pick.tolist()], conflicted
 
 
-def tokens_of(row: list[str]) -> str:
-    """The reference token of a parsed marker row."""
+_DELETED = _ref_token(RefKind.TOMBSTONE, b"", 0, 0)
+
+
+def _token_of(row: list[str]) -> str:
+    """The token of a parsed marker row: what :func:`_ref_token` gives for its reference
+    (the marker already spells the chunk id and crc32c the same way)."""
     if row[3] == "n":
-        return ref_token(RefKind.NATIVE, decode_id(row[4]), int(row[5]), int(row[6], 16))
-    return ref_token(RefKind.TOMBSTONE, b"", 0, 0)
+        return f"{int(RefKind.NATIVE)}-{row[4]}-{int(row[5]):x}-{row[6]}"
+    return _DELETED
 
 
 async def seal(storage: Storage, session_token: str) -> None:

@@ -223,7 +223,7 @@ class LocalStorage(Storage):
         # "q/r" must not leave a directory "refs/branch.q" that blocks a branch "q")
         top = self._root / key.split("/", 1)[0]
         parent = path.parent
-        while parent != top and parent != self._root and top in parent.parents:
+        while top in parent.parents:
             try:
                 parent.rmdir()
             except OSError:
