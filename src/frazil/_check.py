@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import datetime
 import numbers
 
 from frazil._errors import ErrorKind, InvalidInputError
 
-__all__ = ["MAX_JSON_DEPTH", "json_depth", "require_int", "require_text", "short"]
+__all__ = [
+    "MAX_JSON_DEPTH",
+    "json_depth",
+    "require_aware_datetime",
+    "require_int",
+    "require_text",
+    "short",
+]
 
 MAX_JSON_DEPTH = 100
 """How deeply commit metadata may nest (JSON parsers differ in how deep they go)."""
@@ -69,3 +77,15 @@ def json_depth(value: object, *, limit: int = MAX_JSON_DEPTH) -> int:
             children = item.values() if isinstance(item, dict) else item
             stack.extend((child, depth + 1) for child in children)
     return deepest
+
+
+def require_aware_datetime(name: str, value: object) -> datetime.datetime:
+    """``value`` if it is a timezone-aware datetime, else InvalidInputError."""
+    if not isinstance(value, datetime.datetime) or value.tzinfo is None:
+        kind = "a naive datetime" if isinstance(value, datetime.datetime) else short(value)
+        raise InvalidInputError(
+            f"{name} must be a timezone-aware datetime (e.g. datetime.now(datetime.UTC)), "
+            f"got {kind}",
+            kind=ErrorKind.INVALID_ARGUMENT,
+        )
+    return value

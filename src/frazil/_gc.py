@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from frazil._check import require_aware_datetime
 from frazil._errors import ErrorKind, InvalidInputError
 from frazil._history import ancestry
 from frazil._refs import list_refs, read_ref
@@ -69,11 +70,7 @@ async def garbage_collect(
     io: RepoIO, initial_snapshot: str, cutoff: object, *, dry_run: object
 ) -> GCSummary:
     """Collect garbage in the repository behind ``io``; see the module docstring."""
-    if not isinstance(cutoff, datetime.datetime) or cutoff.tzinfo is None:
-        raise InvalidInputError(
-            f"delete_object_older_than must be an aware datetime (e.g. in UTC), got {cutoff!r}",
-            kind=ErrorKind.INVALID_ARGUMENT,
-        )
+    cutoff = require_aware_datetime("delete_object_older_than", cutoff)
     if cutoff > datetime.datetime.now(datetime.UTC):
         raise InvalidInputError(
             f"delete_object_older_than={cutoff.isoformat()} is in the future: it would delete "

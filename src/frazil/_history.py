@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from frazil._check import require_aware_datetime
 from frazil._errors import ErrorKind, InvalidInputError, SnapshotNotFoundError
 from frazil.format import CommitInfo, micros_to_datetime
 
@@ -92,18 +93,7 @@ async def snapshot_as_of(io: RepoIO, tip: str, when: datetime.datetime) -> str:
     SnapshotNotFoundError
         If every snapshot in the ancestry is newer than ``when``.
     """
-    if not isinstance(when, datetime.datetime):
-        raise InvalidInputError(
-            f"as_of must be an aware datetime.datetime, got {when!r}",
-            kind=ErrorKind.INVALID_ARGUMENT,
-        )
-    if when.tzinfo is None:
-        raise InvalidInputError(
-            f"as_of={when!r} is a naive datetime; pass an aware one "
-            "(e.g. datetime.now(datetime.UTC))",
-            kind=ErrorKind.INVALID_ARGUMENT,
-        )
-    limit = when.astimezone(datetime.UTC)
+    limit = require_aware_datetime("as_of", when).astimezone(datetime.UTC)
     async for record in ancestry(io, tip):
         if micros_to_datetime(record.written_at) <= limit:
             return record.id
