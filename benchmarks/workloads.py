@@ -94,21 +94,28 @@ def quiesce() -> None:
     os.sync()
 
 
+def float_array(
+    adapter: Adapter, session: Any, name: str, shape: Any, chunks: Any, codec: str
+) -> None:
+    """Create the float32 array (fill 0) the bulk workloads write into."""
+    zarr.create_array(
+        adapter.store(session),
+        name=name,
+        shape=shape,
+        chunks=chunks,
+        dtype="f4",
+        compressors=compressors(codec),
+        fill_value=0,
+    )
+
+
 def warm_up(adapter: Adapter, codec: str) -> None:
     """One small uncommitted write through the same path, so that every system's workers
     have imported their modules before anything is timed."""
     import dask.array as da
 
     session = adapter.writable()
-    zarr.create_array(
-        adapter.store(session),
-        name="warmup",
-        shape=(128, 128),
-        chunks=(64, 64),
-        dtype="f4",
-        compressors=compressors(codec),
-        fill_value=0,
-    )
+    float_array(adapter, session, "warmup", (128, 128), (64, 64), codec)
     adapter.store_dask(session, da.ones((128, 128), chunks=(64, 64), dtype="f4"), "warmup")
 
 
@@ -122,15 +129,7 @@ def w1_bulk_write(adapter: Adapter, params: dict[str, Any], quick: bool) -> dict
         adapter.create()
         warm_up(adapter, params["codec"])
         session = adapter.writable()
-        zarr.create_array(
-            adapter.store(session),
-            name="data",
-            shape=shape,
-            chunks=chunks,
-            dtype="f4",
-            compressors=compressors(params["codec"]),
-            fill_value=0,
-        )
+        float_array(adapter, session, "data", shape, chunks, params["codec"])
         quiesce()
         start = time.perf_counter()
         adapter.store_dask(session, source, "data")
@@ -157,15 +156,7 @@ def w2_bulk_read(adapter: Adapter, params: dict[str, Any], quick: bool) -> dict[
         adapter.create()
         warm_up(adapter, "none")
         session = adapter.writable()
-        zarr.create_array(
-            adapter.store(session),
-            name="data",
-            shape=shape,
-            chunks=chunks,
-            dtype="f4",
-            compressors=None,
-            fill_value=0,
-        )
+        float_array(adapter, session, "data", shape, chunks, "none")
         adapter.store_dask(session, source, "data")
         adapter.commit(session, "data")
         adapter.reopen_cold()
