@@ -1,16 +1,20 @@
 """frazil: git-like transactions for Zarr v3 on any object store, with safe distributed writes.
 
-The layers, from the bottom up (imports point downward only)::
+The package is layered; each layer is a package (or, at the bottom, a module) that imports
+only from the layers below it, through their faces (``__init__``), never their private
+modules. ``tests/test_imports.py`` holds the map and enforces it; ``docs/design/005-layout.md``
+explains it::
 
-    L8 integrations  distributed  dask  xarray             (imported on demand)
-    L7 facades       _repository  _session
-    L6 zarr adapter  _store
-    L5 transactions  _conflicts  _commit  _staging
-    L4 changes       _changeset  _merge  _workspace  _zarrmeta  _conflict_types
-    L3 mechanics     _refs  _history  _io  _virtual
-    L2 format        format/
-    L1 storage       storage/
-    L0 foundation    _errors  _config  _sync
+    L9 applications   catalog/  cli/  testing/
+    L8 integrations   jobs/  dask  xarray  distributed  (_dask _xarray _distributed)
+    L7 facade         _repository
+    L6 sessions       _session/   state, store, committer, forks, session
+    L5 transactions   _commit/    build, protocol, rebase, solvers, staging, tickets
+    L4 changes        _changes/   changeset, merge, conflict, workspace, keys, zarrmeta, reindex
+    L3 mechanics      _repo/      io, context, bootstrap, refs, history, gc, virtual;  _ops/
+    L2 format         format/
+    L1 storage        storage/
+    L0 foundation     _errors  _config  _sync  _check  _checksum
 
 ``import frazil`` imports none of dask, distributed, xarray or s3fs, and loads the rest of
 the package on first use of a public name (Scientific Python SPEC 1 lazy loading).
@@ -21,150 +25,180 @@ from __future__ import annotations
 import importlib as _importlib
 from typing import TYPE_CHECKING as _TYPE_CHECKING
 
-if _TYPE_CHECKING:
+from frazil import _errors
+
+if _TYPE_CHECKING:  # explicit re-exports for type checkers; the same names as _LAZY
+    from frazil._changes import (
+        Conflict as Conflict,
+    )
+    from frazil._changes import (
+        ConflictType as ConflictType,
+    )
+    from frazil._changes import (
+        VersionSelection as VersionSelection,
+    )
+    from frazil._commit import (
+        BasicConflictSolver as BasicConflictSolver,
+    )
+    from frazil._commit import (
+        ConflictDetector as ConflictDetector,
+    )
+    from frazil._commit import (
+        ConflictSolver as ConflictSolver,
+    )
     from frazil._config import (
-        CachingConfig,
-        CommitRetryConfig,
-        CompressionConfig,
-        ManifestConfig,
-        RepositoryConfig,
+        CachingConfig as CachingConfig,
     )
-    from frazil._conflict_types import Conflict, ConflictType, VersionSelection
-    from frazil._conflicts import BasicConflictSolver, ConflictDetector, ConflictSolver
+    from frazil._config import (
+        CommitRetryConfig as CommitRetryConfig,
+    )
+    from frazil._config import (
+        CompressionConfig as CompressionConfig,
+    )
+    from frazil._config import (
+        ManifestConfig as ManifestConfig,
+    )
+    from frazil._config import (
+        RepositoryConfig as RepositoryConfig,
+    )
     from frazil._errors import (
-        AlreadyExistsError,
-        ConflictError,
-        ErrorKind,
-        FormatError,
-        FrazilError,
-        InternalError,
-        InvalidInputError,
-        MergeConflictError,
-        NoChangesToCommitError,
-        NodeNotFoundError,
-        NotFoundError,
-        ObjectNotFoundError,
-        PreconditionFailedError,
-        ReadOnlyError,
-        RebaseFailedError,
-        RefNotFoundError,
-        RepositoryNotFoundError,
-        SessionStateError,
-        SnapshotNotFoundError,
-        StorageError,
+        AlreadyExistsError as AlreadyExistsError,
     )
-    from frazil._gc import GCSummary
-    from frazil._history import Diff, SnapshotInfo
-    from frazil._repository import Repository
-    from frazil._session import ChunkType, ForkSession, Session, SessionMode
-    from frazil._store import FrazilStore
+    from frazil._errors import (
+        ConflictError as ConflictError,
+    )
+    from frazil._errors import (
+        ErrorKind as ErrorKind,
+    )
+    from frazil._errors import (
+        FormatError as FormatError,
+    )
+    from frazil._errors import (
+        FrazilError as FrazilError,
+    )
+    from frazil._errors import (
+        InternalError as InternalError,
+    )
+    from frazil._errors import (
+        InvalidInputError as InvalidInputError,
+    )
+    from frazil._errors import (
+        MergeConflictError as MergeConflictError,
+    )
+    from frazil._errors import (
+        NoChangesToCommitError as NoChangesToCommitError,
+    )
+    from frazil._errors import (
+        NodeNotFoundError as NodeNotFoundError,
+    )
+    from frazil._errors import (
+        NotFoundError as NotFoundError,
+    )
+    from frazil._errors import (
+        ObjectNotFoundError as ObjectNotFoundError,
+    )
+    from frazil._errors import (
+        PreconditionFailedError as PreconditionFailedError,
+    )
+    from frazil._errors import (
+        ReadOnlyError as ReadOnlyError,
+    )
+    from frazil._errors import (
+        RebaseFailedError as RebaseFailedError,
+    )
+    from frazil._errors import (
+        RefNotFoundError as RefNotFoundError,
+    )
+    from frazil._errors import (
+        RepositoryNotFoundError as RepositoryNotFoundError,
+    )
+    from frazil._errors import (
+        SessionStateError as SessionStateError,
+    )
+    from frazil._errors import (
+        SnapshotNotFoundError as SnapshotNotFoundError,
+    )
+    from frazil._errors import (
+        StorageError as StorageError,
+    )
+    from frazil._repo import (
+        Diff as Diff,
+    )
+    from frazil._repo import (
+        GCSummary as GCSummary,
+    )
+    from frazil._repo import (
+        SnapshotInfo as SnapshotInfo,
+    )
+    from frazil._repository import Repository as Repository
+    from frazil._session import (
+        ChunkType as ChunkType,
+    )
+    from frazil._session import (
+        ForkSession as ForkSession,
+    )
+    from frazil._session import (
+        FrazilStore as FrazilStore,
+    )
+    from frazil._session import (
+        Session as Session,
+    )
+    from frazil._session import (
+        SessionMode as SessionMode,
+    )
     from frazil.storage import (
-        Storage,
-        in_memory_storage,
-        local_filesystem_storage,
-        s3_storage,
-        storage_from_url,
+        Storage as Storage,
+    )
+    from frazil.storage import (
+        in_memory_storage as in_memory_storage,
+    )
+    from frazil.storage import (
+        local_filesystem_storage as local_filesystem_storage,
+    )
+    from frazil.storage import (
+        s3_storage as s3_storage,
+    )
+    from frazil.storage import (
+        storage_from_url as storage_from_url,
     )
 
-_LAZY = {
-    "AlreadyExistsError": "frazil._errors",
-    "BasicConflictSolver": "frazil._conflicts",
-    "CachingConfig": "frazil._config",
-    "ChunkType": "frazil._session",
-    "CommitRetryConfig": "frazil._config",
-    "CompressionConfig": "frazil._config",
-    "Conflict": "frazil._conflict_types",
-    "ConflictDetector": "frazil._conflicts",
-    "ConflictError": "frazil._errors",
-    "ConflictSolver": "frazil._conflicts",
-    "ConflictType": "frazil._conflict_types",
-    "Diff": "frazil._history",
-    "ErrorKind": "frazil._errors",
-    "ForkSession": "frazil._session",
-    "FormatError": "frazil._errors",
-    "FrazilError": "frazil._errors",
-    "FrazilStore": "frazil._store",
-    "GCSummary": "frazil._gc",
-    "InternalError": "frazil._errors",
-    "InvalidInputError": "frazil._errors",
-    "ManifestConfig": "frazil._config",
-    "MergeConflictError": "frazil._errors",
-    "NoChangesToCommitError": "frazil._errors",
-    "NodeNotFoundError": "frazil._errors",
-    "NotFoundError": "frazil._errors",
-    "ObjectNotFoundError": "frazil._errors",
-    "PreconditionFailedError": "frazil._errors",
-    "ReadOnlyError": "frazil._errors",
-    "RebaseFailedError": "frazil._errors",
-    "RefNotFoundError": "frazil._errors",
+_LAZY: dict[str, str] = {
+    **dict.fromkeys(_errors.__all__, "frazil._errors"),
+    **dict.fromkeys(("Conflict", "ConflictType", "VersionSelection"), "frazil._changes"),
+    **dict.fromkeys(
+        ("BasicConflictSolver", "ConflictDetector", "ConflictSolver"), "frazil._commit"
+    ),
+    **dict.fromkeys(
+        (
+            "CachingConfig",
+            "CommitRetryConfig",
+            "CompressionConfig",
+            "ManifestConfig",
+            "RepositoryConfig",
+        ),
+        "frazil._config",
+    ),
+    **dict.fromkeys(("Diff", "GCSummary", "SnapshotInfo"), "frazil._repo"),
     "Repository": "frazil._repository",
-    "RepositoryConfig": "frazil._config",
-    "RepositoryNotFoundError": "frazil._errors",
-    "Session": "frazil._session",
-    "SessionMode": "frazil._session",
-    "SessionStateError": "frazil._errors",
-    "SnapshotInfo": "frazil._history",
-    "SnapshotNotFoundError": "frazil._errors",
-    "Storage": "frazil.storage",
-    "StorageError": "frazil._errors",
-    "VersionSelection": "frazil._conflict_types",
-    "in_memory_storage": "frazil.storage",
-    "local_filesystem_storage": "frazil.storage",
-    "s3_storage": "frazil.storage",
-    "storage_from_url": "frazil.storage",
+    **dict.fromkeys(
+        ("ChunkType", "ForkSession", "FrazilStore", "Session", "SessionMode"), "frazil._session"
+    ),
+    **dict.fromkeys(
+        (
+            "Storage",
+            "in_memory_storage",
+            "local_filesystem_storage",
+            "s3_storage",
+            "storage_from_url",
+        ),
+        "frazil.storage",
+    ),
 }
+"""Every public name and the module that defines it: the one list of the public API."""
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "AlreadyExistsError",
-    "BasicConflictSolver",
-    "CachingConfig",
-    "ChunkType",
-    "CommitRetryConfig",
-    "CompressionConfig",
-    "Conflict",
-    "ConflictDetector",
-    "ConflictError",
-    "ConflictSolver",
-    "ConflictType",
-    "Diff",
-    "ErrorKind",
-    "ForkSession",
-    "FormatError",
-    "FrazilError",
-    "FrazilStore",
-    "GCSummary",
-    "InternalError",
-    "InvalidInputError",
-    "ManifestConfig",
-    "MergeConflictError",
-    "NoChangesToCommitError",
-    "NodeNotFoundError",
-    "NotFoundError",
-    "ObjectNotFoundError",
-    "PreconditionFailedError",
-    "ReadOnlyError",
-    "RebaseFailedError",
-    "RefNotFoundError",
-    "Repository",
-    "RepositoryConfig",
-    "RepositoryNotFoundError",
-    "Session",
-    "SessionMode",
-    "SessionStateError",
-    "SnapshotInfo",
-    "SnapshotNotFoundError",
-    "Storage",
-    "StorageError",
-    "VersionSelection",
-    "__version__",
-    "in_memory_storage",
-    "local_filesystem_storage",
-    "s3_storage",
-    "storage_from_url",
-]
-
+__all__ = sorted([*_LAZY, "__version__"])  # noqa: PLE0605 -- derived from the one table
 
 _SUBMODULES = frozenset({"dask", "distributed", "format", "storage", "testing", "xarray"})
 

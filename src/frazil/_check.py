@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import datetime
+import json
 import numbers
+from typing import Any
 
 from frazil._errors import ErrorKind, InvalidInputError
 
 __all__ = [
     "MAX_JSON_DEPTH",
+    "check_commit_metadata",
     "json_depth",
     "require_aware_datetime",
     "require_int",
+    "require_int_sequence",
     "require_text",
     "short",
 ]
@@ -89,3 +93,61 @@ def require_aware_datetime(name: str, value: object) -> datetime.datetime:
             kind=ErrorKind.INVALID_ARGUMENT,
         )
     return value
+
+
+def require_int_sequence(
+    name: str, values: object, *, low: int, high: int, ndim: int, path: str, kind: ErrorKind
+) -> list[int]:
+    """One int per dimension of the array at ``path`` (a str or a lone int is refused).
+
+    Raises
+    ------
+    InvalidInputError
+        Naming ``name`` and what was wrong: not a sequence, an entry out of range (kind
+        ``invalid-argument``), or the wrong number of entries (kind ``kind``).
+    """
+    if isinstance(values, str | bytes) or not hasattr(values, "__iter__"):
+        raise InvalidInputError(
+            f"{name} must be a sequence of integers, got {short(values)}",
+            kind=ErrorKind.INVALID_ARGUMENT,
+        )
+    ints = [require_int(f"each entry of {name}", v, low=low, high=high) for v in values]
+    if len(ints) != ndim:
+        raise InvalidInputError(
+            f"{name} {tuple(ints)} has {len(ints)} entries but array {path!r} has {ndim} "
+            "dimensions",
+            kind=kind,
+        )
+    return ints
+
+
+def check_commit_metadata(metadata: object) -> dict[str, Any]:
+    """Commit metadata as a plain JSON dict (a copy); ``None`` means no metadata.
+
+    Raises
+    ------
+    InvalidInputError
+        If it is not a dict of JSON values, nests more than :data:`MAX_JSON_DEPTH` levels
+        or holds text UTF-8 cannot encode.
+    """
+    if metadata is None:
+        return {}
+    if not isinstance(metadata, dict):
+        raise InvalidInputError(f"commit metadata must be a dict, got {type(metadata).__name__}")
+    if json_depth(metadata) > MAX_JSON_DEPTH:
+        raise InvalidInputError(
+            f"commit metadata nests more than {MAX_JSON_DEPTH} levels deep; flatten it",
+            kind=ErrorKind.INVALID_METADATA,
+        )
+    try:
+        text = json.dumps(metadata, ensure_ascii=False)
+        text.encode("utf-8")
+        return dict(json.loads(text))
+    except (TypeError, ValueError, RecursionError) as exc:
+        # UnicodeEncodeError (lone surrogates) is a ValueError
+        raise InvalidInputError(
+            f"commit metadata must hold JSON values (str, numbers, bools, None, lists and "
+            f"dicts, nested less than ~1000 deep, text encodable as UTF-8): "
+            f"{short(str(exc) or type(exc).__name__)}",
+            kind=ErrorKind.INVALID_METADATA,
+        ) from None

@@ -9,8 +9,7 @@ import numpy as np
 
 from frazil._distributed import merge_sessions
 from frazil._errors import ErrorKind, InvalidInputError, SessionStateError
-from frazil._session import ForkSession
-from frazil._store import FrazilStore
+from frazil._session import ForkSession, FrazilStore
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -18,7 +17,7 @@ if TYPE_CHECKING:
     import dask.array
     import zarr
 
-__all__ = ["merged_fork_graph", "store_dask"]
+__all__ = ["as_list", "merged_fork_graph", "store_dask"]
 
 _META = np.array([object()], dtype=object)
 
@@ -86,7 +85,7 @@ def merged_fork_graph(stored: Sequence[dask.array.Array], *, split_every: int | 
     return delayed(_merge_results)(*reduced)
 
 
-def _as_list(stored: Any) -> list[Any]:
+def as_list(stored: Any) -> list[Any]:
     """``dask.array.store`` returns a bare Array for one source, a tuple for several."""
     import dask.array as da
 
@@ -164,5 +163,5 @@ def store_dask(
         lock=False,
         **store_kwargs,
     )
-    result: ForkSession = merged_fork_graph(_as_list(stored), split_every=split_every).compute()
+    result: ForkSession = merged_fork_graph(as_list(stored), split_every=split_every).compute()
     return result

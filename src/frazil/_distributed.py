@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from frazil._session import ForkSession
+from frazil._session import ForkSession, copy_fork, state_of
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
@@ -83,6 +83,6 @@ def merge_sessions(
         # one fork (the threaded scheduler hands every task the same object): nothing to
         # merge, and returning it unchanged modifies no input
         return unique[0]
-    result = unique[0]._copy_fork()
+    result = ForkSession(copy_fork(state_of(unique[0])))
     result.merge(*unique[1:], on_conflict=on_conflict)
     return result

@@ -414,30 +414,5 @@ class InternalError(FrazilError):
     default_kind = ErrorKind.INTERNAL
 
 
-def _set_public_module(*classes: type) -> None:
-    for cls in classes:
-        cls.__module__ = "frazil"
-
-
-_set_public_module(
-    AlreadyExistsError,
-    ConflictError,
-    ErrorKind,
-    FormatError,
-    FrazilError,
-    InternalError,
-    InvalidInputError,
-    MergeConflictError,
-    NoChangesToCommitError,
-    NodeNotFoundError,
-    NotFoundError,
-    ObjectNotFoundError,
-    PreconditionFailedError,
-    ReadOnlyError,
-    RebaseFailedError,
-    RefNotFoundError,
-    RepositoryNotFoundError,
-    SessionStateError,
-    SnapshotNotFoundError,
-    StorageError,
-)
+for _name in __all__:
+    globals()[_name].__module__ = "frazil"

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import datetime
-from functools import partial
 from typing import TYPE_CHECKING, Any, Self
 
-from frazil._changeset import ChangeSet, inheriting
+from frazil._check import check_commit_metadata
 from frazil._config import RepositoryConfig
 from frazil._errors import (
     AlreadyExistsError,
@@ -18,76 +15,65 @@ from frazil._errors import (
     InvalidInputError,
     ObjectNotFoundError,
     ReadOnlyError,
-    RefNotFoundError,
     RepositoryNotFoundError,
     SessionStateError,
-    SnapshotNotFoundError,
 )
-from frazil._gc import GCSummary, garbage_collect
-from frazil._history import (
+from frazil._repo import (
+    BRANCHES,
+    TAGS,
     Diff,
+    GCSummary,
+    RefFamily,
+    RefState,
+    RepoContext,
+    RepoIO,
     SnapshotInfo,
     ancestry,
     ancestry_windows,
+    bootstrap,
+    cas_ref,
+    context_for,
+    create_named_ref,
+    delete_named_ref,
     diff_snapshots,
+    garbage_collect,
+    list_named_refs,
+    named_ref_state,
+    new_token,
+    require_snapshot,
     snapshot_as_of,
     to_info,
 )
-from frazil._io import RepoIO
-from frazil._refs import (
-    RefState,
-    branch_key,
-    cas_ref,
-    create_ref,
-    list_refs,
-    new_token,
-    read_ref,
-    tag_key,
-)
 from frazil._session import (
     ForkSession,
-    RepoContext,
     Session,
     SessionMode,
-    check_commit_metadata,
-    context_for,
+    SessionState,
+    check_ticket,
+    delete_forks,
+    fetch_forks,
+    fork_from_ticket,
 )
 from frazil._sync import sync
-from frazil._tickets import PARENT, Ticket, decode_publication
 from frazil.format import (
     CommitInfo,
+    ObjectKind,
     RefDoc,
     RepoDoc,
-    Snapshot,
-    TransactionLog,
-    datetime_to_micros,
-    decode_id,
-    is_id,
+    decode_document,
+    encode_document,
     layout,
-    looks_like_id,
-    new_id,
 )
-from frazil.format._envelope import ObjectKind, decode_document, encode_document
 from frazil.storage import RetryingStorage, Storage
 
 if TYPE_CHECKING:
+    import datetime
     from collections.abc import AsyncIterator, Iterator
 
-    from frazil._conflicts import ConflictSolver
-    from frazil._store import FrazilStore
+    from frazil._commit import ConflictSolver
+    from frazil._session import FrazilStore
 
 __all__ = ["Repository"]
-
-_INITIAL_MESSAGE = "Repository initialized"
-
-
-def _frazil_version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("frazil")
-    except PackageNotFoundError:  # pragma: no cover - running from a source tree
-        return "0+unknown"
 
 
 def _check_storage(storage: object) -> Storage:
@@ -153,59 +139,7 @@ class Repository:
         """Async version of :meth:`create`."""
         storage = _check_storage(storage)
         config = _check_config(config) or RepositoryConfig()
-        if not storage.supports_conditional_writes:
-            raise ReadOnlyError(
-                f"cannot create a repository in {storage.describe()}: it cannot make atomic "
-                "conditional writes, which branches need",
-                kind=ErrorKind.READ_ONLY_STORAGE,
-            )
-        io = RepoIO(storage, config)
-        retrying = io.storage
-        if await retrying.exists(layout.REPO_KEY):
-            raise AlreadyExistsError(
-                f"a frazil repository already exists at {storage.describe()}; open it with "
-                "Repository.open (or use Repository.open_or_create)",
-                kind=ErrorKind.REPOSITORY_ALREADY_EXISTS,
-            )
-        async for info in retrying.list(""):
-            if not info.key.startswith((layout.STAGING_PREFIX, layout.FORKS_PREFIX)):
-                raise InvalidInputError(
-                    f"cannot create a repository at {storage.describe()}: the location is not "
-                    f"empty (found {info.key!r}). Choose an empty directory or prefix.",
-                    kind=ErrorKind.INVALID_PATH,
-                )
-            break
-        now = datetime.datetime.now(datetime.UTC)
-        initial = Snapshot(
-            info=CommitInfo(
-                id=new_id(),
-                parent_id=None,
-                written_at=datetime_to_micros(now),
-                message=_INITIAL_MESSAGE,
-                metadata={},
-            ),
-            ancestors=(),
-            nodes={},
-        )
-        await io.write_snapshot(initial)
-        await io.write_transaction(TransactionLog(snapshot_id=initial.id, parent_id=None))
-        doc = RepoDoc(
-            repo_id=new_id(),
-            created_at=datetime_to_micros(now),
-            initial_snapshot_id=initial.id,
-            writer=_frazil_version(),
-        )
-        try:
-            await retrying.put(layout.REPO_KEY, doc.encode(), mode="create")
-        except AlreadyExistsError:
-            existing = await retrying.get(layout.REPO_KEY)
-            if existing != doc.encode():
-                raise AlreadyExistsError(
-                    f"another process created a repository at {storage.describe()} at the "
-                    "same time; open it with Repository.open",
-                    kind=ErrorKind.REPOSITORY_ALREADY_EXISTS,
-                ) from None
-        await create_ref(retrying, layout.branch_key("main"), initial.id)
+        doc = await bootstrap(RepoIO(storage, config))
         repo = cls(context_for(storage, config, doc.repo_id), storage, doc)
         if config != RepositoryConfig():
             await repo.save_config_async()
@@ -394,53 +328,29 @@ class Repository:
                 kind=ErrorKind.READ_ONLY_STORAGE,
             )
 
-    async def _branch_state(self, branch: str) -> RefState:
-        state = await read_ref(self._ctx.storage, branch_key(branch))
-        if state is None:
-            raise RefNotFoundError(
-                f"branch {branch!r} not found; existing branches: "
-                f"{sorted(await self.list_branches_async())}",
-                kind=ErrorKind.BRANCH_NOT_FOUND,
-            )
-        return state
+    async def _ref_state(self, family: RefFamily, name: str) -> RefState:
+        return await named_ref_state(self._ctx.storage, family, name)
 
-    async def _check_snapshot(self, snapshot_id: str) -> Snapshot:
-        if looks_like_id(snapshot_id) and not is_id(snapshot_id):
-            raise SnapshotNotFoundError(
-                f"snapshot {snapshot_id!r} not found (no snapshot can have this id)",
-                kind=ErrorKind.SNAPSHOT_NOT_FOUND,
-            )
-        decode_id(snapshot_id, what="snapshot id")
-        return await self._io.read_snapshot(snapshot_id)
+    async def _create_ref(self, family: RefFamily, name: str, snapshot_id: str) -> None:
+        family.key(name)  # a bad name is reported before anything else
+        self._require_writable()
+        await require_snapshot(self._io, snapshot_id)
+        await create_named_ref(self._ctx.storage, family, name, snapshot_id)
 
-    async def _check_not_nested(self, prefix: str, name: str, what: str) -> None:
-        """As in git, ``a`` and ``a/b`` cannot both exist (a file system holds refs as
-        files, so one would have to be a file and a directory at once)."""
-        for existing in await list_refs(self._ctx.storage, prefix):
-            if existing.startswith(name + "/") or name.startswith(existing + "/"):
-                raise AlreadyExistsError(
-                    f"cannot create {what} {name!r}: {what} {existing!r} exists, and a name "
-                    "cannot be both a ref and a folder of refs (as in git); choose another "
-                    "name",
-                    kind=ErrorKind.BRANCH_ALREADY_EXISTS
-                    if what == "branch"
-                    else ErrorKind.TAG_ALREADY_EXISTS,
-                )
+    async def _list_refs(self, family: RefFamily) -> set[str]:
+        return await list_named_refs(self._ctx.storage, family, limit=self._io.concurrency)
+
+    async def _lookup_ref(self, family: RefFamily, name: str) -> str:
+        return (await self._ref_state(family, name)).doc.snapshot_id
+
+    async def _delete_ref(self, family: RefFamily, name: str) -> None:
+        self._require_writable()
+        await delete_named_ref(self._ctx.storage, family, name)
 
     # ------------------------------------------------------------------ branches
     async def create_branch_async(self, branch: str, snapshot_id: str) -> None:
         """Async version of :meth:`create_branch`."""
-        key = branch_key(branch)
-        self._require_writable()
-        await self._check_snapshot(snapshot_id)
-        await self._check_not_nested(layout.BRANCH_PREFIX, branch, "branch")
-        try:
-            await create_ref(self._ctx.storage, key, snapshot_id)
-        except AlreadyExistsError:
-            raise AlreadyExistsError(
-                f"branch {branch!r} already exists; use reset_branch to move it",
-                kind=ErrorKind.BRANCH_ALREADY_EXISTS,
-            ) from None
+        await self._create_ref(BRANCHES, branch, snapshot_id)
 
     def create_branch(self, branch: str, snapshot_id: str) -> None:
         """Create a branch pointing at a snapshot.
@@ -458,7 +368,7 @@ class Repository:
 
     async def list_branches_async(self) -> set[str]:
         """Async version of :meth:`list_branches`."""
-        return set(await list_refs(self._ctx.storage, layout.BRANCH_PREFIX))
+        return await self._list_refs(BRANCHES)
 
     def list_branches(self) -> set[str]:
         """The names of all branches."""
@@ -466,7 +376,7 @@ class Repository:
 
     async def lookup_branch_async(self, branch: str) -> str:
         """Async version of :meth:`lookup_branch`."""
-        return (await self._branch_state(branch)).doc.snapshot_id
+        return await self._lookup_ref(BRANCHES, branch)
 
     def lookup_branch(self, branch: str) -> str:
         """The snapshot id at the tip of a branch.
@@ -483,8 +393,8 @@ class Repository:
     ) -> None:
         """Async version of :meth:`reset_branch`."""
         self._require_writable()
-        state = await self._branch_state(branch)
-        await self._check_snapshot(snapshot_id)
+        state = await self._ref_state(BRANCHES, branch)
+        await require_snapshot(self._io, snapshot_id)
         if from_snapshot_id is not None and state.doc.snapshot_id != from_snapshot_id:
             raise ConflictError(
                 f"branch {branch!r} is at {state.doc.snapshot_id!r}, not at "
@@ -493,7 +403,7 @@ class Repository:
                 actual_parent=state.doc.snapshot_id,
             )
         doc = RefDoc(snapshot_id=snapshot_id, token=new_token())
-        await cas_ref(self._ctx.storage, branch_key(branch), doc, expected=state)
+        await cas_ref(self._ctx.storage, BRANCHES.key(branch), doc, expected=state)
 
     def reset_branch(
         self, branch: str, snapshot_id: str, *, from_snapshot_id: str | None = None
@@ -523,9 +433,7 @@ class Repository:
             raise SessionStateError(
                 "the main branch cannot be deleted", kind=ErrorKind.CANNOT_DELETE_MAIN
             )
-        self._require_writable()
-        await self._branch_state(branch)
-        await self._ctx.storage.delete(branch_key(branch))
+        await self._delete_ref(BRANCHES, branch)
 
     def delete_branch(self, branch: str) -> None:
         """Delete a branch (its snapshots stay until garbage collection).
@@ -542,24 +450,7 @@ class Repository:
     # ------------------------------------------------------------------ tags
     async def create_tag_async(self, tag: str, snapshot_id: str) -> None:
         """Async version of :meth:`create_tag`."""
-        key = tag_key(tag)
-        self._require_writable()
-        await self._check_snapshot(snapshot_id)
-        await self._check_not_nested(layout.TAG_PREFIX, tag, "tag")
-        try:
-            await create_ref(self._ctx.storage, key, snapshot_id)
-        except AlreadyExistsError:
-            current = await read_ref(self._ctx.storage, key)
-            if current is not None and current.doc.deleted:
-                raise AlreadyExistsError(
-                    f"tag {tag!r} was deleted, and deleted tag names cannot be reused; "
-                    "choose another name",
-                    kind=ErrorKind.TAG_PREVIOUSLY_DELETED,
-                ) from None
-            raise AlreadyExistsError(
-                f"tag {tag!r} already exists; tags are immutable",
-                kind=ErrorKind.TAG_ALREADY_EXISTS,
-            ) from None
+        await self._create_ref(TAGS, tag, snapshot_id)
 
     def create_tag(self, tag: str, snapshot_id: str) -> None:
         """Create an immutable tag pointing at a snapshot.
@@ -571,21 +462,9 @@ class Repository:
         """
         sync(self.create_tag_async(tag, snapshot_id))
 
-    async def _tag_state(self, tag: str) -> RefState:
-        state = await read_ref(self._ctx.storage, tag_key(tag))
-        if state is None or state.doc.deleted:
-            raise RefNotFoundError(f"tag {tag!r} not found", kind=ErrorKind.TAG_NOT_FOUND)
-        return state
-
     async def list_tags_async(self) -> set[str]:
         """Async version of :meth:`list_tags`."""
-        names = await list_refs(self._ctx.storage, layout.TAG_PREFIX)
-        states = await self._io.read_many(
-            [partial(read_ref, self._ctx.storage, layout.tag_key(n)) for n in names]
-        )
-        return {
-            n for n, s in zip(names, states, strict=True) if s is not None and not s.doc.deleted
-        }
+        return await self._list_refs(TAGS)
 
     def list_tags(self) -> set[str]:
         """The names of all (not deleted) tags."""
@@ -593,7 +472,7 @@ class Repository:
 
     async def lookup_tag_async(self, tag: str) -> str:
         """Async version of :meth:`lookup_tag`."""
-        return (await self._tag_state(tag)).doc.snapshot_id
+        return await self._lookup_ref(TAGS, tag)
 
     def lookup_tag(self, tag: str) -> str:
         """The snapshot a tag points at.
@@ -607,10 +486,7 @@ class Repository:
 
     async def delete_tag_async(self, tag: str) -> None:
         """Async version of :meth:`delete_tag`."""
-        self._require_writable()
-        state = await self._tag_state(tag)
-        tombstone = RefDoc(snapshot_id=state.doc.snapshot_id, token=new_token(), deleted=True)
-        await cas_ref(self._ctx.storage, tag_key(tag), tombstone, expected=state)
+        await self._delete_ref(TAGS, tag)
 
     def delete_tag(self, tag: str) -> None:
         """Delete a tag; its name can never be used again.
@@ -625,7 +501,7 @@ class Repository:
     # ------------------------------------------------------------------ history
     async def lookup_snapshot_async(self, snapshot_id: str) -> SnapshotInfo:
         """Async version of :meth:`lookup_snapshot`."""
-        return to_info((await self._check_snapshot(snapshot_id)).info)
+        return to_info((await require_snapshot(self._io, snapshot_id)).info)
 
     def lookup_snapshot(self, snapshot_id: str) -> SnapshotInfo:
         """The history record of a snapshot.
@@ -647,7 +523,7 @@ class Repository:
             return await self.lookup_branch_async(value)
         if name == "tag":
             return await self.lookup_tag_async(value)
-        await self._check_snapshot(value)
+        await require_snapshot(self._io, value)
         return str(value)
 
     async def async_ancestry(
@@ -770,7 +646,11 @@ class Repository:
                 "readonly_session", branch=branch, tag=tag, snapshot_id=snapshot_id
             )
         base = await self._io.read_snapshot(target)
-        return Session(self._ctx, mode=SessionMode.READONLY, branch=None, base_id=target, base=base)
+        return Session(
+            SessionState(
+                self._ctx, mode=SessionMode.READONLY, branch=None, base_id=target, base=base
+            )
+        )
 
     def readonly_session(
         self,
@@ -806,15 +686,10 @@ class Repository:
 
     async def _writable(self, branch: str, mode: SessionMode) -> Session:
         self._require_writable()
-        state = await self._branch_state(branch)
+        state = await self._ref_state(BRANCHES, branch)
         base = await self._io.read_snapshot(state.doc.snapshot_id)
         return Session(
-            self._ctx,
-            mode=mode,
-            branch=branch,
-            base_id=base.id,
-            base=base,
-            ref=state,
+            SessionState(self._ctx, mode=mode, branch=branch, base_id=base.id, base=base, ref=state)
         )
 
     async def writable_session_async(self, branch: str) -> Session:
@@ -874,48 +749,11 @@ class Repository:
         return sync(self.garbage_collect_async(delete_object_older_than, dry_run=dry_run))
 
     # ------------------------------------------------------------------ tickets
-    def _check_ticket(self, ticket: str) -> Ticket:
-        parsed = Ticket.decode(ticket)
-        if parsed.repo_id != self.repo_id:
-            raise InvalidInputError(
-                f"ticket {ticket!r} belongs to another repository ({parsed.repo_id!r}, this "
-                f"one is {self.repo_id!r})",
-                kind=ErrorKind.FOREIGN_FORK,
-            )
-        return parsed
-
-    async def _ticket_parent(self, parsed: Ticket, *, required: bool = True) -> ChangeSet | None:
-        if not parsed.has_parent:
-            return None
-        key = parsed.key(PARENT)
-        try:
-            data = await self._ctx.storage.get(key)
-        except ObjectNotFoundError:
-            if not required:
-                return None
-            raise RefNotFoundError(
-                f"the changes stored with job {parsed.job!r} are gone (garbage-collected?); "
-                "make a new ticket",
-                kind=ErrorKind.FORKS_NOT_FOUND,
-            ) from None
-        _, changes = decode_publication(data, key=key)
-        return changes
-
     async def fork_from_ticket_async(self, ticket: str) -> ForkSession:
         """Async version of :meth:`fork_from_ticket`."""
-        parsed = self._check_ticket(ticket)
+        parsed = check_ticket(self._ctx, ticket)
         self._require_writable()
-        parent, base = await asyncio.gather(
-            self._ticket_parent(parsed), self._io.read_snapshot(parsed.snapshot_id)
-        )
-        return ForkSession(
-            self._ctx,
-            mode=SessionMode.WRITABLE,
-            branch=parsed.branch,
-            base_id=parsed.snapshot_id,
-            base=base,
-            changes=inheriting(parent or ChangeSet()),
-        )
+        return ForkSession(await fork_from_ticket(self._ctx, parsed))
 
     def fork_from_ticket(self, ticket: str) -> ForkSession:
         """A fork for a batch worker, made from a coordinator's :meth:`Session.ticket`.
@@ -929,46 +767,8 @@ class Repository:
 
     async def fetch_forks_async(self, ticket: str) -> list[ForkSession]:
         """Async version of :meth:`fetch_forks`."""
-        parsed = self._check_ticket(ticket)
-        prefix = layout.fork_prefix(parsed.job)
-        keys = sorted(
-            [
-                info.key
-                async for info in self._ctx.storage.list(prefix)
-                if info.key != parsed.key(PARENT)
-            ]
-        )
-        # the parent changes are only needed for reading; merging uses each fork's own
-        parent, blobs = await asyncio.gather(
-            self._ticket_parent(parsed, required=False),
-            self._io.read_many([partial(self._ctx.storage.get, k) for k in keys]),
-        )
-        forks = []
-        for key, data in zip(keys, blobs, strict=True):
-            header, changes = decode_publication(data, key=key)
-            if (header["repo_id"], header["snapshot_id"], header["branch"]) != (
-                parsed.repo_id,
-                parsed.snapshot_id,
-                parsed.branch,
-            ):
-                raise InvalidInputError(
-                    f"published fork {key!r} was made against snapshot "
-                    f"{header['snapshot_id']!r} of branch {header['branch']!r}, not the "
-                    f"ticket's {parsed.snapshot_id!r}; it cannot be merged",
-                    kind=ErrorKind.FOREIGN_FORK,
-                )
-            changes.inherited = parent
-            forks.append(
-                ForkSession(
-                    self._ctx,
-                    mode=SessionMode.WRITABLE,
-                    branch=parsed.branch,
-                    base_id=parsed.snapshot_id,
-                    changes=changes,
-                    token=str(header["name"]),
-                )
-            )
-        return forks
+        states = await fetch_forks(self._ctx, check_ticket(self._ctx, ticket))
+        return [ForkSession(state) for state in states]
 
     def fetch_forks(self, ticket: str) -> list[ForkSession]:
         """Every fork published under the ticket's job, once each, in name order.
@@ -985,10 +785,7 @@ class Repository:
 
     async def delete_forks_async(self, ticket: str) -> int:
         """Async version of :meth:`delete_forks`."""
-        parsed = self._check_ticket(ticket)
-        keys = [info.key async for info in self._ctx.storage.list(layout.fork_prefix(parsed.job))]
-        await self._ctx.storage.delete_many(keys)
-        return len(keys)
+        return await delete_forks(self._ctx, check_ticket(self._ctx, ticket))
 
     def delete_forks(self, ticket: str) -> int:
         """Remove a job's published forks (after merging and committing them).

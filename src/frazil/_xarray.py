@@ -6,9 +6,9 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import zarr
 
-from frazil._dask import _as_list, merged_fork_graph
+from frazil._dask import as_list, merged_fork_graph
 from frazil._errors import ErrorKind, SessionStateError
-from frazil._session import ForkSession, Session
+from frazil._session import ForkSession, Session, state_of
 
 if TYPE_CHECKING:
     from collections.abc import Hashable, Mapping, MutableMapping
@@ -136,13 +136,14 @@ def to_frazil(
             f"got {type(session).__name__}",
             kind=ErrorKind.COMMIT_NOT_ALLOWED,
         )
-    session._check_writable()
+    state = state_of(session)
+    state.check_writable()
     from xarray.backends.writers import _validate_dataset_names, dump_to_store
     from xarray.backends.zarr import ZarrStore, _choose_default_mode
 
     dataset = _as_dataset(obj)
     concrete_mode = _choose_default_mode(mode=mode, append_dim=append_dim, region=region)
-    checkpoint = session._checkpoint()
+    checkpoint = state.checkpoint()
     try:
         for variable in dataset.variables.values():
             if variable.size == 0:
@@ -177,11 +178,11 @@ def to_frazil(
         store_kwargs = dict(chunkmanager_store_kwargs or {})
         store_kwargs.update(return_stored=True, load_stored=False)
         stored = writer.sync(compute=False, chunkmanager_store_kwargs=store_kwargs)
-        graph = merged_fork_graph(_as_list(stored), split_every=split_every)
+        graph = merged_fork_graph(as_list(stored), split_every=split_every)
         if not compute:
             return graph
         session.merge(graph.compute())
     except BaseException:
-        session._rollback(checkpoint)
+        state.rollback(checkpoint)
         raise
     return None

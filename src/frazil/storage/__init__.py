@@ -27,7 +27,7 @@ from frazil.storage._base import (
 from frazil.storage._fsspec import FsspecStorage
 from frazil.storage._local import LocalStorage
 from frazil.storage._memory import MemoryStorage
-from frazil.storage._retry import RetryingStorage, RetrySettings
+from frazil.storage._retry import RetryingStorage, RetrySettings, backoff_delay
 from frazil.storage._s3 import S3Options, S3Storage
 from frazil.storage._wrapper import WrapperStorage
 
@@ -53,6 +53,7 @@ __all__ = [
     "Versioned",
     "WindowRange",
     "WrapperStorage",
+    "backoff_delay",
     "in_memory_storage",
     "local_filesystem_storage",
     "s3_storage",

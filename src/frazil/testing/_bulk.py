@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from frazil._checksum import crc32c
+from frazil._session import state_of
 from frazil._sync import sync
 from frazil.format import ChunkRefs, RefKind, encode_id, new_id_bytes
 
@@ -25,11 +26,12 @@ def bulk_chunk_refs(
     million-chunk array costs one object and a few NumPy calls instead of a million zarr
     writes. Reading any of those chunks returns ``data``.
     """
-    session._check_writable()
-    ws = session._workspace
+    state = state_of(session)
+    state.check_writable()
+    ws = sync(state.workspace())
     view = ws.require_node(array_path)
     chunk_id = new_id_bytes()
-    sync(session._io.write_chunk(encode_id(chunk_id), data))
+    sync(state.io.write_chunk(encode_id(chunk_id), data))
     coords = np.ascontiguousarray(coords, dtype=np.int64)
     n = len(coords)
     table = ChunkRefs(
@@ -41,7 +43,4 @@ def bulk_chunk_refs(
         checksum=np.full(n, crc32c(data), dtype=np.uint32),
         location=np.zeros(n, dtype=np.uint32),
     )
-    changes = ws.changes
-    assert changes is not None
-    with ws.lock:
-        changes.writes_for(view.node_id, view.layout.ndim).add_table(table)
+    state.add_chunk_table(ws, view, table.dedup_last())

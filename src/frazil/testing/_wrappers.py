@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from frazil._errors import ErrorKind, StorageError
-from frazil.storage._wrapper import WrapperStorage
+from frazil.storage import WrapperStorage
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator

@@ -26,13 +26,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from frazil._changeset import ChangeSet, ChunkRef, ChunkWrites
-from frazil._conflict_types import Conflict, ConflictType
+from frazil._changes import ChangeSet, ChunkRef, ChunkWrites, Conflict, ConflictType
 from frazil._errors import ErrorKind, MergeConflictError, SessionStateError
 from frazil.format import ChunkRefs, RefKind, coord_keys, decode_id, encode_id, layout
 
 if TYPE_CHECKING:
-    from frazil._workspace import NodeView, Workspace
+    from frazil._changes import NodeView, Workspace
     from frazil.storage import Storage
 
 __all__ = ["StagingWriter", "collect_staged", "delete_staged", "seal", "unseal"]

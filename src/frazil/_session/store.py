@@ -19,17 +19,26 @@ from __future__ import annotations
 
 import hashlib
 from functools import partial
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from zarr.abc.store import OffsetByteRequest, RangeByteRequest, Store, SuffixByteRequest
 from zarr.core.buffer import Buffer
 
-from frazil._changeset import ChunkRef
+from frazil._changes import (
+    METADATA_KEY,
+    BlobKey,
+    ChunkKey,
+    ChunkRef,
+    MetadataKey,
+    child_path,
+    chunk_keys,
+    node_key_prefix,
+    parse_node_metadata,
+    resolve_key,
+)
 from frazil._checksum import crc32c
 from frazil._errors import ErrorKind, InvalidInputError, ReadOnlyError, SessionStateError
-from frazil._workspace import NodeView, child_path
-from frazil._zarrmeta import parse_node_metadata
 from frazil.format import ChunkRefs, RefKind, encode_id, new_id_bytes
 from frazil.storage import OffsetRange, SuffixRange, WindowRange, slice_range, validate_key
 
@@ -39,59 +48,13 @@ if TYPE_CHECKING:
     from zarr.abc.store import ByteRequest
     from zarr.core.buffer import BufferPrototype
 
-    from frazil._io import RepoIO
-    from frazil._workspace import Workspace
+    from frazil._changes import NodeView, Workspace
+    from frazil._session.state import SessionState, StateOwner
     from frazil.storage import ByteRange
 
-__all__ = ["FrazilStore", "StoreBackend"]
+__all__ = ["FrazilStore"]
 
-_METADATA = "zarr.json"
 _READ_ONLY_MESSAGE = "store was opened in read-only mode and does not support writing"
-
-
-class StagingSink(Protocol):
-    """Where a remote copy of a writable store records its chunk writes."""
-
-    async def record(
-        self, view: NodeView, coords: tuple[int, ...], ref: ChunkRef | None, digest: str
-    ) -> None:
-        """Durably record a chunk write (``ref``) or deletion (``None``)."""
-
-
-class StoreBackend(Protocol):
-    """What the store needs from a session (implemented by ``Session``)."""
-
-    @property
-    def read_only(self) -> bool:
-        """Whether the session refuses writes."""
-
-    @property
-    def _workspace(self) -> Workspace:
-        """The session's current workspace."""
-
-    @property
-    def _io(self) -> RepoIO:
-        """Object I/O of the repository."""
-
-    @property
-    def _staging(self) -> StagingSink | None:
-        """Set when this is a remote copy of a writable session's store."""
-
-    @property
-    def _token(self) -> str:
-        """Identity of the session, for store equality."""
-
-    def _check_writable(self) -> None:
-        """Raise ``ReadOnlyError`` or ``SessionStateError`` if writes are not allowed."""
-
-    async def _refresh_staged(self) -> None:
-        """Take in writes that remote copies of this store recorded since the last look."""
-
-    def _reduce_store(self, read_only: bool) -> tuple[Any, ...]:
-        """Pickle support for the store."""
-
-    async def _read_ref(self, ref: ChunkRef, byte_range: ByteRange | None) -> bytes:
-        """The bytes a reference points to."""
 
 
 def _convert_range(byte_range: ByteRequest | None) -> ByteRange | None:
@@ -112,11 +75,6 @@ def _offset(value: int) -> int:
     return min(value, 2**62)
 
 
-def _node_key_prefix(path: str) -> str:
-    """Store-key prefix of a node: ``"/"`` -> ``""``, ``"/a/b"`` -> ``"a/b/"``."""
-    return "" if path == "/" else path[1:] + "/"
-
-
 class FrazilStore(Store):
     """A zarr store reading and writing through a frazil session.
 
@@ -131,49 +89,52 @@ class FrazilStore(Store):
         Force a read-only view of a writable session; defaults to the session's mode.
     """
 
-    _session: StoreBackend
+    _owner: StateOwner
+    _state: SessionState
 
-    def __init__(self, session: StoreBackend, *, read_only: bool | None = None) -> None:
-        super().__init__(read_only=bool(session.read_only if read_only is None else read_only))
-        if not read_only and read_only is not None and session.read_only:
+    def __init__(self, session: StateOwner, *, read_only: bool | None = None) -> None:
+        state = session._state
+        super().__init__(read_only=bool(state.read_only if read_only is None else read_only))
+        if not read_only and read_only is not None and state.read_only:
             raise ReadOnlyError(
                 "cannot open a writable store on a read-only session; use "
                 "repo.writable_session(branch).store",
                 kind=ErrorKind.READ_ONLY_STORE,
             )
-        self._session = session
+        self._owner = session
+        self._state = state
 
     # ------------------------------------------------------------------ identity
     @property
     def session(self) -> Any:
         """The session this store reads from and writes to."""
-        return self._session
+        return self._owner
 
     @property
     def read_only(self) -> bool:
         # docstring inherited
-        return self._read_only or self._session.read_only
+        return self._read_only or self._state.read_only
 
     def __eq__(self, value: object) -> bool:
         return (
             isinstance(value, FrazilStore)
-            and value._session._token == self._session._token
+            and value._state.token == self._state.token
             and value._read_only == self._read_only
         )
 
     def __hash__(self) -> int:
-        return hash(self._session._token)
+        return hash(self._state.token)
 
     def __repr__(self) -> str:
         mode = "read-only" if self.read_only else "writable"
-        return f"<FrazilStore {mode} {self._session!r}>"
+        return f"<FrazilStore {mode} {self._owner!r}>"
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return self._session._reduce_store(self._read_only)
+        return self._owner._reduce_store(self._read_only)
 
     def with_read_only(self, read_only: bool = False) -> FrazilStore:
         # docstring inherited
-        return FrazilStore(self._session, read_only=read_only)
+        return FrazilStore(self._owner, read_only=read_only)
 
     # ------------------------------------------------------------------ capabilities
     @property
@@ -199,74 +160,36 @@ class FrazilStore(Store):
         return False
 
     def _check_writable(self) -> None:
-        if self._read_only or self._session.read_only:
+        state = self._state
+        if self._read_only or state.read_only:
             raise ReadOnlyError(
                 f"{_READ_ONLY_MESSAGE}: "
                 + (
                     "its session is read-only (committed, or opened with "
                     "readonly_session); open repo.writable_session(branch) to write"
-                    if self._session.read_only
+                    if state.read_only
                     else "this store was opened with read_only=True"
                 ),
                 kind=ErrorKind.READ_ONLY_STORE,
             )
-        self._session._check_writable()
-
-    # ------------------------------------------------------------------ key resolution
-    @property
-    def _ws(self) -> Workspace:
-        return self._session._workspace
-
-    def _resolve(self, key: str, *, writing: bool = False) -> tuple[str, Any, Any]:
-        """Classify a key: ("meta", path, None), ("chunk", view, coords) or ("blob", key, None).
-
-        ``writing`` refuses malformed chunk keys of an existing array (``"a/c/-1"``,
-        ``"a/c/0/0"`` for a 1-d array, ``"a/c/01"``) instead of storing them as blobs.
-        """
-        try:
-            validate_key(key)
-        except InvalidInputError as exc:
-            raise InvalidInputError(
-                f"invalid zarr key {key!r}: {exc.message.partition(': ')[2]}",
-                kind=ErrorKind.INVALID_KEY,
-            ) from None
-        if key == _METADATA or key.endswith("/" + _METADATA):
-            return ("meta", "/" + key[: -len(_METADATA)].rstrip("/"), None)
-        nodes = self._ws.nodes
-        segments = key.split("/")
-        for i in range(len(segments) - 1, -1, -1):
-            view = nodes.get("/" + "/".join(segments[:i]))
-            if view is None:
-                continue
-            if view.kind == "array":
-                rest = "/".join(segments[i:])
-                coords = view.layout.parse_chunk_key(rest)
-                if coords is not None:
-                    return ("chunk", view, coords)
-                if writing and view.layout.looks_like_chunk_key(rest):
-                    example = view.layout.chunk_key([0] * view.layout.ndim)
-                    raise InvalidInputError(
-                        f"invalid chunk key {key!r} for the {view.layout.ndim}-d array "
-                        f"{view.path!r}: expected {view.layout.ndim} non-negative integers "
-                        f"without leading zeros, like {example!r}",
-                        kind=ErrorKind.INVALID_CHUNK_INDEX,
-                    )
-            break
-        return ("blob", key, None)
+        state.check_writable()
 
     # ------------------------------------------------------------------ reads
-    async def _ref_for(self, key: str) -> tuple[str, Any]:
-        await self._session._refresh_staged()
-        kind, target, coords = self._resolve(key)
-        ws = self._ws
-        if kind == "meta":
-            view = ws.node(target)
-            if view is not None:
-                return ("meta", view.metadata.encode())
-            return ("ref", ws.blob_ref(key))
-        if kind == "chunk":
-            return ("ref", await ws.chunk_ref(target, coords))
-        return ("ref", ws.blob_ref(key))
+    async def _lookup(self, key: str) -> bytes | ChunkRef | None:
+        """The metadata bytes or chunk/blob reference stored at ``key`` (None: absent)."""
+        state = self._state
+        await state.refresh_staged()
+        ws = await state.workspace()
+        match resolve_key(ws, key):
+            case MetadataKey(path=path):
+                view = ws.node(path)
+                if view is not None:
+                    return view.metadata.encode()
+                return ws.blob_ref(key)
+            case ChunkKey(view=view, coords=coords):
+                return await ws.chunk_ref(view, coords)
+            case BlobKey():
+                return ws.blob_ref(key)
 
     async def get(
         self,
@@ -276,13 +199,13 @@ class FrazilStore(Store):
     ) -> Buffer | None:
         # docstring inherited
         frazil_range = _convert_range(byte_range)
-        what, found = await self._ref_for(key)
+        found = await self._lookup(key)
         if found is None:
             return None
-        if what == "meta":
+        if isinstance(found, bytes):
             data = slice_range(found, frazil_range)
         else:
-            data = await self._session._read_ref(found, frazil_range)
+            data = await self._state.read_ref(found, frazil_range)
         return prototype.buffer.from_bytes(data)
 
     async def get_partial_values(
@@ -292,21 +215,20 @@ class FrazilStore(Store):
     ) -> list[Buffer | None]:
         # docstring inherited
         pairs = list(key_ranges)
-        return await self._session._io.read_many(
+        return await self._state.io.read_many(
             [partial(self.get, k, prototype, r) for k, r in pairs]
         )
 
     async def exists(self, key: str) -> bool:
         # docstring inherited
-        _, found = await self._ref_for(key)
-        return found is not None
+        return await self._lookup(key) is not None
 
     async def getsize(self, key: str) -> int:
         # docstring inherited
-        what, found = await self._ref_for(key)
+        found = await self._lookup(key)
         if found is None:
             raise FileNotFoundError(key)
-        return len(found) if what == "meta" else int(found.length)
+        return len(found) if isinstance(found, bytes) else int(found.length)
 
     # ------------------------------------------------------------------ writes
     async def set(self, key: str, value: Buffer) -> None:
@@ -320,25 +242,27 @@ class FrazilStore(Store):
                 "with zarr.core.buffer.default_buffer_prototype().buffer.from_bytes(...)"
             )
         data = memoryview(value.as_numpy_array()).cast("B")
-        kind, target, coords = self._resolve(key, writing=True)
-        if kind == "meta":
+        state = self._state
+        ws = await state.workspace()
+        resolved = resolve_key(ws, key, writing=True)
+        if isinstance(resolved, MetadataKey):
             text = bytes(data)
-            parsed = parse_node_metadata(text, path=target)
+            parsed = parse_node_metadata(text, path=resolved.path)
             if parsed is not None:
                 self._refuse_remote("metadata", key)
-                self._ws.set_node(target, parsed.kind, text.decode(), parsed.array)
+                ws.set_node(resolved.path, parsed.kind, text.decode(), parsed.array)
                 return
-            kind = "blob"
-        if kind == "chunk":
-            view: NodeView = target
+        elif isinstance(resolved, ChunkKey):
+            view, coords = resolved.view, resolved.coords
             if not view.layout.in_grid(coords):
                 raise InvalidInputError(
                     f"invalid chunk key {key!r}: chunk index {list(coords)} is outside the "
                     f"chunk grid {list(view.layout.grid or ())} of array {view.path!r}",
                     kind=ErrorKind.INVALID_CHUNK_INDEX,
                 )
-            ref = await self._store_bytes(data, inline_ok=self._session._staging is None)
-            self._ws.put_chunk(
+            staging = state.staging_writer
+            ref = await self._store_bytes(data, inline_ok=staging is None)
+            ws.put_chunk(
                 view,
                 coords,
                 kind=ref.kind,
@@ -347,15 +271,14 @@ class FrazilStore(Store):
                 checksum=ref.checksum,
                 data=ref.data,
             )
-            staging = self._session._staging
             if staging is not None:
                 await staging.record(view, coords, ref, _digest(data))
             return
         self._refuse_remote("key", key)
-        self._ws.set_blob(key, await self._store_bytes(data, inline_ok=True))
+        ws.set_blob(key, await self._store_bytes(data, inline_ok=True))
 
     def _refuse_remote(self, what: str, key: str) -> None:
-        if self._session._staging is not None:
+        if self._state.staging_writer is not None:
             raise SessionStateError(
                 f"cannot write {what} {key!r} from a copy of a writable store sent to another "
                 "process: only chunk writes can be collected from remote copies. Write "
@@ -367,7 +290,7 @@ class FrazilStore(Store):
 
     async def _store_bytes(self, data: memoryview, *, inline_ok: bool) -> ChunkRef:
         checksum = crc32c(data)
-        io = self._session._io
+        io = self._state.io
         if inline_ok and len(data) <= io.config.inline_chunk_threshold_bytes:
             return ChunkRef(
                 kind=RefKind.INLINE,
@@ -392,20 +315,19 @@ class FrazilStore(Store):
     async def delete(self, key: str) -> None:
         # docstring inherited
         self._check_writable()
-        kind, target, coords = self._resolve(key)
-        ws = self._ws
-        if kind == "meta":
-            if ws.node(target) is not None:
-                self._refuse_remote("metadata", key)
-                ws.delete_subtree(target)
-                return
-            kind = "blob"
-        if kind == "chunk":
-            view: NodeView = target
-            if await ws.chunk_ref(view, coords) is None and self._session._staging is None:
+        state = self._state
+        ws = await state.workspace()
+        resolved = resolve_key(ws, key)
+        if isinstance(resolved, MetadataKey) and ws.node(resolved.path) is not None:
+            self._refuse_remote("metadata", key)
+            ws.delete_subtree(resolved.path)
+            return
+        if isinstance(resolved, ChunkKey):
+            view, coords = resolved.view, resolved.coords
+            staging = state.staging_writer
+            if await ws.chunk_ref(view, coords) is None and staging is None:
                 return
             ws.put_chunk(view, coords, kind=RefKind.TOMBSTONE)
-            staging = self._session._staging
             if staging is not None:
                 await staging.record(view, coords, None, "deleted")
             return
@@ -419,9 +341,9 @@ class FrazilStore(Store):
         stripped = prefix.removesuffix("/")
         if stripped or prefix:
             validate_key(stripped)  # "/" and "a//" are refused, not read as "" or "a"
-        ws = self._ws
+        ws = await self._state.workspace()
         path = "/" + stripped
-        if self._session._staging is not None and (
+        if self._state.staging_writer is not None and (
             ws.subtree(path) or any(k.startswith(stripped) for k in ws.blob_keys())
         ):
             self._refuse_remote("directory", prefix)
@@ -430,22 +352,22 @@ class FrazilStore(Store):
         for view in list(ws.nodes.values()):
             if view.kind != "array" or child_path(view.path, path):
                 continue
-            array_prefix = _node_key_prefix(view.path)
+            array_prefix = node_key_prefix(view.path)
             if not (stripped + "/").startswith(array_prefix):
                 continue
             table = await ws.chunk_table(view)
             if not len(table):
                 continue
-            keys = self._chunk_keys(view, table)
+            keys = chunk_keys(view, table)
             doomed = np.flatnonzero(np.char.startswith(keys, stripped + "/"))
             if len(doomed):
-                self._tombstone(view, table.coords[doomed])
+                self._tombstone(ws, view, table.coords[doomed])
 
-    def _tombstone(self, view: NodeView, coords: np.ndarray[Any, Any]) -> None:
+    def _tombstone(self, ws: Workspace, view: NodeView, coords: np.ndarray[Any, Any]) -> None:
         tombstones = ChunkRefs.tombstones(coords)
-        changes = self._ws.changes
+        changes = ws.changes
         assert changes is not None
-        with self._ws.lock:
+        with ws.lock:
             changes.writes_for(view.node_id, view.layout.ndim).add_table(tombstones)
 
     async def clear(self) -> None:
@@ -453,29 +375,13 @@ class FrazilStore(Store):
         await self.delete_dir("")
 
     # ------------------------------------------------------------------ listing
-    def _chunk_keys(self, view: NodeView, table: ChunkRefs) -> np.ndarray[Any, Any]:
-        layout = view.layout
-        prefix = _node_key_prefix(view.path)
-        coords = table.coords
-        if layout.ndim == 0:
-            return np.full(len(coords), prefix + layout.chunk_key(()), dtype=object).astype(str)
-        parts = coords.astype(str)
-        joined = parts[:, 0]
-        for d in range(1, layout.ndim):
-            joined = np.char.add(np.char.add(joined, layout.separator), parts[:, d])
-        head = prefix + (
-            layout.chunk_prefix() + layout.separator if layout.encoding == "default" else ""
-        )
-        keys: np.ndarray[Any, Any] = np.char.add(head, joined)
-        return keys
-
     async def _keys_with_prefix(self, prefix: str) -> list[str]:
-        await self._session._refresh_staged()
-        ws = self._ws
+        await self._state.refresh_staged()
+        ws = await self._state.workspace()
         keys: list[str] = []
         for view in list(ws.nodes.values()):
-            node_prefix = _node_key_prefix(view.path)
-            meta_key = node_prefix + _METADATA
+            node_prefix = node_key_prefix(view.path)
+            meta_key = node_prefix + METADATA_KEY
             if meta_key.startswith(prefix):
                 keys.append(meta_key)
             if view.kind == "array" and (
@@ -483,10 +389,10 @@ class FrazilStore(Store):
             ):
                 table = await ws.chunk_table(view)
                 if len(table):
-                    chunk_keys = self._chunk_keys(view, table)
+                    found = chunk_keys(view, table)
                     if prefix and not node_prefix.startswith(prefix):
-                        chunk_keys = chunk_keys[np.char.startswith(chunk_keys, prefix)]
-                    keys.extend(chunk_keys.tolist())
+                        found = found[np.char.startswith(found, prefix)]
+                    keys.extend(found.tolist())
         keys.extend(k for k in ws.blob_keys() if k.startswith(prefix))
         return keys
 
@@ -517,7 +423,7 @@ class FrazilStore(Store):
         stripped = prefix.rstrip("/")
         base = stripped + "/" if stripped else ""
         keys = await self._keys_with_prefix(base)
-        sizes = await self._session._io.read_many([partial(self.getsize, k) for k in keys])
+        sizes = await self._state.io.read_many([partial(self.getsize, k) for k in keys])
         return int(sum(sizes))
 
 

@@ -13,23 +13,39 @@ Keys::
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import os
 import re
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from frazil._changeset import ChangeSet
+from frazil._changes import ChangeSet
 from frazil._check import short
-from frazil._errors import ErrorKind, InvalidInputError
-from frazil._refs import validate_ref_name
+from frazil._errors import ErrorKind, InvalidInputError, ObjectNotFoundError, RefNotFoundError
+from frazil._repo import validate_ref_name
 from frazil.format import ObjectKind, decode_document, encode_document, is_id, layout
 
 if TYPE_CHECKING:
     import numpy as np
 
-__all__ = ["PARENT", "Ticket", "decode_publication", "encode_publication", "validate_job"]
+    from frazil._repo import RepoIO
+    from frazil.storage import Storage
+
+__all__ = [
+    "PARENT",
+    "Ticket",
+    "decode_publication",
+    "delete_publications",
+    "encode_publication",
+    "new_job_name",
+    "publish",
+    "read_parent",
+    "read_publications",
+    "validate_job",
+]
 
 PARENT = "_parent"
 _PREFIX = "frz1."
@@ -144,3 +160,91 @@ def decode_publication(data: bytes, *, key: str) -> tuple[dict[str, Any], Change
     cols: dict[str, np.ndarray[Any, Any]] = dict(columns)
     changes = ChangeSet.from_state(header["changes"], cols, key=key)
     return header, changes
+
+
+async def publish(storage: Storage, ticket: Ticket, name: str, changes: ChangeSet) -> None:
+    """Store ``changes`` under the ticket's job as ``name`` (replacing an earlier one)."""
+    data = encode_publication(
+        repo_id=ticket.repo_id,
+        branch=ticket.branch,
+        snapshot_id=ticket.snapshot_id,
+        name=name,
+        changes=changes,
+    )
+    await storage.put(ticket.key(name), data)
+
+
+async def read_parent(
+    storage: Storage, ticket: Ticket, *, required: bool = True
+) -> ChangeSet | None:
+    """The coordinator's changes stored with the ticket, or None if it stored none.
+
+    Raises
+    ------
+    RefNotFoundError
+        If they were stored but are gone and ``required`` is true.
+    """
+    if not ticket.has_parent:
+        return None
+    key = ticket.key(PARENT)
+    try:
+        data = await storage.get(key)
+    except ObjectNotFoundError:
+        if not required:
+            return None
+        raise RefNotFoundError(
+            f"the changes stored with job {ticket.job!r} are gone (garbage-collected?); "
+            "make a new ticket",
+            kind=ErrorKind.FORKS_NOT_FOUND,
+        ) from None
+    _, changes = decode_publication(data, key=key)
+    return changes
+
+
+async def read_publications(io: RepoIO, ticket: Ticket) -> list[tuple[str, ChangeSet]]:
+    """Every fork published under the ticket's job: (name, changes), in name order.
+
+    Each change set inherits the coordinator's stored changes (for reading); merging uses
+    only its own.
+
+    Raises
+    ------
+    InvalidInputError
+        If a publication was made against another snapshot or branch.
+    """
+    storage = io.storage
+    keys = sorted(
+        [
+            info.key
+            async for info in storage.list(layout.fork_prefix(ticket.job))
+            if info.key != ticket.key(PARENT)
+        ]
+    )
+    parent, blobs = await asyncio.gather(
+        read_parent(storage, ticket, required=False),
+        io.read_many([partial(storage.get, k) for k in keys]),
+    )
+    out = []
+    for key, data in zip(keys, blobs, strict=True):
+        header, changes = decode_publication(data, key=key)
+        if (header["repo_id"], header["snapshot_id"], header["branch"]) != (
+            ticket.repo_id,
+            ticket.snapshot_id,
+            ticket.branch,
+        ):
+            raise InvalidInputError(
+                f"published fork {key!r} was made against snapshot "
+                f"{header['snapshot_id']!r} of branch {header['branch']!r}, not the "
+                f"ticket's {ticket.snapshot_id!r}; it cannot be merged",
+                kind=ErrorKind.FOREIGN_FORK,
+            )
+        changes.inherited = parent
+        out.append((str(header["name"]), changes))
+    return out
+
+
+async def delete_publications(storage: Storage, ticket: Ticket) -> int:
+    """Remove everything stored under the ticket's job; returns how many objects went."""
+    keys = [info.key async for info in storage.list(layout.fork_prefix(ticket.job))]
+    await storage.delete_many(keys)
+    return len(keys)

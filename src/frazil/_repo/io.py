@@ -16,6 +16,7 @@ from frazil._checksum import crc32c
 from frazil._errors import (
     ErrorKind,
     FormatError,
+    FrazilError,
     ObjectNotFoundError,
     SnapshotNotFoundError,
 )
@@ -139,7 +140,33 @@ class RepoIO:
         """Bound on requests in flight for one operation."""
         return self.config.max_concurrent_requests
 
-    # ------------------------------------------------------------------ snapshots
+    # ------------------------------------------------------------------ cached objects
+    async def _read_cached[T](
+        self,
+        cache: ByteLRU[str, T],
+        object_id: str,
+        key: str,
+        decode: Callable[[bytes], T],
+        missing: Callable[[], FrazilError],
+    ) -> T:
+        """The one read path of the cached kinds: cache, else get, decode and cache."""
+        cached = cache.get(object_id)
+        if cached is not None:
+            return cached
+        try:
+            data = await self.storage.get(key)
+        except ObjectNotFoundError:
+            raise missing() from None
+        value = decode(data)
+        cache.put(object_id, value)
+        return value
+
+    async def _write_cached[T](
+        self, cache: ByteLRU[str, T], object_id: str, key: str, value: T, data: bytes
+    ) -> None:
+        await self.storage.put(key, data)
+        cache.put(object_id, value)
+
     async def read_snapshot(self, snapshot_id: str) -> Snapshot:
         """Read (or take from cache) a snapshot.
 
@@ -147,61 +174,105 @@ class RepoIO:
         ------
         SnapshotNotFoundError
             If no snapshot has this id.
+        FormatError
+            If the object is corrupt or holds another snapshot.
         """
-        cached = self.snapshots.get(snapshot_id)
-        if cached is not None:
-            return cached
         key = layout.snapshot_key(snapshot_id)
-        try:
-            data = await self.storage.get(key)
-        except ObjectNotFoundError:
-            raise SnapshotNotFoundError(
+
+        def decode(data: bytes) -> Snapshot:
+            snapshot = Snapshot.decode(data, key=key)
+            if snapshot.id != snapshot_id:
+                raise FormatError(
+                    f"object {key!r} holds snapshot {snapshot.id!r}, not {snapshot_id!r}",
+                    key=key,
+                )
+            return snapshot
+
+        return await self._read_cached(
+            self.snapshots,
+            snapshot_id,
+            key,
+            decode,
+            lambda: SnapshotNotFoundError(
                 f"snapshot {snapshot_id!r} not found in {self.storage.describe()}",
                 kind=ErrorKind.SNAPSHOT_NOT_FOUND,
-            ) from None
-        snapshot = Snapshot.decode(data, key=key)
-        if snapshot.id != snapshot_id:
-            raise FormatError(
-                f"object {key!r} holds snapshot {snapshot.id!r}, not {snapshot_id!r}", key=key
-            )
-        self.snapshots.put(snapshot_id, snapshot)
-        return snapshot
+            ),
+        )
 
     async def write_snapshot(self, snapshot: Snapshot) -> None:
         """Write a new snapshot object."""
         comp, level = self.compression
-        await self.storage.put(
-            layout.snapshot_key(snapshot.id), snapshot.encode(compression=comp, level=level)
+        await self._write_cached(
+            self.snapshots,
+            snapshot.id,
+            layout.snapshot_key(snapshot.id),
+            snapshot,
+            snapshot.encode(compression=comp, level=level),
         )
-        self.snapshots.put(snapshot.id, snapshot)
 
-    # ------------------------------------------------------------------ manifests
     async def read_manifest(self, manifest_id: str) -> Manifest:
-        """Read (or take from cache) a manifest."""
-        cached = self.manifests.get(manifest_id)
-        if cached is not None:
-            return cached
+        """Read (or take from cache) a manifest.
+
+        Raises
+        ------
+        FormatError
+            If it is missing (a snapshot references it) or corrupt.
+        """
         key = layout.manifest_key(manifest_id)
-        try:
-            data = await self.storage.get(key)
-        except ObjectNotFoundError:
-            raise FormatError(
+        return await self._read_cached(
+            self.manifests,
+            manifest_id,
+            key,
+            lambda data: Manifest.decode(data, key=key),
+            lambda: FormatError(
                 f"manifest {manifest_id!r} referenced by a snapshot is missing from "
                 f"{self.storage.describe()} (was it garbage-collected or deleted by hand?)",
                 key=key,
-            ) from None
-        manifest = Manifest.decode(data, key=key)
-        self.manifests.put(manifest_id, manifest)
-        return manifest
+            ),
+        )
 
     async def write_manifest(self, manifest: Manifest) -> None:
         """Write a new manifest object."""
         comp, level = self.compression
-        await self.storage.put(
+        await self._write_cached(
+            self.manifests,
+            manifest.manifest_id,
             layout.manifest_key(manifest.manifest_id),
+            manifest,
             manifest.encode(compression=comp, level=level),
         )
-        self.manifests.put(manifest.manifest_id, manifest)
+
+    async def read_transaction(self, snapshot_id: str) -> TransactionLog:
+        """Read (or take from cache) the transaction log of a commit.
+
+        Raises
+        ------
+        FormatError
+            If it is missing or corrupt.
+        """
+        key = layout.transaction_key(snapshot_id)
+        return await self._read_cached(
+            self.transactions,
+            snapshot_id,
+            key,
+            lambda data: TransactionLog.decode(data, key=key),
+            lambda: FormatError(
+                f"transaction log of snapshot {snapshot_id!r} is missing from "
+                f"{self.storage.describe()}",
+                key=key,
+            ),
+        )
+
+    async def write_transaction(self, log: TransactionLog) -> None:
+        """Write a transaction log."""
+        comp, level = self.compression
+        await self._write_cached(
+            self.transactions,
+            log.snapshot_id,
+            layout.transaction_key(log.snapshot_id),
+            log,
+            log.encode(compression=comp, level=level),
+        )
 
     async def segment(
         self, manifest_id: str, node_id: str, block: tuple[int, ...]
@@ -223,33 +294,6 @@ class RepoIO:
             "it does",
             key=key,
         )
-
-    # ------------------------------------------------------------------ transaction logs
-    async def read_transaction(self, snapshot_id: str) -> TransactionLog:
-        """Read (or take from cache) the transaction log of a commit."""
-        cached = self.transactions.get(snapshot_id)
-        if cached is not None:
-            return cached
-        key = layout.transaction_key(snapshot_id)
-        try:
-            data = await self.storage.get(key)
-        except ObjectNotFoundError:
-            raise FormatError(
-                f"transaction log of snapshot {snapshot_id!r} is missing from "
-                f"{self.storage.describe()}",
-                key=key,
-            ) from None
-        log = TransactionLog.decode(data, key=key)
-        self.transactions.put(snapshot_id, log)
-        return log
-
-    async def write_transaction(self, log: TransactionLog) -> None:
-        """Write a transaction log."""
-        comp, level = self.compression
-        await self.storage.put(
-            layout.transaction_key(log.snapshot_id), log.encode(compression=comp, level=level)
-        )
-        self.transactions.put(log.snapshot_id, log)
 
     # ------------------------------------------------------------------ chunks
     async def read_chunk(

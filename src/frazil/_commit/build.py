@@ -1,13 +1,10 @@
-"""The commit: building the new objects, and the retry protocol around the ref update.
+"""Building a commit: from a workspace to a new snapshot, its manifests and its log.
 
-Building (:func:`build_commit`) turns a workspace into a new snapshot, the manifests it
-needs and a transaction log. Only the manifest blocks that received writes are rebuilt;
-every other block keeps pointing at its existing manifest, so the cost of a commit grows
-with the change, not with the repository.
-
-The retry loop (:func:`commit_protocol`) is sans-IO: a generator that yields requests
-(build and write, update the ref, sleep, rebase) and receives their outcomes. The session
-drives it against real storage; tests drive it with scripted outcomes.
+:func:`build_commit` turns a workspace into a new snapshot, the manifests it needs and a
+transaction log. Only the manifest blocks that received writes are rebuilt; every other
+block keeps pointing at its existing manifest, so the cost of a commit grows with the
+change, not with the repository. Nothing built here is visible until the branch moves
+(:mod:`frazil._commit.protocol`).
 """
 
 from __future__ import annotations
@@ -20,8 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from frazil._errors import ConflictError, ErrorKind
-from frazil._history import unique_rows
+from frazil._repo import unique_rows
 from frazil.format import (
     ANCESTOR_WINDOW,
     ChunkRefs,
@@ -35,28 +31,19 @@ from frazil.format import (
     TransactionLog,
     new_id,
 )
-from frazil.storage._retry import backoff_delay
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable, Generator
+    from collections.abc import Awaitable, Callable
 
-    from frazil._changeset import ChangeSet, ChunkWrites
-    from frazil._config import CommitRetryConfig
-    from frazil._io import RepoIO
-    from frazil._workspace import NodeView, Workspace
+    from frazil._changes import ChangeSet, ChunkWrites, NodeView, Workspace
+    from frazil._repo import RepoIO
 
 __all__ = [
-    "BuildAndWrite",
     "CommitArtifacts",
     "ManifestReuse",
-    "Rebase",
-    "RefMoved",
-    "RefUpdated",
-    "Sleep",
-    "UpdateRef",
     "build_commit",
     "choose_split_shape",
-    "commit_protocol",
+    "write_artifacts",
 ]
 
 
@@ -405,94 +392,3 @@ async def write_artifacts(io: RepoIO, artifacts: CommitArtifacts) -> None:
     calls.append(partial(io.write_snapshot, artifacts.snapshot))
     calls.append(partial(io.write_transaction, artifacts.transaction))
     await io.read_many(calls)
-
-
-# ---------------------------------------------------------------------- the retry protocol
-@dataclass(frozen=True, slots=True)
-class BuildAndWrite:
-    """Build the commit on the current base and write its objects; reply: snapshot id."""
-
-    attempt: int
-
-
-@dataclass(frozen=True, slots=True)
-class UpdateRef:
-    """Move the branch from the base to ``snapshot_id``; reply: RefUpdated or RefMoved."""
-
-    snapshot_id: str
-
-
-@dataclass(frozen=True, slots=True)
-class RefUpdated:
-    """The ref now points at the new snapshot."""
-
-
-@dataclass(frozen=True, slots=True)
-class RefMoved:
-    """Another writer moved the ref first."""
-
-    expected: str
-    actual: str
-
-
-@dataclass(frozen=True, slots=True)
-class Sleep:
-    """Wait before retrying; reply: None."""
-
-    seconds: float
-
-
-@dataclass(frozen=True, slots=True)
-class Rebase:
-    """Rebase the session onto the branch tip ``tip``; reply: None (or it raises)."""
-
-    tip: str
-
-
-type Request = BuildAndWrite | UpdateRef | Sleep | Rebase
-
-
-def commit_protocol(
-    *,
-    rebase: bool,
-    rebase_tries: int,
-    retry: CommitRetryConfig,
-    clock: Callable[[], float] = time.monotonic,
-) -> Generator[Request, Any, tuple[str, int]]:
-    """The commit loop; returns (snapshot id, attempts).
-
-    Raises
-    ------
-    ConflictError
-        If the ref moved and rebasing is off, the tries are used up, or the deadline passed.
-    """
-    start = clock()
-    attempt = 0
-    while True:
-        attempt += 1
-        snapshot_id = yield BuildAndWrite(attempt)
-        outcome = yield UpdateRef(snapshot_id)
-        if isinstance(outcome, RefUpdated):
-            return snapshot_id, attempt
-        assert isinstance(outcome, RefMoved)
-        out_of_time = (
-            retry.deadline_seconds is not None and clock() - start >= retry.deadline_seconds
-        )
-        if not rebase or attempt > rebase_tries or out_of_time:
-            reason = ""
-            if rebase and attempt > rebase_tries:
-                reason = f" after {attempt} attempts (rebase_tries={rebase_tries})"
-            elif rebase and out_of_time:
-                reason = f" after {attempt} attempts: the {retry.deadline_seconds}s deadline passed"
-            raise ConflictError(
-                f"branch tip moved{reason}: the session is based on {outcome.expected!r} but "
-                f"the branch now points to {outcome.actual!r}; rebase the session "
-                "(session.rebase(solver)) or commit with rebase_with=BasicConflictSolver()",
-                expected_parent=outcome.expected,
-                actual_parent=outcome.actual,
-                kind=ErrorKind.COMMIT_CONFLICT,
-            )
-        yield Sleep(
-            backoff_delay(attempt - 1, retry.initial_backoff_seconds, retry.max_backoff_seconds)
-        )
-        yield Rebase(outcome.actual)

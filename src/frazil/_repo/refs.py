@@ -13,7 +13,8 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from functools import partial
+from typing import TYPE_CHECKING, Literal
 
 from frazil._check import short
 from frazil._errors import (
@@ -25,18 +26,31 @@ from frazil._errors import (
     PreconditionFailedError,
     RefNotFoundError,
 )
+from frazil._repo.io import gather_limited
 from frazil.format import RefDoc, layout
 from frazil.storage import IfMatch
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from frazil.storage import Storage
 
 __all__ = [
+    "BRANCHES",
+    "TAGS",
+    "RefFamily",
     "RefState",
+    "branch_key",
     "cas_ref",
+    "create_named_ref",
     "create_ref",
+    "delete_named_ref",
+    "list_named_refs",
     "list_refs",
+    "named_ref_state",
+    "new_token",
     "read_ref",
+    "tag_key",
     "validate_ref_name",
 ]
 
@@ -164,11 +178,154 @@ async def list_refs(storage: Storage, prefix: str) -> list[str]:
     return sorted([info.key.removeprefix(prefix) async for info in storage.list(prefix)])
 
 
+@dataclass(frozen=True, slots=True)
+class RefFamily:
+    """Branches or tags: where they live and how their errors are spelled."""
+
+    what: Literal["branch", "tag"]
+    """The word used in messages."""
+    prefix: str
+    """Key prefix of the family's ref objects."""
+    layout_key: Callable[[str], str]
+    """Key of a (valid) name."""
+    not_found: ErrorKind
+    """Kind of the error for a missing name."""
+    already_exists: ErrorKind
+    """Kind of the error for a taken name."""
+    tombstones: bool
+    """Deleted names leave a tombstone and are never reused (tags)."""
+
+    def key(self, name: object) -> str:
+        """Validated key of a name.
+
+        Raises
+        ------
+        InvalidInputError
+            If the name breaks the naming rule.
+        """
+        return self.layout_key(validate_ref_name(name, what=self.what))
+
+
+BRANCHES = RefFamily(
+    "branch",
+    layout.BRANCH_PREFIX,
+    layout.branch_key,
+    ErrorKind.BRANCH_NOT_FOUND,
+    ErrorKind.BRANCH_ALREADY_EXISTS,
+    tombstones=False,
+)
+TAGS = RefFamily(
+    "tag",
+    layout.TAG_PREFIX,
+    layout.tag_key,
+    ErrorKind.TAG_NOT_FOUND,
+    ErrorKind.TAG_ALREADY_EXISTS,
+    tombstones=True,
+)
+
+
 def branch_key(name: str) -> str:
     """Validated key of a branch."""
-    return layout.branch_key(validate_ref_name(name, what="branch"))
+    return BRANCHES.key(name)
 
 
 def tag_key(name: str) -> str:
     """Validated key of a tag."""
-    return layout.tag_key(validate_ref_name(name, what="tag"))
+    return TAGS.key(name)
+
+
+async def list_named_refs(storage: Storage, family: RefFamily, *, limit: int = 64) -> set[str]:
+    """The live names of a family (deleted tags, whose tombstones remain, excluded); tags
+    are read at most ``limit`` at a time."""
+    names = await list_refs(storage, family.prefix)
+    if not family.tombstones:
+        return set(names)
+    states = await gather_limited(
+        [partial(read_ref, storage, family.layout_key(n)) for n in names], limit
+    )
+    return {n for n, s in zip(names, states, strict=True) if s is not None and not s.doc.deleted}
+
+
+async def named_ref_state(storage: Storage, family: RefFamily, name: str) -> RefState:
+    """The current state of a live branch or tag.
+
+    Raises
+    ------
+    RefNotFoundError
+        If it does not exist (or is a deleted tag); for branches the message lists the
+        existing ones.
+    """
+    state = await read_ref(storage, family.key(name))
+    if state is None or state.doc.deleted:
+        known = ""
+        if not family.tombstones:
+            known = f"; existing branches: {sorted(await list_named_refs(storage, family))}"
+        raise RefNotFoundError(f"{family.what} {name!r} not found{known}", kind=family.not_found)
+    return state
+
+
+async def _check_not_nested(storage: Storage, family: RefFamily, name: str) -> None:
+    """As in git, ``a`` and ``a/b`` cannot both exist (a file system holds refs as files,
+    so one would have to be a file and a directory at once)."""
+    for existing in await list_refs(storage, family.prefix):
+        if existing.startswith(name + "/") or name.startswith(existing + "/"):
+            raise AlreadyExistsError(
+                f"cannot create {family.what} {name!r}: {family.what} {existing!r} exists, and "
+                "a name cannot be both a ref and a folder of refs (as in git); choose another "
+                "name",
+                kind=family.already_exists,
+            )
+
+
+async def create_named_ref(
+    storage: Storage, family: RefFamily, name: str, snapshot_id: str
+) -> RefState:
+    """Create a branch or tag (the caller has checked that the snapshot exists).
+
+    Raises
+    ------
+    AlreadyExistsError
+        If the name exists (exactly one of two racing creators wins), is a folder of refs
+        or lies inside one, or is a deleted tag's name.
+    """
+    key = family.key(name)
+    await _check_not_nested(storage, family, name)
+    try:
+        return await create_ref(storage, key, snapshot_id)
+    except AlreadyExistsError:
+        if family.tombstones:
+            current = await read_ref(storage, key)
+            if current is not None and current.doc.deleted:
+                raise AlreadyExistsError(
+                    f"{family.what} {name!r} was deleted, and deleted {family.what} names "
+                    "cannot be reused; choose another name",
+                    kind=ErrorKind.TAG_PREVIOUSLY_DELETED,
+                ) from None
+            hint = "tags are immutable"
+        else:
+            hint = "use reset_branch to move it"
+        raise AlreadyExistsError(
+            f"{family.what} {name!r} already exists; {hint}", kind=family.already_exists
+        ) from None
+
+
+async def delete_named_ref(storage: Storage, family: RefFamily, name: str) -> RefState:
+    """Delete a branch (its object goes) or a tag (a tombstone keeps its name taken).
+
+    Returns the state it had.
+
+    Raises
+    ------
+    RefNotFoundError
+        If it does not exist.
+    ConflictError
+        If a tag was changed while it was being deleted.
+    """
+    state = await named_ref_state(storage, family, name)
+    key = family.key(name)
+    if family.tombstones:
+        tombstone = RefDoc(snapshot_id=state.doc.snapshot_id, token=new_token(), deleted=True)
+        await cas_ref(storage, key, tombstone, expected=state)
+    else:
+        await storage.delete(key)
+    return state

@@ -16,12 +16,12 @@ import numpy as np
 
 from frazil._check import require_aware_datetime
 from frazil._errors import ErrorKind, InvalidInputError, SnapshotNotFoundError
-from frazil.format import CommitInfo, micros_to_datetime
+from frazil.format import CommitInfo, decode_id, is_id, looks_like_id, micros_to_datetime
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterable
 
-    from frazil._io import RepoIO
+    from frazil._repo.io import RepoIO
     from frazil.format import Snapshot, TransactionLog
 
 __all__ = [
@@ -29,9 +29,13 @@ __all__ = [
     "SnapshotInfo",
     "ancestry",
     "ancestry_windows",
+    "commits_between",
     "diff_snapshots",
+    "net_moves",
+    "require_snapshot",
     "snapshot_as_of",
     "to_info",
+    "unique_rows",
 ]
 
 
@@ -83,6 +87,26 @@ async def ancestry(io: RepoIO, snapshot_id: str) -> AsyncIterator[CommitInfo]:
     async for window in ancestry_windows(io, snapshot_id):
         for record in window:
             yield record
+
+
+async def require_snapshot(io: RepoIO, snapshot_id: str) -> Snapshot:
+    """The snapshot with this id.
+
+    Raises
+    ------
+    SnapshotNotFoundError
+        If none exists, including ids no snapshot can have (20 characters, more than 96
+        bits).
+    InvalidInputError
+        If the string is not a snapshot id at all.
+    """
+    if looks_like_id(snapshot_id) and not is_id(snapshot_id):
+        raise SnapshotNotFoundError(
+            f"snapshot {snapshot_id!r} not found (no snapshot can have this id)",
+            kind=ErrorKind.SNAPSHOT_NOT_FOUND,
+        )
+    decode_id(snapshot_id, what="snapshot id")
+    return await io.read_snapshot(snapshot_id)
 
 
 async def snapshot_as_of(io: RepoIO, tip: str, when: datetime.datetime) -> str:
@@ -318,6 +342,23 @@ def combine_logs(logs: Iterable[TransactionLog], before: Snapshot, after: Snapsh
     )
 
 
+async def commits_between(io: RepoIO, ancestor: str, descendant: str) -> list[str] | None:
+    """The ids of the commits after ``ancestor`` up to ``descendant``, oldest first.
+
+    Empty when both are the same snapshot; None when ``ancestor`` is not in the history of
+    ``descendant``.
+    """
+    chain: list[str] = []
+    if ancestor == descendant:
+        return chain
+    async for record in ancestry(io, descendant):
+        if record.id == ancestor:
+            chain.reverse()
+            return chain
+        chain.append(record.id)
+    return None
+
+
 async def diff_snapshots(io: RepoIO, from_id: str, to_id: str) -> Diff:
     """Changes from ``from_id`` to ``to_id``; ``from_id`` must be an ancestor of ``to_id``.
 
@@ -326,21 +367,14 @@ async def diff_snapshots(io: RepoIO, from_id: str, to_id: str) -> Diff:
     InvalidInputError
         If ``from_id`` is not in the ancestry of ``to_id``.
     """
-    chain: list[str] = []
-    if from_id != to_id:
-        found = False
-        async for record in ancestry(io, to_id):
-            if record.id == from_id:
-                found = True
-                break
-            chain.append(record.id)
-        if not found:
-            raise InvalidInputError(
-                f"cannot diff: snapshot {from_id!r} is not an ancestor of {to_id!r}. "
-                "The 'from' version must be in the history of the 'to' version.",
-                kind=ErrorKind.INVALID_ARGUMENT,
-            )
-    logs = await io.read_many([partial(io.read_transaction, sid) for sid in reversed(chain)])
+    chain = await commits_between(io, from_id, to_id)
+    if chain is None:
+        raise InvalidInputError(
+            f"cannot diff: snapshot {from_id!r} is not an ancestor of {to_id!r}. "
+            "The 'from' version must be in the history of the 'to' version.",
+            kind=ErrorKind.INVALID_ARGUMENT,
+        )
+    logs = await io.read_many([partial(io.read_transaction, sid) for sid in chain])
     before, after = await io.read_many(
         [partial(io.read_snapshot, from_id), partial(io.read_snapshot, to_id)]
     )

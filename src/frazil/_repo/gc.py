@@ -21,12 +21,12 @@ import numpy as np
 
 from frazil._check import require_aware_datetime
 from frazil._errors import ErrorKind, InvalidInputError
-from frazil._history import ancestry
-from frazil._refs import list_refs, read_ref
+from frazil._repo.history import ancestry
+from frazil._repo.refs import list_refs, read_ref
 from frazil.format import RefKind, encode_id, layout
 
 if TYPE_CHECKING:
-    from frazil._io import RepoIO
+    from frazil._repo.io import RepoIO
 
 __all__ = ["GCSummary", "garbage_collect"]
 

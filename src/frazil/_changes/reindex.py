@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from frazil._changeset import matching_rows, refs_identical
+from frazil._changes.changeset import matching_rows, refs_identical
 from frazil._errors import ErrorKind, InvalidInputError
 from frazil.format import ChunkRefs, coord_keys
 

@@ -2,7 +2,8 @@
 
 The :class:`Workspace` answers "which nodes exist, with what metadata, and where does
 chunk X live" for sessions, and records node, chunk and key writes in the change set. It
-knows nothing of zarr's store API; :mod:`frazil._store` translates keys into these calls.
+knows nothing of zarr's store API: :mod:`frazil._changes.keys` turns store keys into
+nodes and chunk coordinates, and the session's store makes these calls.
 """
 
 from __future__ import annotations
@@ -11,20 +12,28 @@ import threading
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from frazil._changeset import ChangeSet, ChunkRef, NodeOp, ref_at
+import numpy as np
+
+from frazil._changes.changeset import ChangeSet, ChunkRef, NodeOp, ref_at
+from frazil._changes.zarrmeta import ArrayLayout, parse_node_metadata
 from frazil._errors import AlreadyExistsError, ErrorKind, InvalidInputError, NodeNotFoundError
-from frazil._zarrmeta import ArrayLayout, parse_node_metadata
+from frazil._repo import Diff, net_moves
 from frazil.format import ChunkRefs, RefKind, new_id
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Iterable, Iterator
 
-    import numpy as np
-
-    from frazil._io import RepoIO
+    from frazil._repo import RepoIO
     from frazil.format import ManifestRef, NodeRecord, Snapshot
 
-__all__ = ["NodeView", "Workspace", "child_path", "join_path", "parent_path"]
+__all__ = [
+    "NodeView",
+    "Workspace",
+    "child_path",
+    "join_path",
+    "normalize_path",
+    "parent_path",
+]
 
 
 def join_path(parent: str, name: str) -> str:
@@ -144,6 +153,23 @@ class Workspace:
         view = self.nodes.get(normalize_path(path))
         if view is None:
             raise NodeNotFoundError(f"no group or array at path {path!r}")
+        return view
+
+    def require_array(self, path: str) -> NodeView:
+        """The array at a path.
+
+        Raises
+        ------
+        NodeNotFoundError
+            If nothing exists there.
+        InvalidInputError
+            If it is a group.
+        """
+        view = self.require_node(path)
+        if view.kind != "array":
+            raise InvalidInputError(
+                f"{path!r} is a group, not an array", kind=ErrorKind.INVALID_PATH
+            )
         return view
 
     def by_id(self, node_id: str) -> NodeView | None:
@@ -325,6 +351,53 @@ class Workspace:
             self._changes().blobs[key] = None
         return bool(doomed)
 
+    # ------------------------------------------------------------------ summaries
+    def status(self) -> Diff:
+        """The uncommitted changes as a :class:`~frazil.Diff` (own changes only, for forks)."""
+        changes = self.changes
+        if changes is None:
+            return Diff()
+        flat = changes.flatten() if changes.inherited is not None else changes
+        by_id = {v.node_id: v for v in self.nodes.values()}
+        base_kinds = {r.node_id: r.kind for r in self.base.nodes.values()}
+
+        def paths(node_ids: Iterable[str], kind: str) -> list[str]:
+            return [by_id[n].path for n in node_ids if n in by_id and by_id[n].kind == kind]
+
+        chunks: dict[str, np.ndarray[Any, Any]] = {}
+        for node_id, writes in changes.chunks.items():
+            view = by_id.get(node_id)
+            if view is not None and writes.has_own():
+                chunks[view.path] = writes.own().coords
+        return Diff(
+            new_groups=paths(changes.created, "group"),
+            new_arrays=paths(changes.created, "array"),
+            deleted_groups=[p for n, p in changes.deleted.items() if base_kinds.get(n) == "group"],
+            deleted_arrays=[p for n, p in changes.deleted.items() if base_kinds.get(n) != "group"],
+            updated_groups=paths(changes.updated, "group"),
+            updated_arrays=paths(changes.updated, "array"),
+            updated_chunks=chunks,
+            moved_nodes=net_moves(
+                {r.node_id: p for p, r in self.base.nodes.items()},
+                {v.node_id: p for p, v in self.nodes.items()},
+            )
+            if flat.moves
+            else [],
+        )
+
+    async def virtual_locations(self) -> list[str]:
+        """The URLs of every file that virtual chunks of this view point into, sorted."""
+        locations: set[str] = set()
+        for view in list(self.nodes.values()):
+            if view.kind == "array":
+                table = await self.chunk_table(view)
+                virtual = table.kind == RefKind.VIRTUAL
+                if bool(virtual.any()):
+                    locations.update(
+                        table.locations[i] for i in np.unique(table.location[virtual]).tolist()
+                    )
+        return sorted(locations)
+
     # ------------------------------------------------------------------ moves
     def move(self, source: str, dest: str) -> None:
         """Move a node and its subtree to a new path (metadata only)."""
@@ -370,8 +443,3 @@ def normalize_path(path: str) -> str:
                 kind=ErrorKind.INVALID_PATH,
             )
     return "/" + stripped
-
-
-def chunk_coords_array(table: ChunkRefs) -> np.ndarray[Any, Any]:
-    """Coordinates of a table's live rows."""
-    return table.live().coords

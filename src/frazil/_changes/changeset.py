@@ -17,18 +17,23 @@ import hashlib
 import json
 import threading
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
-from frazil._errors import ErrorKind, FormatError, MergeConflictError
-from frazil.format import ChunkRefs, RefIndex, RefKind, coord_keys
-from frazil.format._ids import decode_id, encode_id
+from frazil._errors import ErrorKind, FormatError
+from frazil.format import ChunkRefs, RefIndex, RefKind, coord_keys, decode_id, encode_id
 
-if TYPE_CHECKING:
-    from collections.abc import Iterable
-
-__all__ = ["ChangeSet", "ChunkRef", "ChunkWrites", "NodeOp", "inheriting", "ref_at"]
+__all__ = [
+    "ChangeSet",
+    "ChunkRef",
+    "ChunkWrites",
+    "NodeOp",
+    "inheriting",
+    "matching_rows",
+    "ref_at",
+    "refs_identical",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -421,25 +426,6 @@ class ChangeSet:
     def fork(self) -> ChangeSet:
         """A new, empty change set that inherits (read-only) everything this one has."""
         return inheriting(self.flatten())
-
-    # ------------------------------------------------------------------ merge
-    def merge_from(self, others: Iterable[ChangeSet], *, on_conflict: str = "fail") -> None:
-        """Merge the *own* changes of other change sets into this one.
-
-        Writes of the same chunk (or node metadata, or key) with different content are
-        conflicts: ``on_conflict="fail"`` raises :class:`MergeConflictError` and changes
-        nothing; ``"ours"`` keeps what this change set has; ``"theirs"`` takes the other
-        side (later arguments win over earlier ones). Identical writes are not conflicts.
-        Nodes created at the same path with identical metadata are unified under the
-        smaller node id, so the result does not depend on the order of merges.
-        """
-        others = [o for o in others if o is not self]
-        from frazil._merge import plan_merge
-
-        plan = plan_merge(self, others, on_conflict=on_conflict)
-        if plan.conflicts and on_conflict == "fail":
-            raise MergeConflictError(plan.describe(), conflicts=plan.conflicts)
-        plan.apply(self)
 
     # ------------------------------------------------------------------ serialisation
     def to_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray[Any, Any]]]:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from frazil._changeset import (
+from frazil._changes.changeset import (
     ChangeSet,
     ChunkRef,
     ChunkWrites,
@@ -20,13 +20,36 @@ from frazil._changeset import (
     matching_rows,
     refs_identical,
 )
-from frazil._conflict_types import Conflict, ConflictType
+from frazil._changes.conflict import Conflict, ConflictType, VersionSelection
+from frazil._errors import InvalidInputError, MergeConflictError
 from frazil.format import ChunkRefs, coord_keys
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-__all__ = ["MergePlan", "plan_merge"]
+    from frazil._changes.workspace import Workspace
+
+__all__ = ["MergePlan", "merge_into", "merge_tables", "plan_merge", "selection"]
+
+
+def selection(on_conflict: VersionSelection | str) -> str:
+    """``"fail"``, ``"ours"`` or ``"theirs"`` from a :class:`VersionSelection` or string.
+
+    Raises
+    ------
+    InvalidInputError
+        For anything else.
+    """
+    match on_conflict:
+        case VersionSelection.Fail | "fail":
+            return "fail"
+        case VersionSelection.UseOurs | "ours":
+            return "ours"
+        case VersionSelection.UseTheirs | "theirs":
+            return "theirs"
+    raise InvalidInputError(
+        f"on_conflict must be 'fail', 'ours', 'theirs' or a VersionSelection, got {on_conflict!r}"
+    )
 
 
 @dataclass(slots=True)
@@ -54,6 +77,11 @@ class MergePlan:
         )
         return "\n".join(lines)
 
+    @property
+    def touches_nodes(self) -> bool:
+        """Whether applying the plan creates, deletes or changes nodes."""
+        return bool(self.created or self.deleted or self.updated or self.removed_created)
+
     def apply(self, target: ChangeSet) -> None:
         """Apply the planned changes to ``target``."""
         for node_id in self.removed_created:
@@ -76,6 +104,40 @@ class MergePlan:
             target.writes_for(node_id, ndim).replace(table)
         target.blobs.update(self.blobs)
         target.mixed = target.mixed or self.mixed
+
+
+def merge_into(
+    ws: Workspace,
+    others: Sequence[ChangeSet],
+    *,
+    on_conflict: str,
+    conflict_header: str | None = None,
+) -> MergePlan:
+    """Merge the own changes of ``others`` into the workspace's changes: plan, raise, apply.
+
+    Everything happens under the workspace's lock, and nothing is changed when the merge
+    raises; the node view is rebuilt when the merge touched nodes.
+
+    Raises
+    ------
+    MergeConflictError
+        If ``on_conflict`` is ``"fail"`` and the changes conflict; the message starts with
+        ``conflict_header`` when one is given.
+    """
+    target = ws.changes
+    assert target is not None
+    with ws.lock:
+        base_paths = {p: r.node_id for p, r in ws.base.nodes.items()}
+        plan = plan_merge(target, others, on_conflict=on_conflict, base_paths=base_paths)
+        if plan.conflicts and on_conflict == "fail":
+            message = plan.describe()
+            if conflict_header is not None:
+                message = f"{conflict_header}\n{message}"
+            raise MergeConflictError(message, conflicts=plan.conflicts)
+        plan.apply(target)
+        if plan.touches_nodes:
+            ws.rebuild()
+    return plan
 
 
 def _path_taken(path: str, target: ChangeSet, base_paths: dict[str, str]) -> str | None:

@@ -1,147 +1,79 @@
-"""Conflict detection from transaction logs, conflict solvers, and rebasing a workspace.
+"""Rebasing: moving a session's changes from its base onto the tip of its branch.
 
-Rebasing a session from its base B onto the branch tip T reads the transaction logs of the
-commits between them (concurrently), checks the session's changes against each log in
-order, lets the solver decide, and finally moves the workspace onto T. Chunk overlaps are
-computed on NumPy coordinate columns.
+Rebasing from base B onto tip T walks T's history back to B, reads the transaction logs of
+the commits in between (concurrently), checks the session's changes against each log in
+order, lets the solver decide each conflict, and finally moves the workspace onto T. Chunk
+overlaps are computed on NumPy coordinate columns; whole snapshots are never compared.
 """
 
 from __future__ import annotations
 
-import enum
+from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from frazil._conflict_types import Conflict, ConflictType, VersionSelection
-from frazil._errors import InvalidInputError, RebaseFailedError
-from frazil._workspace import parent_path
+from frazil._changes import Conflict, ConflictType, parent_path
+from frazil._commit.solvers import ConflictSolver, Decision
+from frazil._errors import ConflictError, ErrorKind, RebaseFailedError, SessionStateError
+from frazil._repo import BRANCHES, commits_between, read_ref
 from frazil.format import coord_keys
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from frazil._changeset import ChangeSet
-    from frazil._workspace import Workspace
+    from frazil._changes import ChangeSet, Workspace
+    from frazil._repo import RefState, RepoIO
     from frazil.format import Snapshot, TransactionLog
 
-__all__ = [
-    "BasicConflictSolver",
-    "ConflictDetector",
-    "ConflictSolver",
-    "Decision",
-    "detect_conflicts",
-    "rebase_workspace",
-]
+__all__ = ["Rebased", "detect_conflicts", "rebase_onto_branch", "rebase_workspace"]
 
 
-class Decision(enum.Enum):
-    """What a solver does with one conflict."""
+@dataclass(frozen=True, slots=True)
+class Rebased:
+    """Where a rebase left the workspace."""
 
-    FAIL = 0
-    KEEP_OURS = 1
-    USE_THEIRS = 2
+    tip: str
+    """The snapshot the workspace is now based on."""
+    ref: RefState
+    """The branch ref as read (what the next compare-and-swap expects)."""
 
 
-class ConflictSolver:
-    """Decides, conflict by conflict, how a rebase proceeds.
+async def rebase_onto_branch(
+    io: RepoIO, branch: str, ws: Workspace, solver: ConflictSolver
+) -> Rebased:
+    """Rebase ``ws`` onto the current tip of ``branch``.
 
-    Subclasses override :meth:`decide`. The built-in solvers are :class:`ConflictDetector`
-    (fail on anything) and :class:`BasicConflictSolver`.
+    Raises
+    ------
+    SessionStateError
+        If the branch was deleted.
+    ConflictError
+        If the branch was reset to a history that does not contain the workspace's base.
+    RebaseFailedError
+        If the solver leaves a conflict unresolved.
     """
-
-    def decide(self, conflict: Conflict) -> Decision:
-        """Return the decision for one conflict (default: fail)."""
-        return Decision.FAIL
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (type(self), ())
-
-
-class ConflictDetector(ConflictSolver):
-    """Detects conflicts and resolves none: any conflict fails the rebase."""
-
-    def __repr__(self) -> str:
-        return "ConflictDetector()"
-
-
-class BasicConflictSolver(ConflictSolver):
-    """Resolves chunk conflicts by a fixed choice and lets deletes win.
-
-    Parameters
-    ----------
-    on_chunk_conflict
-        For chunks written by both sides: keep ours (default), take theirs, or fail.
-    fail_on_delete_of_updated_array
-        Fail instead of keeping our deletion of an array the other side changed.
-    fail_on_delete_of_updated_group
-        Fail instead of keeping our deletion of a group the other side changed.
-
-    Notes
-    -----
-    Every other conflict (both sides changed the same metadata, a new node where the other
-    side also created one, writes into an array the other side deleted or changed the
-    metadata of, moves) fails the rebase, as with :class:`ConflictDetector`.
-    """
-
-    def __init__(
-        self,
-        *,
-        on_chunk_conflict: VersionSelection = VersionSelection.UseOurs,
-        fail_on_delete_of_updated_array: bool = False,
-        fail_on_delete_of_updated_group: bool = False,
-    ) -> None:
-        if not isinstance(on_chunk_conflict, VersionSelection):
-            raise InvalidInputError(
-                f"on_chunk_conflict must be a VersionSelection, got {on_chunk_conflict!r}"
+    state = await read_ref(io.storage, BRANCHES.key(branch))
+    if state is None:
+        raise SessionStateError(
+            f"branch {branch!r} was deleted; cannot rebase onto it",
+            kind=ErrorKind.BRANCH_NOT_FOUND,
+        )
+    tip_id = state.doc.snapshot_id
+    if tip_id != ws.base.id:
+        chain = await commits_between(io, ws.base.id, tip_id)
+        if chain is None:
+            raise ConflictError(
+                f"cannot rebase: branch {branch!r} was reset to a history that does not "
+                f"contain this session's base {ws.base.id!r}",
+                expected_parent=ws.base.id,
+                actual_parent=tip_id,
             )
-        self.on_chunk_conflict = on_chunk_conflict
-        self.fail_on_delete_of_updated_array = fail_on_delete_of_updated_array
-        self.fail_on_delete_of_updated_group = fail_on_delete_of_updated_group
-
-    def decide(self, conflict: Conflict) -> Decision:
-        # docstring inherited
-        match conflict.conflict_type:
-            case ConflictType.ChunkDoubleUpdate:
-                return {
-                    VersionSelection.UseOurs: Decision.KEEP_OURS,
-                    VersionSelection.UseTheirs: Decision.USE_THEIRS,
-                    VersionSelection.Fail: Decision.FAIL,
-                }[self.on_chunk_conflict]
-            case ConflictType.DeleteOfUpdatedArray:
-                return Decision.FAIL if self.fail_on_delete_of_updated_array else Decision.KEEP_OURS
-            case ConflictType.DeleteOfUpdatedGroup:
-                return Decision.FAIL if self.fail_on_delete_of_updated_group else Decision.KEEP_OURS
-        return Decision.FAIL
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (
-            _basic_solver,
-            (
-                self.on_chunk_conflict,
-                self.fail_on_delete_of_updated_array,
-                self.fail_on_delete_of_updated_group,
-            ),
-        )
-
-    def __repr__(self) -> str:
-        return (
-            f"BasicConflictSolver(on_chunk_conflict={self.on_chunk_conflict}, "
-            f"fail_on_delete_of_updated_array={self.fail_on_delete_of_updated_array}, "
-            f"fail_on_delete_of_updated_group={self.fail_on_delete_of_updated_group})"
-        )
-
-
-def _basic_solver(selection: VersionSelection, arrays: bool, groups: bool) -> BasicConflictSolver:
-    return BasicConflictSolver(
-        on_chunk_conflict=selection,
-        fail_on_delete_of_updated_array=arrays,
-        fail_on_delete_of_updated_group=groups,
-    )
-
-
-for _cls in (BasicConflictSolver, ConflictDetector, ConflictSolver):
-    _cls.__module__ = "frazil"
+        tip = await io.read_snapshot(tip_id)
+        logs = await io.read_many([partial(io.read_transaction, sid) for sid in chain])
+        rebase_workspace(ws, tip, logs, solver)
+    return Rebased(tip=tip_id, ref=state)
 
 
 def _overlap(ours: np.ndarray[Any, Any], theirs: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:

@@ -1,0 +1,85 @@
+"""L3, repository mechanics: object I/O and caches, refs, history, GC, virtual reads.
+
+Nothing here knows of sessions or uncommitted changes. The layers above import these
+names from ``frazil._repo`` only, never from its modules.
+"""
+
+from __future__ import annotations
+
+from frazil._repo.bootstrap import INITIAL_MESSAGE, bootstrap, frazil_version
+from frazil._repo.context import RepoContext, context_for
+from frazil._repo.gc import GCSummary, garbage_collect
+from frazil._repo.history import (
+    Diff,
+    SnapshotInfo,
+    ancestry,
+    ancestry_windows,
+    commits_between,
+    diff_snapshots,
+    net_moves,
+    require_snapshot,
+    snapshot_as_of,
+    to_info,
+    unique_rows,
+)
+from frazil._repo.io import ByteLRU, RepoIO, gather_limited
+from frazil._repo.refs import (
+    BRANCHES,
+    TAGS,
+    RefFamily,
+    RefState,
+    branch_key,
+    cas_ref,
+    create_named_ref,
+    create_ref,
+    delete_named_ref,
+    list_named_refs,
+    list_refs,
+    named_ref_state,
+    new_token,
+    read_ref,
+    tag_key,
+    validate_ref_name,
+)
+from frazil._repo.virtual import read_virtual
+
+__all__ = [
+    "BRANCHES",
+    "INITIAL_MESSAGE",
+    "TAGS",
+    "ByteLRU",
+    "Diff",
+    "GCSummary",
+    "RefFamily",
+    "RefState",
+    "RepoContext",
+    "RepoIO",
+    "SnapshotInfo",
+    "ancestry",
+    "ancestry_windows",
+    "bootstrap",
+    "branch_key",
+    "cas_ref",
+    "commits_between",
+    "context_for",
+    "create_named_ref",
+    "create_ref",
+    "delete_named_ref",
+    "diff_snapshots",
+    "frazil_version",
+    "garbage_collect",
+    "gather_limited",
+    "list_named_refs",
+    "list_refs",
+    "named_ref_state",
+    "net_moves",
+    "new_token",
+    "read_ref",
+    "read_virtual",
+    "require_snapshot",
+    "snapshot_as_of",
+    "tag_key",
+    "to_info",
+    "unique_rows",
+    "validate_ref_name",
+]

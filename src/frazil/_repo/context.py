@@ -1,0 +1,75 @@
+"""Per-process repository contexts: the object I/O and caches that sessions share.
+
+Every :class:`~frazil.Repository` object, and every session or fork unpickled in a worker,
+finds its context with :func:`context_for`. Contexts are shared by everything in one process
+that names the same storage, configuration and repository id, so a worker that receives
+many forks decodes each snapshot and manifest once.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import weakref
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from frazil._check import check_commit_metadata
+from frazil._repo.io import RepoIO
+
+if TYPE_CHECKING:
+    from frazil._config import RepositoryConfig
+    from frazil.storage import Storage
+
+__all__ = ["RepoContext", "context_for"]
+
+
+@dataclass(slots=True, eq=False, weakref_slot=True)
+class RepoContext:
+    """What sessions need from their repository; shared by all sessions of one process."""
+
+    io: RepoIO
+    """Encoded object I/O and its caches."""
+    repo_id: str
+    """The repository's random id."""
+    default_metadata: dict[str, Any] = field(default_factory=dict)
+    """Metadata merged into every commit (``Repository.set_default_commit_metadata``)."""
+
+    @property
+    def storage(self) -> Storage:
+        """The (retrying) storage."""
+        return self.io.storage
+
+    @property
+    def config(self) -> RepositoryConfig:
+        """The repository configuration."""
+        return self.io.config
+
+    def commit_metadata(self, metadata: object) -> dict[str, Any]:
+        """The metadata of a commit: the defaults, overridden key by key by ``metadata``.
+
+        Raises
+        ------
+        InvalidInputError
+            If ``metadata`` is not a dict of JSON values.
+        """
+        return {**self.default_metadata, **check_commit_metadata(metadata)}
+
+
+_CONTEXTS: weakref.WeakValueDictionary[tuple[Any, ...], RepoContext] = weakref.WeakValueDictionary()
+_CONTEXTS_LOCK = threading.Lock()
+_KEEP_ALIVE: list[RepoContext] = []
+"""The most recently used contexts stay alive between sessions (their caches are warm)."""
+
+
+def context_for(storage: Storage, config: RepositoryConfig, repo_id: str) -> RepoContext:
+    """The process-wide context (and caches) of a repository, created on first use."""
+    key = (storage, config, repo_id, os.getpid())
+    with _CONTEXTS_LOCK:
+        context = _CONTEXTS.get(key)
+        if context is None:
+            context = RepoContext(io=RepoIO(storage, config), repo_id=repo_id)
+            _CONTEXTS[key] = context
+            _KEEP_ALIVE.append(context)
+            del _KEEP_ALIVE[:-16]
+    return context
