@@ -11,8 +11,7 @@ import cloudpickle
 import numpy as np
 import pytest
 import zarr
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
 import frazil
 from frazil.distributed import merge_sessions

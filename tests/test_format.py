@@ -7,8 +7,7 @@ import random
 import numpy as np
 import pytest
 import zarr
-from hypothesis import given
-from hypothesis import strategies as st
+from hypothesis import given, strategies as st
 
 import frazil
 from conftest import LONG

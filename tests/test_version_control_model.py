@@ -6,8 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import zarr
-from hypothesis import note, settings
-from hypothesis import strategies as st
+from hypothesis import note, settings, strategies as st
 from hypothesis.stateful import (
     Bundle,
     RuleBasedStateMachine,

@@ -27,138 +27,86 @@ from typing import TYPE_CHECKING as _TYPE_CHECKING
 
 from frazil import _errors
 
-if _TYPE_CHECKING:  # explicit re-exports for type checkers; the same names as _LAZY
+if _TYPE_CHECKING:  # explicit re-exports for type checkers: the same names as _LAZY
     from frazil._changes import (
         Conflict as Conflict,
-    )
-    from frazil._changes import (
         ConflictType as ConflictType,
-    )
-    from frazil._changes import (
         VersionSelection as VersionSelection,
     )
     from frazil._commit import (
         BasicConflictSolver as BasicConflictSolver,
-    )
-    from frazil._commit import (
         ConflictDetector as ConflictDetector,
-    )
-    from frazil._commit import (
         ConflictSolver as ConflictSolver,
     )
     from frazil._config import (
         CachingConfig as CachingConfig,
-    )
-    from frazil._config import (
         CommitRetryConfig as CommitRetryConfig,
-    )
-    from frazil._config import (
+        CompressionAlgorithm as CompressionAlgorithm,
         CompressionConfig as CompressionConfig,
-    )
-    from frazil._config import (
         ManifestConfig as ManifestConfig,
-    )
-    from frazil._config import (
+        ManifestPreloadCondition as ManifestPreloadCondition,
+        ManifestPreloadConfig as ManifestPreloadConfig,
+        ManifestSplitCondition as ManifestSplitCondition,
+        ManifestSplitDimCondition as ManifestSplitDimCondition,
+        ManifestSplittingConfig as ManifestSplittingConfig,
+        ManifestVirtualChunkLocationCompressionConfig as ManifestVirtualChunkLocationCompressionConfig,
+        ObjectStoreConfig as ObjectStoreConfig,
         RepositoryConfig as RepositoryConfig,
+        StorageConcurrencySettings as StorageConcurrencySettings,
+        StorageRetriesSettings as StorageRetriesSettings,
+        StorageSettings as StorageSettings,
+        StorageTimeoutSettings as StorageTimeoutSettings,
+        VirtualChunkContainer as VirtualChunkContainer,
+        azure_store as azure_store,
+        fsspec_store as fsspec_store,
+        gcs_store as gcs_store,
+        http_store as http_store,
+        local_filesystem_store as local_filesystem_store,
+        s3_compatible_store as s3_compatible_store,
+        s3_store as s3_store,
     )
     from frazil._errors import (
         AlreadyExistsError as AlreadyExistsError,
-    )
-    from frazil._errors import (
         ConflictError as ConflictError,
-    )
-    from frazil._errors import (
         ErrorKind as ErrorKind,
-    )
-    from frazil._errors import (
         FormatError as FormatError,
-    )
-    from frazil._errors import (
         FrazilError as FrazilError,
-    )
-    from frazil._errors import (
         InternalError as InternalError,
-    )
-    from frazil._errors import (
         InvalidInputError as InvalidInputError,
-    )
-    from frazil._errors import (
         MergeConflictError as MergeConflictError,
-    )
-    from frazil._errors import (
         NoChangesToCommitError as NoChangesToCommitError,
-    )
-    from frazil._errors import (
         NodeNotFoundError as NodeNotFoundError,
-    )
-    from frazil._errors import (
         NotFoundError as NotFoundError,
-    )
-    from frazil._errors import (
         ObjectNotFoundError as ObjectNotFoundError,
-    )
-    from frazil._errors import (
         PreconditionFailedError as PreconditionFailedError,
-    )
-    from frazil._errors import (
         ReadOnlyError as ReadOnlyError,
-    )
-    from frazil._errors import (
         RebaseFailedError as RebaseFailedError,
-    )
-    from frazil._errors import (
         RefNotFoundError as RefNotFoundError,
-    )
-    from frazil._errors import (
         RepositoryNotFoundError as RepositoryNotFoundError,
-    )
-    from frazil._errors import (
         SessionStateError as SessionStateError,
-    )
-    from frazil._errors import (
         SnapshotNotFoundError as SnapshotNotFoundError,
-    )
-    from frazil._errors import (
         StorageError as StorageError,
     )
     from frazil._repo import (
         Diff as Diff,
-    )
-    from frazil._repo import (
         GCSummary as GCSummary,
-    )
-    from frazil._repo import (
         SnapshotInfo as SnapshotInfo,
     )
-    from frazil._repository import Repository as Repository
+    from frazil._repository import (
+        Repository as Repository,
+    )
     from frazil._session import (
         ChunkType as ChunkType,
-    )
-    from frazil._session import (
         ForkSession as ForkSession,
-    )
-    from frazil._session import (
         FrazilStore as FrazilStore,
-    )
-    from frazil._session import (
         Session as Session,
-    )
-    from frazil._session import (
         SessionMode as SessionMode,
     )
     from frazil.storage import (
         Storage as Storage,
-    )
-    from frazil.storage import (
         in_memory_storage as in_memory_storage,
-    )
-    from frazil.storage import (
         local_filesystem_storage as local_filesystem_storage,
-    )
-    from frazil.storage import (
         s3_storage as s3_storage,
-    )
-    from frazil.storage import (
         storage_from_url as storage_from_url,
     )
 
@@ -172,9 +120,29 @@ _LAZY: dict[str, str] = {
         (
             "CachingConfig",
             "CommitRetryConfig",
+            "CompressionAlgorithm",
             "CompressionConfig",
             "ManifestConfig",
+            "ManifestPreloadCondition",
+            "ManifestPreloadConfig",
+            "ManifestSplitCondition",
+            "ManifestSplitDimCondition",
+            "ManifestSplittingConfig",
+            "ManifestVirtualChunkLocationCompressionConfig",
+            "ObjectStoreConfig",
             "RepositoryConfig",
+            "StorageConcurrencySettings",
+            "StorageRetriesSettings",
+            "StorageSettings",
+            "StorageTimeoutSettings",
+            "VirtualChunkContainer",
+            "azure_store",
+            "fsspec_store",
+            "gcs_store",
+            "http_store",
+            "local_filesystem_store",
+            "s3_compatible_store",
+            "s3_store",
         ),
         "frazil._config",
     ),

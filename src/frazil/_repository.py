@@ -251,7 +251,7 @@ class Repository:
         doc, _ = decode_document(data, key=layout.CONFIG_KEY, kind=ObjectKind.CONFIG)
         try:
             return RepositoryConfig.from_dict(doc)
-        except (TypeError, InvalidInputError) as exc:
+        except (TypeError, KeyError, ValueError) as exc:  # InvalidInputError is a ValueError
             raise FormatError(
                 f"object {layout.CONFIG_KEY!r} holds an invalid configuration: {exc}",
                 key=layout.CONFIG_KEY,
@@ -273,8 +273,9 @@ class Repository:
 
     @property
     def config(self) -> RepositoryConfig:
-        """The configuration in use."""
-        return self._ctx.config
+        """A copy of the configuration in use (changing it changes nothing until it is
+        passed to :meth:`reopen`)."""
+        return self._ctx.config.copy()
 
     @property
     def storage(self) -> Storage:

@@ -64,7 +64,7 @@ _KEEP_ALIVE: list[RepoContext] = []
 
 def context_for(storage: Storage, config: RepositoryConfig, repo_id: str) -> RepoContext:
     """The process-wide context (and caches) of a repository, created on first use."""
-    key = (storage, config, repo_id, os.getpid())
+    key = (storage, config.fingerprint(), repo_id, os.getpid())
     with _CONTEXTS_LOCK:
         context = _CONTEXTS.get(key)
         if context is None:

@@ -114,19 +114,20 @@ class RepoIO:
         self.storage: Storage = (
             storage if isinstance(storage, RetryingStorage) else RetryingStorage(storage)
         )
-        self.config = config
-        caching = config.caching
+        self.config = config.copy()
+        """This repository's own copy: changing the caller's object later changes nothing."""
+        self.config_fingerprint = self.config.fingerprint()
+        caching = self.config.caching
+        manifest_bytes = caching.effective_manifest_cache_bytes
         self.snapshots: ByteLRU[str, Snapshot] = ByteLRU(
-            caching.snapshot_cache_bytes, Snapshot.nbytes
+            caching.effective_snapshot_cache_bytes, Snapshot.nbytes
         )
-        self.manifests: ByteLRU[str, Manifest] = ByteLRU(
-            caching.manifest_cache_bytes, Manifest.nbytes
-        )
+        self.manifests: ByteLRU[str, Manifest] = ByteLRU(manifest_bytes, Manifest.nbytes)
         self.transactions: ByteLRU[str, TransactionLog] = ByteLRU(
-            caching.transaction_cache_bytes, TransactionLog.nbytes
+            caching.effective_transaction_cache_bytes, TransactionLog.nbytes
         )
         self.indexes: ByteLRU[tuple[str, str, tuple[int, ...]], tuple[ChunkRefs, RefIndex]] = (
-            ByteLRU(max(1, caching.manifest_cache_bytes // 4), lambda e: 24 * len(e[0]) + 128)
+            ByteLRU(max(1, manifest_bytes // 4), lambda e: 24 * len(e[0]) + 128)
         )
 
     @property

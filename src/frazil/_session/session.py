@@ -81,8 +81,9 @@ class Session:
 
     @property
     def config(self) -> RepositoryConfig:
-        """The repository configuration (read-only view; use ``Repository.reopen``)."""
-        return self._state.config
+        """A copy of the repository configuration (changing it changes nothing; use
+        ``Repository.reopen``)."""
+        return self._state.config.copy()
 
     @property
     def mode(self) -> SessionMode:

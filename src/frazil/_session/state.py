@@ -46,7 +46,7 @@ logger = logging.getLogger("frazil.session")
 _RELIST_SECONDS = 0.2
 """How often reads look for new staged writes while copies of the store may be writing."""
 
-_DEFAULT_CONFIG = RepositoryConfig()
+_DEFAULT_FINGERPRINT = RepositoryConfig().fingerprint()
 
 
 class SessionMode(enum.Enum):
@@ -342,7 +342,7 @@ class SessionState:
             "base": self.base_id,
             "token": self.token,
         }
-        if self.ctx.config != _DEFAULT_CONFIG:
+        if self.ctx.io.config_fingerprint != _DEFAULT_FINGERPRINT:
             state["config"] = self.ctx.config
         if self.branch is not None:
             state["branch"] = self.branch
