@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 import itertools
 import multiprocessing as mp
+import pickle
 import time
 
 import numpy as np
@@ -313,3 +314,32 @@ def test_bad_configs_are_refused(tmp_path):
         frazil.RepositoryConfig.from_dict([1])
     with pytest.raises(frazil.InvalidInputError, match="dict"):
         repo.set_default_commit_metadata("abc")
+
+
+def test_a_read_only_view_refuses_every_write_and_reads_as_usual(tmp_path):
+    storage = frazil.local_filesystem_storage(tmp_path / "repo")
+    repo = frazil.Repository.create(storage)
+    snapshot = commit_values(repo, "main", 1, "one")
+    view = repo.as_read_only("archived")
+    assert view.read_only
+    assert not repo.read_only
+    assert view.lookup_branch("main") == snapshot
+    assert view.readonly_session("main").snapshot_id == snapshot
+    writes = [
+        lambda: view.writable_session("main"),
+        lambda: view.rearrange_session("main"),
+        lambda: view.create_branch("b", snapshot),
+        lambda: view.create_tag("t", snapshot),
+        lambda: view.reset_branch("main", snapshot),
+        view.save_config,
+        lambda: view.garbage_collect(datetime.datetime.now(datetime.UTC)),
+        lambda: view.reopen().writable_session("main"),
+        lambda: pickle.loads(pickle.dumps(view)).writable_session("main"),
+    ]
+    for write in writes:
+        with pytest.raises(frazil.ReadOnlyError, match="archived") as info:
+            write()
+        assert info.value.kind == "read-only-repository"
+    assert repo.list_branches() == {"main"}
+    assert repo.list_tags() == set()
+    repo.create_branch("still-writable", snapshot)  # the repository itself is unchanged

@@ -89,6 +89,7 @@ class ErrorKind(StrEnum):
     READ_ONLY_SESSION = "read-only-session"
     READ_ONLY_STORE = "read-only-store"
     READ_ONLY_STORAGE = "read-only-storage"
+    READ_ONLY_REPOSITORY = "read-only-repository"
     # invalid input
     INVALID_KEY = "invalid-key"
     INVALID_REF_NAME = "invalid-ref-name"

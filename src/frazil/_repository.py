@@ -122,16 +122,27 @@ class Repository:
     >>> snapshot_id = session.commit("add x")
     """
 
-    def __init__(self, ctx: RepoContext, storage: Storage, repo_doc: RepoDoc) -> None:
+    def __init__(
+        self,
+        ctx: RepoContext,
+        storage: Storage,
+        repo_doc: RepoDoc,
+        *,
+        read_only_reason: str | None = None,
+    ) -> None:
         self._ctx = ctx
         self._storage = storage
         self._doc = repo_doc
+        self._read_only_reason = read_only_reason
 
     def __repr__(self) -> str:
         return f"<frazil.Repository {self._storage.describe()}>"
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (_restore_repository, (self._storage, self._ctx.config, self._doc))
+        return (
+            _restore_repository,
+            (self._storage, self._ctx.config, self._doc, self._read_only_reason),
+        )
 
     # ------------------------------------------------------------------ opening
     @classmethod
@@ -264,6 +275,7 @@ class Repository:
 
     async def save_config_async(self) -> None:
         """Async version of :meth:`save_config`."""
+        self._require_writable()
         data = encode_document(ObjectKind.CONFIG, self._ctx.config.to_dict())
         await self._ctx.storage.put(layout.CONFIG_KEY, data)
 
@@ -291,7 +303,10 @@ class Repository:
         """A new Repository object on the same storage with another configuration."""
         config = _check_config(config) or self._ctx.config
         repo = Repository(
-            context_for(self._storage, config, self._doc.repo_id), self._storage, self._doc
+            context_for(self._storage, config, self._doc.repo_id),
+            self._storage,
+            self._doc,
+            read_only_reason=self._read_only_reason,
         )
         repo._ctx.default_metadata = dict(self._ctx.default_metadata)
         return repo
@@ -299,6 +314,34 @@ class Repository:
     async def reopen_async(self, config: RepositoryConfig | None = None) -> Repository:
         """Async version of :meth:`reopen` (it does no I/O; provided for symmetry)."""
         return self.reopen(config)
+
+    def as_read_only(self, reason: str | None = None) -> Repository:
+        """A view of this repository that reads as usual and refuses every write.
+
+        Writable and rearrange sessions, ref changes, forks from tickets, configuration
+        saves and garbage collection raise :class:`ReadOnlyError` naming ``reason``. The
+        repository itself is not changed: other objects opened on it can still write.
+
+        Parameters
+        ----------
+        reason
+            Why writes are refused (shown in the error), e.g. ``"archived"``.
+
+        Returns
+        -------
+        Repository
+        """
+        return Repository(
+            self._ctx,
+            self._storage,
+            self._doc,
+            read_only_reason=reason or "this Repository object was opened read-only",
+        )
+
+    @property
+    def read_only(self) -> bool:
+        """Whether this object refuses writes (see :meth:`as_read_only`)."""
+        return self._read_only_reason is not None or not self._storage.supports_conditional_writes
 
     def set_default_commit_metadata(self, metadata: dict[str, Any]) -> None:
         """Metadata merged into every commit made through this repository object.
@@ -322,6 +365,12 @@ class Repository:
         return self._ctx.io
 
     def _require_writable(self) -> None:
+        if self._read_only_reason is not None:
+            raise ReadOnlyError(
+                f"this repository is read-only ({self._read_only_reason}); it can be read, "
+                "not written",
+                kind=ErrorKind.READ_ONLY_REPOSITORY,
+            )
         if not self._storage.supports_conditional_writes:
             raise ReadOnlyError(
                 f"{self._storage.describe()} cannot make atomic conditional writes, so this "
@@ -838,5 +887,12 @@ class Repository:
 Repository.__module__ = "frazil"
 
 
-def _restore_repository(storage: Storage, config: RepositoryConfig, doc: RepoDoc) -> Repository:
-    return Repository(context_for(storage, config, doc.repo_id), storage, doc)
+def _restore_repository(
+    storage: Storage, config: RepositoryConfig, doc: RepoDoc, read_only_reason: str | None = None
+) -> Repository:
+    return Repository(
+        context_for(storage, config, doc.repo_id),
+        storage,
+        doc,
+        read_only_reason=read_only_reason,
+    )
