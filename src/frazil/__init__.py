@@ -7,7 +7,7 @@ explains it::
 
     L9 applications   catalog/  cli/  testing/
     L8 integrations   jobs/  dask  xarray  distributed  (_dask _xarray _distributed)
-    L7 facade         _repository
+    L7 facade         _repository/  repository, refs, history, sessions, maintenance
     L6 sessions       _session/   state, store, committer, forks, session
     L5 transactions   _commit/    build, protocol, rebase, solvers, staging, tickets
     L4 changes        _changes/   changeset, merge, conflict, workspace, keys, zarrmeta, reindex

@@ -1,0 +1,14 @@
+"""L7, the Repository façade: one class composed of focused parts.
+
+``repository`` creates, opens and configures; ``refs`` (branches, tags), ``history``
+(snapshots, ancestry, diffs), ``sessions`` (sessions, transactions, tickets) and
+``maintenance`` (housekeeping) each hold one area of the public API as ``x`` / ``x_async``
+pairs over the layers below. A new area of the API is a new part, mixed into
+:class:`Repository`.
+"""
+
+from __future__ import annotations
+
+from frazil._repository.repository import Repository
+
+__all__ = ["Repository"]

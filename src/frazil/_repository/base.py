@@ -1,0 +1,130 @@
+"""The ground of the Repository façade: its state and the checks every part shares."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from frazil._config import RepositoryConfig
+from frazil._errors import (
+    ErrorKind,
+    InvalidInputError,
+    ReadOnlyError,
+)
+from frazil._repo import (
+    BRANCHES,
+    TAGS,
+    RefFamily,
+    RefState,
+    RepoContext,
+    RepoIO,
+    create_named_ref,
+    delete_named_ref,
+    list_named_refs,
+    named_ref_state,
+    require_snapshot,
+)
+from frazil.storage import Storage
+
+if TYPE_CHECKING:
+    from frazil.format import (
+        RepoDoc,
+    )
+
+__all__ = ["RepositoryBase", "check_config", "check_storage", "one_selector"]
+
+
+def check_storage(storage: object) -> Storage:
+    if not isinstance(storage, Storage):
+        raise TypeError(
+            f"expected a frazil Storage (e.g. frazil.local_filesystem_storage(path)), "
+            f"got {type(storage).__name__!r}"
+        )
+    return storage
+
+
+def check_config(config: object) -> RepositoryConfig | None:
+    if config is not None and not isinstance(config, RepositoryConfig):
+        raise InvalidInputError(
+            f"config must be a frazil.RepositoryConfig or None, got {type(config).__name__!r}; "
+            "build one with RepositoryConfig(...) or RepositoryConfig.from_dict(d)",
+            kind=ErrorKind.INVALID_CONFIG,
+        )
+    return config
+
+
+def one_selector(what: str, **selectors: object) -> tuple[str, Any]:
+    given = [(name, value) for name, value in selectors.items() if value is not None]
+    if len(given) != 1:
+        names = ", ".join(f"{n}=" for n in selectors)
+        raise InvalidInputError(
+            f"{what} takes exactly one of {names} (got {len(given)})",
+            kind=ErrorKind.INVALID_ARGUMENT,
+        )
+    return given[0]
+
+
+class RepositoryBase:
+    """What every part of the Repository façade stands on: its context, storage and root
+    document, and the checks they share."""
+
+    def __init__(
+        self,
+        ctx: RepoContext,
+        storage: Storage,
+        repo_doc: RepoDoc,
+        *,
+        read_only_reason: str | None = None,
+    ) -> None:
+        self._ctx = ctx
+        self._storage = storage
+        self._doc = repo_doc
+        self._read_only_reason = read_only_reason
+
+    # ------------------------------------------------------------------ internals
+    @property
+    def _io(self) -> RepoIO:
+        return self._ctx.io
+
+    def _require_writable(self) -> None:
+        if self._read_only_reason is not None:
+            raise ReadOnlyError(
+                f"this repository is read-only ({self._read_only_reason}); it can be read, "
+                "not written",
+                kind=ErrorKind.READ_ONLY_REPOSITORY,
+            )
+        if not self._storage.supports_conditional_writes:
+            raise ReadOnlyError(
+                f"{self._storage.describe()} cannot make atomic conditional writes, so this "
+                "repository can only be read",
+                kind=ErrorKind.READ_ONLY_STORAGE,
+            )
+
+    async def _ref_state(self, family: RefFamily, name: str) -> RefState:
+        return await named_ref_state(self._ctx.storage, family, name)
+
+    async def _create_ref(self, family: RefFamily, name: str, snapshot_id: str) -> None:
+        family.key(name)  # a bad name is reported before anything else
+        self._require_writable()
+        await require_snapshot(self._io, snapshot_id)
+        await create_named_ref(self._ctx.storage, family, name, snapshot_id)
+
+    async def _list_refs(self, family: RefFamily) -> set[str]:
+        return await list_named_refs(self._ctx.storage, family, limit=self._io.concurrency)
+
+    async def _lookup_ref(self, family: RefFamily, name: str) -> str:
+        return (await self._ref_state(family, name)).doc.snapshot_id
+
+    async def _delete_ref(self, family: RefFamily, name: str) -> None:
+        self._require_writable()
+        await delete_named_ref(self._ctx.storage, family, name)
+
+    async def _resolve(
+        self, what: str, *, branch: str | None, tag: str | None, snapshot_id: str | None
+    ) -> str:
+        name, value = one_selector(what, branch=branch, tag=tag, snapshot_id=snapshot_id)
+        if name == "branch":
+            return await self._lookup_ref(BRANCHES, value)
+        if name == "tag":
+            return await self._lookup_ref(TAGS, value)
+        await require_snapshot(self._io, value)
+        return str(value)

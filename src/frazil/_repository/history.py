@@ -1,0 +1,145 @@
+"""History in the Repository façade: snapshots, ancestry, diffs."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from frazil._repo import (
+    Diff,
+    SnapshotInfo,
+    ancestry,
+    ancestry_windows,
+    diff_snapshots,
+    require_snapshot,
+    to_info,
+)
+from frazil._sync import sync
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Iterator
+
+    from frazil.format import (
+        CommitInfo,
+    )
+
+
+from frazil._repository.base import RepositoryBase
+
+__all__ = ["HistoryMixin"]
+
+
+class HistoryMixin(RepositoryBase):
+    """Snapshots, ancestry and diffs."""
+
+    # ------------------------------------------------------------------ history
+    async def lookup_snapshot_async(self, snapshot_id: str) -> SnapshotInfo:
+        """Async version of :meth:`lookup_snapshot`."""
+        return to_info((await require_snapshot(self._io, snapshot_id)).info)
+
+    def lookup_snapshot(self, snapshot_id: str) -> SnapshotInfo:
+        """The history record of a snapshot.
+
+        Raises
+        ------
+        SnapshotNotFoundError
+            If it does not exist.
+        InvalidInputError
+            If the id is malformed.
+        """
+        return sync(self.lookup_snapshot_async(snapshot_id))
+
+    async def async_ancestry(
+        self,
+        *,
+        branch: str | None = None,
+        tag: str | None = None,
+        snapshot_id: str | None = None,
+    ) -> AsyncIterator[SnapshotInfo]:
+        """Async version of :meth:`ancestry`."""
+        start = await self._resolve("ancestry", branch=branch, tag=tag, snapshot_id=snapshot_id)
+        async for record in ancestry(self._io, start):
+            yield to_info(record)
+
+    ancestry_async = async_ancestry
+
+    def ancestry(
+        self,
+        *,
+        branch: str | None = None,
+        tag: str | None = None,
+        snapshot_id: str | None = None,
+    ) -> Iterator[SnapshotInfo]:
+        """The history of a branch, tag or snapshot, newest first.
+
+        Exactly one selector must be given. The last entry is the repository's first
+        snapshot, "Repository initialized".
+
+        Yields
+        ------
+        SnapshotInfo
+        """
+        windows: AsyncIterator[list[CommitInfo]] | None = None
+
+        async def step() -> list[SnapshotInfo] | None:
+            # one trip through the event loop per ~1,000 commits, not per commit
+            nonlocal windows
+            if windows is None:
+                start = await self._resolve(
+                    "ancestry", branch=branch, tag=tag, snapshot_id=snapshot_id
+                )
+                windows = ancestry_windows(self._io, start)
+            batch: list[SnapshotInfo] = []
+            async for window in windows:
+                batch.extend(to_info(r) for r in window)
+                if len(batch) >= 1000:
+                    break
+            return batch or None
+
+        while (batch := sync(step())) is not None:
+            yield from batch
+
+    async def diff_async(
+        self,
+        *,
+        from_branch: str | None = None,
+        from_tag: str | None = None,
+        from_snapshot_id: str | None = None,
+        to_branch: str | None = None,
+        to_tag: str | None = None,
+        to_snapshot_id: str | None = None,
+    ) -> Diff:
+        """Async version of :meth:`diff`."""
+        start = await self._resolve(
+            "diff (from)", branch=from_branch, tag=from_tag, snapshot_id=from_snapshot_id
+        )
+        end = await self._resolve(
+            "diff (to)", branch=to_branch, tag=to_tag, snapshot_id=to_snapshot_id
+        )
+        return await diff_snapshots(self._io, start, end)
+
+    def diff(
+        self,
+        *,
+        from_branch: str | None = None,
+        from_tag: str | None = None,
+        from_snapshot_id: str | None = None,
+        to_branch: str | None = None,
+        to_tag: str | None = None,
+        to_snapshot_id: str | None = None,
+    ) -> Diff:
+        """What changed between two versions; ``from`` must be an ancestor of ``to``.
+
+        Returns
+        -------
+        Diff
+        """
+        return sync(
+            self.diff_async(
+                from_branch=from_branch,
+                from_tag=from_tag,
+                from_snapshot_id=from_snapshot_id,
+                to_branch=to_branch,
+                to_tag=to_tag,
+                to_snapshot_id=to_snapshot_id,
+            )
+        )

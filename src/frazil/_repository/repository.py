@@ -1,0 +1,292 @@
+"""The Repository façade: creating, opening and configuring repositories."""
+
+from __future__ import annotations
+
+from typing import Any, Self
+
+from frazil._check import check_commit_metadata
+from frazil._config import RepositoryConfig
+from frazil._errors import (
+    AlreadyExistsError,
+    ErrorKind,
+    FormatError,
+    InvalidInputError,
+    ObjectNotFoundError,
+    RepositoryNotFoundError,
+)
+from frazil._repo import (
+    RepoIO,
+    bootstrap,
+    context_for,
+)
+from frazil._repository.base import check_config, check_storage
+from frazil._repository.history import HistoryMixin
+from frazil._repository.maintenance import MaintenanceMixin
+from frazil._repository.refs import RefsMixin
+from frazil._repository.sessions import SessionsMixin
+from frazil._sync import sync
+from frazil.format import (
+    ObjectKind,
+    RepoDoc,
+    decode_document,
+    encode_document,
+    layout,
+)
+from frazil.storage import RetryingStorage, Storage
+
+__all__ = ["Repository"]
+
+
+class Repository(RefsMixin, HistoryMixin, SessionsMixin, MaintenanceMixin):
+    """A frazil repository: immutable snapshots plus branches and tags, in one storage.
+
+    Create one with :meth:`create`, open one with :meth:`open`. Read and write through
+    sessions (:meth:`readonly_session`, :meth:`writable_session`) whose ``store`` is a zarr
+    store.
+
+    Examples
+    --------
+    >>> import frazil, zarr
+    >>> repo = frazil.Repository.create(frazil.in_memory_storage())
+    >>> session = repo.writable_session("main")
+    >>> _ = zarr.create_array(session.store, name="x", shape=(4,), dtype="i4")
+    >>> snapshot_id = session.commit("add x")
+    """
+
+    def __repr__(self) -> str:
+        return f"<frazil.Repository {self._storage.describe()}>"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (
+            _restore_repository,
+            (self._storage, self._ctx.config, self._doc, self._read_only_reason),
+        )
+
+    # ------------------------------------------------------------------ opening
+    @classmethod
+    async def create_async(cls, storage: Storage, config: RepositoryConfig | None = None) -> Self:
+        """Async version of :meth:`create`."""
+        storage = check_storage(storage)
+        config = check_config(config) or RepositoryConfig()
+        doc = await bootstrap(RepoIO(storage, config))
+        repo = cls(context_for(storage, config, doc.repo_id), storage, doc)
+        if config != RepositoryConfig():
+            await repo.save_config_async()
+        return repo
+
+    @classmethod
+    def create(cls, storage: Storage, config: RepositoryConfig | None = None) -> Self:
+        """Create a new repository in an empty storage location.
+
+        Parameters
+        ----------
+        storage
+            Where the repository lives, e.g. ``local_filesystem_storage(path)``.
+        config
+            Configuration; saved in the repository if it differs from the default.
+
+        Returns
+        -------
+        Repository
+            With a ``main`` branch at the "Repository initialized" snapshot.
+
+        Raises
+        ------
+        AlreadyExistsError
+            If a repository already exists there (also when another process created one
+            at the same moment).
+        InvalidInputError
+            If the location holds other objects.
+        """
+        return sync(cls.create_async(storage, config))
+
+    @classmethod
+    async def open_async(cls, storage: Storage, config: RepositoryConfig | None = None) -> Self:
+        """Async version of :meth:`open`."""
+        storage = check_storage(storage)
+        check_config(config)
+        probe = RetryingStorage(storage) if not isinstance(storage, RetryingStorage) else storage
+        try:
+            data = await probe.get(layout.REPO_KEY)
+        except ObjectNotFoundError:
+            raise RepositoryNotFoundError(
+                f"no frazil repository at {storage.describe()}: create one with "
+                "Repository.create(storage)",
+                kind=ErrorKind.REPOSITORY_NOT_FOUND,
+            ) from None
+        doc = RepoDoc.decode(data, key=layout.REPO_KEY)
+        if config is None:
+            config = await cls.fetch_config_async(storage) or RepositoryConfig()
+        return cls(context_for(storage, config, doc.repo_id), storage, doc)
+
+    @classmethod
+    def open(cls, storage: Storage, config: RepositoryConfig | None = None) -> Self:
+        """Open an existing repository.
+
+        Parameters
+        ----------
+        storage
+            Where the repository lives.
+        config
+            Use this configuration instead of the one saved in the repository.
+
+        Raises
+        ------
+        RepositoryNotFoundError
+            (a :class:`NotFoundError`) if there is no repository there.
+        FormatError
+            If the repository was written by a newer, incompatible frazil.
+        """
+        return sync(cls.open_async(storage, config))
+
+    @classmethod
+    async def open_or_create_async(
+        cls, storage: Storage, config: RepositoryConfig | None = None
+    ) -> Self:
+        """Async version of :meth:`open_or_create`."""
+        try:
+            return await cls.open_async(storage, config)
+        except RepositoryNotFoundError:
+            pass
+        try:
+            return await cls.create_async(storage, config)
+        except AlreadyExistsError:
+            return await cls.open_async(storage, config)
+
+    @classmethod
+    def open_or_create(cls, storage: Storage, config: RepositoryConfig | None = None) -> Self:
+        """Open the repository at ``storage``, creating it if there is none."""
+        return sync(cls.open_or_create_async(storage, config))
+
+    @staticmethod
+    async def exists_async(storage: Storage) -> bool:
+        """Async version of :meth:`exists`."""
+        storage = check_storage(storage)
+        return await RetryingStorage(storage).exists(layout.REPO_KEY)
+
+    @staticmethod
+    def exists(storage: Storage) -> bool:
+        """Whether a repository exists at ``storage``."""
+        return sync(Repository.exists_async(storage))
+
+    # ------------------------------------------------------------------ config
+    @staticmethod
+    async def fetch_config_async(storage: Storage) -> RepositoryConfig | None:
+        """Async version of :meth:`fetch_config`."""
+        try:
+            data = await RetryingStorage(check_storage(storage)).get(layout.CONFIG_KEY)
+        except ObjectNotFoundError:
+            return None
+        doc, _ = decode_document(data, key=layout.CONFIG_KEY, kind=ObjectKind.CONFIG)
+        try:
+            return RepositoryConfig.from_dict(doc)
+        except (TypeError, KeyError, ValueError) as exc:  # InvalidInputError is a ValueError
+            raise FormatError(
+                f"object {layout.CONFIG_KEY!r} holds an invalid configuration: {exc}",
+                key=layout.CONFIG_KEY,
+            ) from exc
+
+    @staticmethod
+    def fetch_config(storage: Storage) -> RepositoryConfig | None:
+        """The configuration saved in the repository at ``storage``, if any."""
+        return sync(Repository.fetch_config_async(storage))
+
+    async def save_config_async(self) -> None:
+        """Async version of :meth:`save_config`."""
+        self._require_writable()
+        data = encode_document(ObjectKind.CONFIG, self._ctx.config.to_dict())
+        await self._ctx.storage.put(layout.CONFIG_KEY, data)
+
+    def save_config(self) -> None:
+        """Save this repository object's configuration in the repository."""
+        sync(self.save_config_async())
+
+    @property
+    def config(self) -> RepositoryConfig:
+        """A copy of the configuration in use (changing it changes nothing until it is
+        passed to :meth:`reopen`)."""
+        return self._ctx.config.copy()
+
+    @property
+    def storage(self) -> Storage:
+        """The storage the repository lives in."""
+        return self._storage
+
+    @property
+    def repo_id(self) -> str:
+        """The repository's random id (forks of other repositories are refused by it)."""
+        return self._doc.repo_id
+
+    def reopen(self, config: RepositoryConfig | None = None) -> Repository:
+        """A new Repository object on the same storage with another configuration."""
+        config = check_config(config) or self._ctx.config
+        repo = Repository(
+            context_for(self._storage, config, self._doc.repo_id),
+            self._storage,
+            self._doc,
+            read_only_reason=self._read_only_reason,
+        )
+        repo._ctx.default_metadata = dict(self._ctx.default_metadata)
+        return repo
+
+    async def reopen_async(self, config: RepositoryConfig | None = None) -> Repository:
+        """Async version of :meth:`reopen` (it does no I/O; provided for symmetry)."""
+        return self.reopen(config)
+
+    def as_read_only(self, reason: str | None = None) -> Repository:
+        """A view of this repository that reads as usual and refuses every write.
+
+        Writable and rearrange sessions, ref changes, forks from tickets, configuration
+        saves and garbage collection raise :class:`ReadOnlyError` naming ``reason``. The
+        repository itself is not changed: other objects opened on it can still write.
+
+        Parameters
+        ----------
+        reason
+            Why writes are refused (shown in the error), e.g. ``"archived"``.
+
+        Returns
+        -------
+        Repository
+        """
+        return Repository(
+            self._ctx,
+            self._storage,
+            self._doc,
+            read_only_reason=reason or "this Repository object was opened read-only",
+        )
+
+    @property
+    def read_only(self) -> bool:
+        """Whether this object refuses writes (see :meth:`as_read_only`)."""
+        return self._read_only_reason is not None or not self._storage.supports_conditional_writes
+
+    def set_default_commit_metadata(self, metadata: dict[str, Any]) -> None:
+        """Metadata merged into every commit made through this repository object.
+
+        Metadata passed to ``commit`` takes precedence key by key.
+        """
+        if not isinstance(metadata, dict):
+            raise InvalidInputError(
+                f"default commit metadata must be a dict, got {type(metadata).__name__!r}",
+                kind=ErrorKind.INVALID_METADATA,
+            )
+        self._ctx.default_metadata = check_commit_metadata(metadata)
+
+    def default_commit_metadata(self) -> dict[str, Any]:
+        """The metadata set with :meth:`set_default_commit_metadata` (a copy)."""
+        return dict(self._ctx.default_metadata)
+
+
+Repository.__module__ = "frazil"
+
+
+def _restore_repository(
+    storage: Storage, config: RepositoryConfig, doc: RepoDoc, read_only_reason: str | None = None
+) -> Repository:
+    return Repository(
+        context_for(storage, config, doc.repo_id),
+        storage,
+        doc,
+        read_only_reason=read_only_reason,
+    )
