@@ -343,3 +343,22 @@ def test_a_read_only_view_refuses_every_write_and_reads_as_usual(tmp_path):
     assert repo.list_branches() == {"main"}
     assert repo.list_tags() == set()
     repo.create_branch("still-writable", snapshot)  # the repository itself is unchanged
+
+
+def test_history_records_are_immutable_and_hand_out_copies_of_metadata(tmp_path):
+    repo = frazil.Repository.create(frazil.local_filesystem_storage(tmp_path / "repo"))
+    session = repo.writable_session("main")
+    zarr.create_array(session.store, name="x", shape=(2,), dtype="i4")
+    snapshot = session.commit("one", metadata={"run": {"n": 1}})
+    first = next(iter(repo.ancestry(branch="main")))
+    first.metadata["run"]["n"] = 99  # a copy: nothing stored or cached changes
+    with pytest.raises(AttributeError, match="immutable"):
+        first.message = "other"
+    again = next(iter(repo.ancestry(branch="main")))
+    assert again.metadata == {"run": {"n": 1}}
+    assert repo.lookup_snapshot(snapshot).metadata == {"run": {"n": 1}}
+    assert pickle.loads(pickle.dumps(again)) == again
+    assert [i.message for i in repo.ancestry(snapshot_id=snapshot)] == [
+        "one",
+        "Repository initialized",
+    ]

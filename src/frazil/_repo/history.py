@@ -7,8 +7,8 @@ transaction logs rather than comparing whole snapshots.
 
 from __future__ import annotations
 
+import copy
 import datetime
-from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -16,6 +16,7 @@ import numpy as np
 
 from frazil._check import require_aware_datetime
 from frazil._errors import ErrorKind, InvalidInputError, SnapshotNotFoundError
+from frazil._repo.io import ByteLRU
 from frazil.format import CommitInfo, decode_id, is_id, looks_like_id, micros_to_datetime
 
 if TYPE_CHECKING:
@@ -39,34 +40,113 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
 class SnapshotInfo:
-    """What history shows of one snapshot (one commit)."""
+    """What history shows of one snapshot (one commit). Immutable.
+
+    Parameters
+    ----------
+    id
+        The snapshot id.
+    parent_id
+        The parent snapshot id; ``None`` for the repository's first snapshot.
+    written_at
+        When it was committed (UTC).
+    message
+        The commit message.
+    metadata
+        The commit metadata.
+    """
+
+    __slots__ = ("_metadata", "id", "message", "parent_id", "written_at")
 
     id: str
-    """The snapshot id."""
     parent_id: str | None
-    """The parent snapshot id; ``None`` for the repository's first snapshot."""
     written_at: datetime.datetime
-    """When it was committed (UTC)."""
     message: str
-    """The commit message."""
-    metadata: dict[str, Any] = field(default_factory=dict)
-    """The commit metadata."""
+    _metadata: dict[str, Any]
+
+    def __init__(
+        self,
+        *,
+        id: str,
+        parent_id: str | None,
+        written_at: datetime.datetime,
+        message: str,
+        metadata: dict[str, Any] | None = None,
+    ) -> None:
+        for name, value in (
+            ("id", id),
+            ("parent_id", parent_id),
+            ("written_at", written_at),
+            ("message", message),
+            ("_metadata", dict(metadata or {})),
+        ):
+            object.__setattr__(self, name, value)
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        """The commit metadata (a copy: changing it changes nothing stored)."""
+        return copy.deepcopy(self._metadata)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"SnapshotInfo is immutable; cannot set {name!r}")
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, SnapshotInfo):
+            return NotImplemented
+        return (self.id, self.parent_id, self.written_at, self.message, self._metadata) == (
+            other.id,
+            other.parent_id,
+            other.written_at,
+            other.message,
+            other._metadata,
+        )
+
+    def __hash__(self) -> int:
+        return hash((self.id, self.parent_id))
+
+    def __repr__(self) -> str:
+        return (
+            f"SnapshotInfo(id={self.id!r}, parent_id={self.parent_id!r}, "
+            f"written_at={self.written_at!r}, message={self.message!r}, "
+            f"metadata={self._metadata!r})"
+        )
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (
+            _snapshot_info,
+            (self.id, self.parent_id, self.written_at, self.message, self._metadata),
+        )
+
+
+def _snapshot_info(
+    id_: str, parent: str | None, written: datetime.datetime, message: str, meta: dict[str, Any]
+) -> SnapshotInfo:
+    return SnapshotInfo(
+        id=id_, parent_id=parent, written_at=written, message=message, metadata=meta
+    )
 
 
 SnapshotInfo.__module__ = "frazil"
 
+_INFOS: ByteLRU[tuple[str, str | None, int], SnapshotInfo] = ByteLRU(100_000, lambda _: 1)
+"""Public records already made, by (id, parent, time): history walks are cache hits."""
+
 
 def to_info(record: CommitInfo) -> SnapshotInfo:
-    """Public form of a stored commit record."""
-    return SnapshotInfo(
-        id=record.id,
-        parent_id=record.parent_id,
-        written_at=micros_to_datetime(record.written_at),
-        message=record.message,
-        metadata=dict(record.metadata),
-    )
+    """Public form of a stored commit record (shared: it is immutable)."""
+    key = (record.id, record.parent_id, record.written_at)
+    info = _INFOS.get(key)
+    if info is None:
+        info = SnapshotInfo(
+            id=record.id,
+            parent_id=record.parent_id,
+            written_at=micros_to_datetime(record.written_at),
+            message=record.message,
+            metadata=record.metadata,
+        )
+        _INFOS.put(key, info)
+    return info
 
 
 async def ancestry_windows(io: RepoIO, snapshot_id: str) -> AsyncIterator[list[CommitInfo]]:

@@ -80,8 +80,9 @@ class HistoryMixin(RepositoryBase):
         """
         windows: AsyncIterator[list[CommitInfo]] | None = None
 
-        async def step() -> list[SnapshotInfo] | None:
-            # one trip through the event loop per ~1,000 commits, not per commit
+        async def step() -> tuple[list[SnapshotInfo], bool]:
+            # one trip through the event loop per ~1,000 commits, not per commit; the
+            # trip that reaches the first snapshot says so (no extra trip to find out)
             nonlocal windows
             if windows is None:
                 start = await self._resolve(
@@ -90,12 +91,16 @@ class HistoryMixin(RepositoryBase):
                 windows = ancestry_windows(self._io, start)
             batch: list[SnapshotInfo] = []
             async for window in windows:
-                batch.extend(to_info(r) for r in window)
+                batch.extend(map(to_info, window))
+                if window[-1].parent_id is None:
+                    return batch, True
                 if len(batch) >= 1000:
-                    break
-            return batch or None
+                    return batch, False
+            return batch, True
 
-        while (batch := sync(step())) is not None:
+        done = False
+        while not done:
+            batch, done = sync(step())
             yield from batch
 
     async def diff_async(
