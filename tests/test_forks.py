@@ -288,3 +288,52 @@ def test_a_fork_carrying_an_older_forks_write_cannot_replace_the_parents(prepare
     sibling.merge(same)
     session.merge(sibling)  # the overwrite of an inherited chunk still merges
     np.testing.assert_array_equal(zarr.open_array(session.store, path="a")[0:4], 9)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.lists(st.integers(0, 40), min_size=1, max_size=8, unique=True), min_size=2, max_size=6
+    ),
+    st.booleans(),
+)
+def test_merging_disjoint_tables_equals_the_general_merge(rows_per_table, shift):
+    """The stacking fast path for forks that wrote disjoint ranges gives the same table as
+    the sorting merge, and overlapping tables still go through the comparison."""
+    import dataclasses
+
+    from frazil._changes import merge_tables
+    from frazil.format import ChunkRefs, RefKind
+
+    tables = []
+    for i, rows in enumerate(rows_per_table):
+        coords = np.asarray(sorted(r + (100 * i if shift else 0) for r in rows), dtype=np.int64)
+        n = len(coords)
+        tables.append(
+            dataclasses.replace(
+                ChunkRefs.empty(1),
+                coords=coords.reshape(-1, 1),
+                kind=np.full(n, RefKind.INLINE, dtype=np.uint8),
+                chunk_id=np.zeros((n, 12), dtype=np.uint8),
+                offset=np.arange(n, dtype=np.uint64),
+                length=np.ones(n, dtype=np.uint64),
+                checksum=np.full(n, i, dtype=np.uint32),
+                location=np.zeros(n, dtype=np.uint32),
+                inline=bytes([i]) * n,
+            )
+        )
+    merged, conflicted = merge_tables(tables, 1, on_conflict="ours")
+    # the reference: every (coordinate -> first table's row), in coordinate order
+    expected: dict[int, int] = {}
+    for i, rows in enumerate(tables):
+        for c in rows.coords[:, 0].tolist():
+            expected.setdefault(c, i)
+    assert merged.coords[:, 0].tolist() == sorted(expected)
+    assert merged.checksum.tolist() == [expected[c] for c in sorted(expected)]
+    inline = [merged.inline[int(o)] for o in merged.offset.tolist()]
+    assert inline == [expected[c] for c in sorted(expected)]
+    counts: dict[int, set[int]] = {}
+    for i, rows in enumerate(tables):
+        for c in rows.coords[:, 0].tolist():
+            counts.setdefault(c, set()).add(i)
+    assert sorted(conflicted[:, 0].tolist()) == sorted(c for c, t in counts.items() if len(t) > 1)

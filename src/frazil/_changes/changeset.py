@@ -75,6 +75,8 @@ def ref_at(table: ChunkRefs, row: int) -> ChunkRef:
 
 
 _SEAL_ROWS = 8192
+_NO_ROWS: np.ndarray[Any, Any] = np.zeros(0, dtype=np.uint8)
+"""Placeholder columns of an open buffer that has not been written to yet."""
 _MAX_SEGMENTS = 8
 
 
@@ -99,8 +101,22 @@ class ChunkWrites:
         self._cache: ChunkRefs | None = None
 
     def _reset_open(self) -> None:
-        cap = 64
+        # the open buffer's columns are made on the first put: most ChunkWrites (those of
+        # merges and unpickled forks) only ever hold whole tables
         self._n = 0
+        self._coords = _NO_ROWS
+        self._kind = _NO_ROWS
+        self._chunk_id = _NO_ROWS
+        self._offset = _NO_ROWS
+        self._length = _NO_ROWS
+        self._checksum = _NO_ROWS
+        self._location = _NO_ROWS
+        self._inline = bytearray()
+        self._locations: list[str] = []
+        self._open_index: dict[tuple[int, ...], int] = {}
+
+    def _allocate(self) -> None:
+        cap = 64
         self._coords = np.zeros((cap, self.ndim), dtype=np.int64)
         self._kind = np.zeros(cap, dtype=np.uint8)
         self._chunk_id = np.zeros((cap, 12), dtype=np.uint8)
@@ -108,11 +124,11 @@ class ChunkWrites:
         self._length = np.zeros(cap, dtype=np.uint64)
         self._checksum = np.zeros(cap, dtype=np.uint32)
         self._location = np.zeros(cap, dtype=np.uint32)
-        self._inline = bytearray()
-        self._locations: list[str] = []
-        self._open_index: dict[tuple[int, ...], int] = {}
 
     def _grow(self) -> None:
+        if self._kind is _NO_ROWS:
+            self._allocate()
+            return
         cap = 2 * len(self._kind)
         for name in (
             "_coords",
@@ -202,8 +218,8 @@ class ChunkWrites:
     def add_table(self, refs: ChunkRefs, *, unique: bool = False) -> None:
         """Append a whole table of writes (from a merge); it wins over earlier rows.
 
-        ``unique=True`` promises the table has no repeated coordinates (as every table
-        returned by :meth:`own` does), which saves a sort.
+        ``unique=True`` promises the table is sorted and has no repeated coordinates (as
+        every table returned by :meth:`own` is), which saves a sort.
         """
         if not len(refs):
             return

@@ -7,6 +7,7 @@ concatenated once, sorted by (coordinates, participant) and compared row-wise, s
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -352,6 +353,22 @@ def _without_superseded(mine: ChunkRefs, fork: ChunkWrites) -> ChunkRefs:
     return mine.take(keep)
 
 
+def _in_disjoint_order(tables: Sequence[ChunkRefs]) -> list[ChunkRefs] | None:
+    """The tables ordered by coordinates if their coordinate ranges do not interleave,
+    else None. Each table must be sorted and deduplicated (as :meth:`ChunkWrites.own`
+    tables are), so its first and last rows bound it; tuples compare in row-major order,
+    the tables' own order."""
+    if tables[0].ndim == 0:
+        return None  # every row of a 0-d array is the same chunk
+    spans = sorted(
+        (tuple(t.coords[0].tolist()), tuple(t.coords[-1].tolist()), i) for i, t in enumerate(tables)
+    )
+    for (_, last, _), (first, _, _) in itertools.pairwise(spans):
+        if not last < first:
+            return None
+    return [tables[i] for _, _, i in spans]
+
+
 def merge_tables(
     tables: Sequence[ChunkRefs], ndim: int, *, on_conflict: str
 ) -> tuple[ChunkRefs, np.ndarray[Any, Any]]:
@@ -365,6 +382,11 @@ def merge_tables(
     live = [t for t in tables if len(t)]
     if len(live) <= 1:
         return (live[0] if live else ChunkRefs.empty(ndim)), no_conflicts
+    ordered = _in_disjoint_order(live)
+    if ordered is not None:
+        # forks that wrote disjoint ranges (the usual case): stacked in order, the tables
+        # are already one sorted table, so no sort and no comparison is needed
+        return ChunkRefs.concat(ordered, ndim), no_conflicts
     stacked = ChunkRefs.concat(live, ndim)
     n = len(stacked)
     (keys,) = coord_keys([stacked.coords])
