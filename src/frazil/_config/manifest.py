@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 from frazil._config.base import (
@@ -14,6 +13,7 @@ from frazil._config.base import (
     check_int,
     check_text,
     given,
+    value_class,
 )
 
 if TYPE_CHECKING:
@@ -43,8 +43,7 @@ class _Condition:
         raise NotImplementedError  # pragma: no cover
 
     def __repr__(self) -> str:
-        names = getattr(self, "__dataclass_fields__", {})
-        values = [getattr(self, name) for name in names]
+        values = [getattr(self, name) for name in getattr(self, "_FIELDS", ())]
         args = ", ".join(repr(list(v) if isinstance(v, tuple) else v) for v in values)
         return f"frazil.{self._spelling}({args})"
 
@@ -123,7 +122,7 @@ class ManifestSplitCondition(_Condition):
         raise bad(f"not a saved ManifestSplitCondition: {data!r}")
 
 
-@dataclass(frozen=True, repr=False)
+@value_class
 class _SplitOr(ManifestSplitCondition):
     _spelling = "ManifestSplitCondition.or_conditions"
 
@@ -141,7 +140,7 @@ class _SplitOr(ManifestSplitCondition):
         return {"or": [c.to_json() for c in self.conditions]}
 
 
-@dataclass(frozen=True, repr=False)
+@value_class
 class _SplitAnd(ManifestSplitCondition):
     _spelling = "ManifestSplitCondition.and_conditions"
 
@@ -159,7 +158,7 @@ class _SplitAnd(ManifestSplitCondition):
         return {"and": [c.to_json() for c in self.conditions]}
 
 
-@dataclass(frozen=True, repr=False)
+@value_class
 class _SplitPath(ManifestSplitCondition):
     _spelling = "ManifestSplitCondition.path_matches"
 
@@ -175,7 +174,7 @@ class _SplitPath(ManifestSplitCondition):
         return {"path_matches": self.regex}
 
 
-@dataclass(frozen=True, repr=False)
+@value_class
 class _SplitName(ManifestSplitCondition):
     _spelling = "ManifestSplitCondition.name_matches"
 
@@ -191,7 +190,7 @@ class _SplitName(ManifestSplitCondition):
         return {"name_matches": self.regex}
 
 
-@dataclass(frozen=True, repr=False)
+@value_class
 class _SplitAny(ManifestSplitCondition):
     _spelling = "ManifestSplitCondition.any_array"
 
@@ -233,7 +232,7 @@ class ManifestSplitDimCondition(_Condition):
         raise bad(f"not a saved ManifestSplitDimCondition: {data!r}")
 
 
-@dataclass(frozen=True, repr=False)
+@value_class
 class _DimAxis(ManifestSplitDimCondition):
     _spelling = "ManifestSplitDimCondition.Axis"
 
@@ -249,7 +248,7 @@ class _DimAxis(ManifestSplitDimCondition):
         return {"axis": self.axis}
 
 
-@dataclass(frozen=True, repr=False)
+@value_class
 class _DimName(ManifestSplitDimCondition):
     _spelling = "ManifestSplitDimCondition.DimensionName"
 
@@ -265,7 +264,7 @@ class _DimName(ManifestSplitDimCondition):
         return {"dimension_name": self.name}
 
 
-@dataclass(frozen=True, repr=False)
+@value_class
 class _DimAny(ManifestSplitDimCondition):
     _spelling = "ManifestSplitDimCondition.Any"
 
@@ -428,7 +427,7 @@ class ManifestPreloadCondition(_Condition):
         raise bad(f"not a saved ManifestPreloadCondition: {data!r}")
 
 
-@dataclass(frozen=True, repr=False)
+@value_class
 class _PreloadOr(ManifestPreloadCondition):
     _spelling = "ManifestPreloadCondition.or_conditions"
 
@@ -446,7 +445,7 @@ class _PreloadOr(ManifestPreloadCondition):
         return {"or": [c.to_json() for c in self.conditions]}
 
 
-@dataclass(frozen=True, repr=False)
+@value_class
 class _PreloadAnd(ManifestPreloadCondition):
     _spelling = "ManifestPreloadCondition.and_conditions"
 
@@ -464,7 +463,7 @@ class _PreloadAnd(ManifestPreloadCondition):
         return {"and": [c.to_json() for c in self.conditions]}
 
 
-@dataclass(frozen=True, repr=False)
+@value_class
 class _PreloadPath(ManifestPreloadCondition):
     _spelling = "ManifestPreloadCondition.path_matches"
 
@@ -480,7 +479,7 @@ class _PreloadPath(ManifestPreloadCondition):
         return {"path_matches": self.regex}
 
 
-@dataclass(frozen=True, repr=False)
+@value_class
 class _PreloadName(ManifestPreloadCondition):
     _spelling = "ManifestPreloadCondition.name_matches"
 
@@ -496,7 +495,7 @@ class _PreloadName(ManifestPreloadCondition):
         return {"name_matches": self.regex}
 
 
-@dataclass(frozen=True, repr=False)
+@value_class
 class _PreloadNumRefs(ManifestPreloadCondition):
     _spelling = "ManifestPreloadCondition.num_refs"
 
@@ -517,7 +516,7 @@ class _PreloadNumRefs(ManifestPreloadCondition):
         return {"num_refs": [self.from_refs, self.to_refs]}
 
 
-@dataclass(frozen=True, repr=False)
+@value_class
 class _PreloadConst(ManifestPreloadCondition):
     value: bool
 
