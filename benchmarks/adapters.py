@@ -59,6 +59,11 @@ class Adapter:
     def merge(self, session: Any, forks: list[Any]) -> None:
         session.merge(*forks)
 
+    def merge_tree(self, session: Any, forks: list[Any], fan_in: int) -> None:
+        """Merge forks pairwise-up in a tree (``fan_in`` at a time), as a reduction on
+        workers would, then into the session."""
+        raise NotImplementedError
+
     def store_dask(self, session: Any, source: Any, path: str) -> None:
         raise NotImplementedError
 
@@ -120,6 +125,13 @@ class SessionAdapter(Adapter):
         fork = session.fork()
         target = zarr.open_array(fork.store, path=path)
         session.merge(self._module(".dask").store_dask(sources=[source], targets=[target]))
+
+    def merge_tree(self, session: Any, forks: list[Any], fan_in: int) -> None:
+        merge_sessions = self._module(".distributed").merge_sessions
+        level = list(forks)
+        while len(level) > 1:
+            level = [merge_sessions(*level[i : i + fan_in]) for i in range(0, len(level), fan_in)]
+        session.merge(*level)
 
 
 class FrazilAdapter(SessionAdapter):

@@ -1,4 +1,4 @@
-"""The workloads W1-W8. Each runs inside a fresh process (see ``_runner.py``), sets up
+"""The workloads W1-W10. Each runs inside a fresh process (see ``_runner.py``), sets up
 its data untimed, times only the operation it is about, and validates the result by
 reading the data back. A workload returns ``{metric: value}``; a failed validation raises.
 """
@@ -9,6 +9,7 @@ import contextlib
 import multiprocessing as mp
 import os
 import pickle
+import resource
 import statistics
 import subprocess
 import sys
@@ -143,6 +144,7 @@ def w1_bulk_write(adapter: Adapter, params: dict[str, Any], quick: bool) -> dict
         "MB/s": megabytes / (done - start),
         "write s": written - start,
         "commit s": done - written,
+        "peak RSS MB": peak_rss_mb(),
     }
 
 
@@ -290,6 +292,7 @@ def w5_fork_merge(adapter: Adapter, params: dict[str, Any], quick: bool) -> dict
         "merge ms": 1000 * (merged - start),
         "commit ms": 1000 * (committed - merged),
         "clean fork bytes": float(clean),
+        "peak RSS MB": peak_rss_mb(),
     }
 
 
@@ -409,6 +412,147 @@ def w7_scale(adapter: Adapter, params: dict[str, Any], quick: bool) -> dict[str,
     return metrics
 
 
+# ----------------------------------------------------------------------------- RSS
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process so far, in MB (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _in_fresh_process(target: Callable[..., None], *args: Any) -> dict[str, float]:
+    """Run ``target(*args, out)`` in a spawned process; return what it put on ``out``."""
+    ctx = mp.get_context("spawn")
+    out = ctx.Queue()
+    proc = ctx.Process(target=target, args=(*args, out))
+    proc.start()
+    result = out.get(timeout=900)
+    proc.join(timeout=60)
+    if isinstance(result, str):
+        raise Invalid(result)
+    return dict(result)
+
+
+# ----------------------------------------------------------------------------- W9
+def loaded_before_timing(adapter: Adapter) -> None:
+    """Load the system's Repository class (frazil loads its public names lazily)."""
+    module = getattr(adapter, "_module", None)
+    if module is not None:
+        _ = module().Repository
+
+
+def _w9_commit_one(system: str, root: str, options: dict[str, Any], out: Any) -> None:
+    try:
+        adapter = adapter_for(system, root, options)
+        adapter.reopen_cold()
+        start = time.perf_counter()
+        session = adapter.writable()
+        zarr.open_array(adapter.store(session), path="big")[10:12, 20:22] = 9
+        adapter.commit(session, "one chunk")
+        out.put({"commit 1 chunk ms": 1000 * (time.perf_counter() - start), "rss": peak_rss_mb()})
+    except Exception as exc:  # noqa: BLE001 -- reported as a failed validation
+        out.put(f"{type(exc).__name__}: {exc}")
+
+
+def _w9_open_read(system: str, root: str, options: dict[str, Any], out: Any) -> None:
+    try:
+        adapter = adapter_for(system, root, options)
+        loaded_before_timing(adapter)
+        start = time.perf_counter()
+        adapter.reopen_cold()
+        value = zarr.open_array(adapter.readonly_store(), path="big", mode="r")[10:12, 20:22]
+        elapsed = time.perf_counter() - start
+        if not bool((value == 9).all()):
+            out.put("W9 chunk differs")
+            return
+        out.put({"open+read ms": 1000 * elapsed, "rss": peak_rss_mb()})
+    except Exception as exc:  # noqa: BLE001 -- reported as a failed validation
+        out.put(f"{type(exc).__name__}: {exc}")
+
+
+def w9_ten_million(adapter: Adapter, params: dict[str, Any], quick: bool) -> dict[str, float]:
+    """Commit one chunk into, and cold-read one chunk of, an array with 10,000,000 chunk
+    refs; each in a fresh process whose peak RSS is reported."""
+    side = 100 if quick else 3163  # 3163**2 = 10,004,569 refs
+    adapter.create()
+    session = adapter.writable()
+    zarr.create_array(
+        adapter.store(session),
+        name="big",
+        shape=(2 * side, 2 * side),
+        chunks=(2, 2),
+        dtype="u1",
+        compressors=None,
+        fill_value=0,
+    )
+    ii, jj = np.meshgrid(np.arange(side), np.arange(side), indexing="ij")
+    adapter.bulk_refs(session, "big", np.stack([ii.ravel(), jj.ravel()], axis=1), b"\x03" * 4)
+    del ii, jj
+    adapter.commit(session, f"{side * side} chunk refs")
+    commit = _in_fresh_process(_w9_commit_one, adapter.name, adapter.root, adapter.options)
+    read = _in_fresh_process(_w9_open_read, adapter.name, adapter.root, adapter.options)
+    return {
+        "commit 1 chunk ms": commit["commit 1 chunk ms"],
+        "commit peak RSS MB": commit["rss"],
+        "open+read ms": read["open+read ms"],
+        "open+read peak RSS MB": read["rss"],
+    }
+
+
+# ----------------------------------------------------------------------------- W10
+def w10_many_forks(adapter: Adapter, params: dict[str, Any], quick: bool) -> dict[str, float]:
+    """Merge 10,000 pickled one-chunk forks, all at once or tree-reduced 8 at a time."""
+    count = 200 if quick else 10_000
+    adapter.create()
+    session = adapter.writable()
+    zarr.create_array(
+        adapter.store(session),
+        name="f",
+        shape=(count,),
+        chunks=(1,),
+        dtype="u1",
+        compressors=None,
+        fill_value=0,
+    )
+    adapter.commit(session, "setup")
+    session = adapter.writable()
+    forks = []
+    for i in range(count):
+        fork = adapter.fork(session)
+        zarr.open_array(adapter.store(fork), path="f")[i] = i % 250 + 1
+        forks.append(pickle.dumps(fork))
+    forks = [pickle.loads(blob) for blob in forks]
+    start = time.perf_counter()
+    if params["tree"]:
+        adapter.merge_tree(session, forks, 8)
+    else:
+        adapter.merge(session, forks)
+    merged = time.perf_counter()
+    adapter.commit(session, "merged")
+    values = zarr.open_array(adapter.readonly_store(), path="f", mode="r")[:]
+    check(np.array_equal(values, np.arange(count) % 250 + 1), "W10 data differs")
+    return {"merge ms": 1000 * (merged - start), "peak RSS MB": peak_rss_mb()}
+
+
+def w10_job(adapter: Adapter, params: dict[str, Any], quick: bool) -> dict[str, float]:
+    """1,000 shards written through store_dask on a LocalCluster; the client's peak RSS."""
+    import dask.array as da
+
+    shards = 20 if quick else 1000
+    with scheduler("distributed"):
+        source = da.random.default_rng(3).random((shards, 128, 128), chunks=(1, 128, 128))
+        adapter.create()
+        warm_up(adapter, "none")
+        session = adapter.writable()
+        float_array(adapter, session, "job", source.shape, (1, 128, 128), "none")
+        source = source.astype("f4")
+        start = time.perf_counter()
+        adapter.store_dask(session, source, "job")
+        adapter.commit(session, "job")
+        elapsed = time.perf_counter() - start
+        stored = da.from_zarr(zarr.open_array(adapter.readonly_store(), path="job", mode="r"))
+        check(bool((stored == source).all().compute()), "W10 job read-back differs")
+    return {"job s": elapsed, "client peak RSS MB": peak_rss_mb()}
+
+
 # ----------------------------------------------------------------------------- W8
 def w8_import(adapter: Adapter, params: dict[str, Any], quick: bool) -> dict[str, float]:
     module, first_use = {
@@ -453,7 +597,7 @@ WORKLOADS: dict[str, Workload] = {
             for s in ("threads", "distributed")
             for c in ("none", "zstd")
         ],
-        {"MB/s": "higher", "write s": "lower", "commit s": "lower"},
+        {"MB/s": "higher", "write s": "lower", "commit s": "lower", "peak RSS MB": "lower"},
     ),
     "W2": Workload(
         "W2",
@@ -499,7 +643,12 @@ WORKLOADS: dict[str, Workload] = {
                 )
             ]
         ),
-        {"merge ms": "lower", "commit ms": "lower", "clean fork bytes": "lower"},
+        {
+            "merge ms": "lower",
+            "commit ms": "lower",
+            "clean fork bytes": "lower",
+            "peak RSS MB": "lower",
+        },
     ),
     "W6": Workload(
         "W6",
@@ -527,6 +676,35 @@ WORKLOADS: dict[str, Workload] = {
             "commit ops": "lower",
             "open+read ops": "lower",
         },
+    ),
+    "W9": Workload(
+        "W9",
+        "10,000,000 chunk refs: commit one chunk; cold open + read (fresh processes)",
+        w9_ten_million,
+        lambda quick: [Variant("10M refs", {}, TRANSACTIONAL)],
+        {
+            "commit 1 chunk ms": "lower",
+            "commit peak RSS MB": "lower",
+            "open+read ms": "lower",
+            "open+read peak RSS MB": "lower",
+        },
+    ),
+    "W10": Workload(
+        "W10",
+        "10,000 one-chunk forks merged (flat / tree of 8)",
+        w10_many_forks,
+        lambda quick: [
+            Variant(label, {"tree": tree}, TRANSACTIONAL)
+            for label, tree in (("flat", False), ("tree", True))
+        ],
+        {"merge ms": "lower", "peak RSS MB": "lower"},
+    ),
+    "W10j": Workload(
+        "W10j",
+        "a job of 1,000 shards through store_dask on a LocalCluster",
+        w10_job,
+        lambda quick: [Variant("1000 shards", {}, ALL)],
+        {"job s": "lower", "client peak RSS MB": "lower"},
     ),
     "W8": Workload(
         "W8",

@@ -382,7 +382,7 @@ class Session:
             On conflicting writes with ``on_conflict="fail"``.
         """
         states = forks.check_mergeable(self._state, _fork_states(others))
-        ws = self._state.loaded_workspace or sync(self._state.workspace())
+        ws = self._state.workspace_now() or sync(self._state.workspace())
         forks.merge(self._state, ws, states, on_conflict)
 
     # ------------------------------------------------------------------ tickets

@@ -157,6 +157,18 @@ class SessionState:
         """The workspace if it was loaded already (no I/O)."""
         return self._ws
 
+    def workspace_now(self) -> Workspace | None:
+        """The workspace without I/O: loaded already, or made from the base snapshot when
+        this process has it cached (an unpickled fork usually does); else None."""
+        if self._ws is None:
+            base = self.ctx.io.snapshots.get(self.base_id)
+            if base is None:
+                return None
+            with self._ws_lock:
+                if self._ws is None:
+                    self._ws = Workspace(self.ctx.io, base, self.changes)
+        return self._ws
+
     def replace_workspace(self, ws: Workspace) -> None:
         """Base the state on another workspace (after a commit)."""
         with self._ws_lock:
