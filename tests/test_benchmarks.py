@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import pytest
+from benchmarks.workloads import WORKLOADS
 
 ROOT = pathlib.Path(__file__).parent.parent
 
@@ -26,7 +27,10 @@ def test_quick_benchmarks_run_every_workload(tmp_path):
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
     report = json.loads(out.read_text())
     workloads = {row["workload"] for row in report["rows"]}
-    assert workloads == {f"W{i}" for i in range(1, 9)}
+    assert workloads == set(WORKLOADS)
+    assert {f"W{i}" for i in range(1, 11)} <= workloads
+    failed = [row for row in report["rows"] if row["errors"]]
+    assert not failed, failed
     systems = {s for row in report["rows"] for s in row["values"]}
     assert {"frazil", "icechunk", "zarr", "frazil-s3"} <= systems
     lost = [row for row in report["rows"] if row["metric"] == "lost writes"]
