@@ -133,6 +133,7 @@ class Lease:
         self._holder = state.record.lease_holder
         self._lock = threading.Lock()
         self._stop = threading.Event()
+        self._wake = threading.Event()
         self._thread: threading.Thread | None = None
         self._heartbeat_seconds = heartbeat_seconds
         self._pending: dict[str, Any] = {}
@@ -171,12 +172,15 @@ class Lease:
             return self._state.record
 
     def progress(self, **changes: Any) -> None:
-        """Note progress; written now if the last write is older than half a second."""
+        """Note progress; written now if the last write is older than half a second, else
+        by the heartbeat thread once it is."""
         with self._lock:
             self._pending.update(changes)
             due = time.monotonic() - self._written_at >= _PROGRESS_SECONDS
         if due:
             self.write()
+        else:
+            self._wake.set()
 
     def _check_held(self) -> None:
         if self.lost is not None:
@@ -209,12 +213,21 @@ class Lease:
     def stop(self) -> None:
         """Stop the heartbeat (the job ended, or its lease was lost)."""
         self._stop.set()
+        self._wake.set()
         thread = self._thread
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout=30)
 
     def _beat(self) -> None:
-        while not self._stop.wait(self._heartbeat_seconds):
+        while True:
+            woken = self._wake.wait(self._heartbeat_seconds)
+            if self._stop.is_set():
+                return
+            if woken:  # progress to write: as soon as the write rate allows
+                self._wake.clear()
+                delay = _PROGRESS_SECONDS - (time.monotonic() - self._written_at)
+                if delay > 0 and self._stop.wait(delay):
+                    return
             try:
                 self.write()
             except ConflictError:
