@@ -794,9 +794,10 @@ class Job:
                 seed = pickle.dumps(self._session.fork(), protocol=pickle.HIGHEST_PROTOCOL)
                 self._session.merge(load_published(seed, ticket, new))
                 self._merged.update(new)
-            self._lease.write(shards_done=self._shards_done())
+                self._lease.progress(shards_done=self._shards_done())
             missing = [t.key for t in tasks if t.name not in self._merged]
             if not missing or (deadline is not None and time.monotonic() >= deadline):
+                self._lease.write(shards_done=self._shards_done())
                 return missing
             pause = float(poll)
             if deadline is not None:
@@ -882,9 +883,17 @@ class Job:
             "id": record.id,
             "params_digest": record.params_digest,
         }
-        storage = context_of(self._repo).storage
-        current = sync(read_job(storage, record.name))
+        ctx = context_of(self._repo)
+        current = sync(read_job(ctx.storage, record.name))
         self._lease.verify(current.record if current is not None else None)
+        tip = self._repo.lookup_branch(record.branch)
+        earlier = sync(committed_by(ctx.io, tip, record.base_snapshot, record.id))
+        if earlier is not None:  # a coordinator this one took over committed after all
+            raise SessionStateError(
+                f"job {record.name!r} was committed already (snapshot {earlier!r}) by a "
+                "coordinator this one took over; a job runs once",
+                kind=ErrorKind.JOB_FINISHED,
+            )
         snapshot_id = self._session.commit(
             message, metadata=meta, rebase_with=rebase_with, rebase_tries=rebase_tries
         )

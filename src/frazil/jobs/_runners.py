@@ -57,7 +57,9 @@ class Runner:
         return self.result(handle)
 
     def share(self, data: bytes) -> Any:
-        """How a large argument common to many tasks is passed to them."""
+        """How an argument common to many tasks is passed to them (as it is: Dask keeps
+        it in each task, so a task that must run again after its worker died still has it,
+        which scattered data lost with the worker would not)."""
         return data
 
     def cancel(self, handles: Iterable[Any]) -> None:
@@ -160,9 +162,6 @@ class DaskRunner(Runner):
 
     def argument(self, handle: Any) -> Any:
         return handle  # a dependency: the data moves worker to worker
-
-    def share(self, data: bytes) -> Any:
-        return self.client.scatter(data, hash=False)
 
     def cancel(self, handles: Iterable[Any]) -> None:
         handles = list(handles)
