@@ -1,11 +1,15 @@
-"""The main job: write a climate-like dataset through fork/merge on a local Dask cluster.
+"""The main job: write a climate-like dataset through ``frazil.Job`` on a local Dask cluster.
 
 1. Start a ``distributed.LocalCluster`` with worker processes.
 2. Build an xarray Dataset (three variables, time x lat x lon, about 200 MB at the
-   default size), generated inside the Dask graph.
-3. Write it with ``frazil.xarray.to_frazil`` into a new local repository and commit.
-4. Append more time steps in a second commit.
-5. Read both versions back, verify every value, and print the history.
+   default size), generated lazily in a Dask graph.
+3. Job one: the coordinator writes the dataset's metadata and coordinates into the job's
+   session; ``job.map`` writes one block of days per shard on the workers (each shard
+   through its own fork, published as it finishes, merged in a tree on the cluster); the
+   job commits once.
+4. Job two appends more days the same way.
+5. Read both versions back, verify every value, and print both job records and the
+   history (each commit names the job that wrote it).
 
 Size: ``FRAZIL_EXAMPLE_SIZE=small|medium|large`` (default large). Repository location:
 ``FRAZIL_EXAMPLE_REPO`` (default: a new temporary directory).
@@ -13,6 +17,7 @@ Size: ``FRAZIL_EXAMPLE_SIZE=small|medium|large`` (default large). Repository loc
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 import tempfile
@@ -22,10 +27,9 @@ import dask.array as da
 import numpy as np
 import pandas as pd
 import xarray as xr
-from distributed import Client, LocalCluster, progress
+from distributed import Client, LocalCluster
 
 import frazil
-from frazil.xarray import to_frazil
 
 SIZES = {
     # (days, lat, lon, days appended, time chunk)
@@ -63,15 +67,63 @@ def build_dataset(start_day: int, days: int, lat: int, lon: int, time_chunk: int
     return ds
 
 
-def write(client: Client, ds: xr.Dataset, session: frazil.Session, **kwargs: object) -> float:
-    """Write lazily through forks, showing progress; returns seconds taken."""
+def write_block(
+    ds: xr.Dataset, offset: int, fork: frazil.ForkSession, block: tuple[int, int]
+) -> None:
+    """One shard, on a worker: compute days ``block`` of ``ds`` and write them through the
+    shard's fork into the region they take in the stored dataset (``offset`` days in)."""
+    start, stop = block
+    days = ds.isel(time=slice(start, stop)).compute(scheduler="synchronous")
+    days = days.drop_vars(["time", "lat", "lon"])  # the coordinator wrote the coordinates
+    days.to_zarr(
+        fork.store, region={"time": slice(offset + start, offset + stop)}, consolidated=False
+    )
+
+
+def blocks(days: int, size: int) -> list[tuple[int, int]]:
+    """The shards: blocks of ``size`` days (one time chunk each)."""
+    return [(start, min(start + size, days)) for start in range(0, days, size)]
+
+
+def run_job(
+    repo: frazil.Repository,
+    client: Client,
+    name: str,
+    ds: xr.Dataset,
+    *,
+    offset: int,
+    time_chunk: int,
+    message: str,
+) -> tuple[str, float]:
+    """One job: metadata in the coordinator, a shard per block of days on the cluster, one
+    commit. Returns the snapshot id and the seconds taken."""
     start = time.perf_counter()
-    pending = to_frazil(ds, session, compute=False, **kwargs)
-    future = client.compute(pending)
-    progress(future)
-    print()
-    session.merge(future.result())
-    return time.perf_counter() - start
+    params = {"first_day": offset, "days": ds.sizes["time"], "shape": list(ds.temperature.shape)}
+    with frazil.Job.create(repo, name, params=params, executor=client) as job:
+        if offset == 0:
+            ds.to_zarr(job.session.store, mode="w", compute=False, consolidated=False)
+        else:
+            ds.to_zarr(job.session.store, append_dim="time", compute=False, consolidated=False)
+        job.map(
+            functools.partial(write_block, ds, offset),
+            blocks(ds.sizes["time"], time_chunk),
+            key=lambda block: f"days-{offset + block[0]:04d}-{offset + block[1]:04d}",
+        )
+        snapshot = job.commit(message, metadata={"days": offset + ds.sizes["time"]})
+    return snapshot, time.perf_counter() - start
+
+
+def show(record: frazil.JobRecord) -> None:
+    print(f"  job {record.name!r} ({record.status}), id {record.id}")
+    print(f"    params {record.params}  digest {record.params_digest[:16]}...")
+    print(
+        f"    by {record.user} on {record.host} (pid {record.pid}), frazil {record.frazil_version}"
+    )
+    seconds = (record.ended_at - record.started_at).total_seconds() if record.ended_at else 0
+    print(
+        f"    {record.shards_done}/{record.shards_total} shards in {seconds:.1f}s, failed: {record.shards_failed or 'none'}"
+    )
+    print(f"    committed {record.snapshot_id} on {record.branch!r} from {record.base_snapshot}")
 
 
 def verify(repo: frazil.Repository, snapshot_id: str, expected: xr.Dataset) -> None:
@@ -100,26 +152,46 @@ def main() -> int:
     ):
         first = build_dataset(0, days, lat, lon, time_chunk)
         megabytes = first.nbytes / 1e6
-        session = repo.writable_session("main")
-        print(f"writing {megabytes:.1f} MB ({len(VARIABLES)} variables, {days} days) ...")
-        seconds = write(client, first, session, mode="w")
-        first_id = session.commit("initial dataset", metadata={"days": days})
+        print(f"job 1: writing {megabytes:.1f} MB ({len(VARIABLES)} variables, {days} days) ...")
+        first_id, seconds = run_job(
+            repo,
+            client,
+            "initial-dataset",
+            first,
+            offset=0,
+            time_chunk=time_chunk,
+            message="initial dataset",
+        )
         print(f"  committed {first_id} in {seconds:.1f}s ({megabytes / seconds:.1f} MB/s)")
 
         more = build_dataset(days, extra, lat, lon, time_chunk)
-        session = repo.writable_session("main")
-        print(f"appending {extra} days ({more.nbytes / 1e6:.1f} MB) ...")
-        seconds = write(client, more, session, append_dim="time")
-        second_id = session.commit("append", metadata={"days": days + extra})
+        print(f"job 2: appending {extra} days ({more.nbytes / 1e6:.1f} MB) ...")
+        second_id, seconds = run_job(
+            repo,
+            client,
+            "append-days",
+            more,
+            offset=days,
+            time_chunk=time_chunk,
+            message="append",
+        )
         print(f"  committed {second_id} in {seconds:.1f}s ({more.nbytes / 1e6 / seconds:.1f} MB/s)")
 
         print("verifying both versions ...")
         verify(repo, first_id, first)
         verify(repo, second_id, xr.concat([first, more], dim="time"))
 
+    print("job records:")
+    for record in repo.list_jobs():
+        show(record)
     print("history of main:")
     for info in repo.ancestry(branch="main"):
-        print(f"  {info.id}  {info.written_at:%Y-%m-%d %H:%M:%S}  {info.message}  {info.metadata}")
+        job = info.metadata.get("frazil_job", {}).get("name", "-")
+        days_meta = info.metadata.get("days", "-")
+        print(
+            f"  {info.id}  {info.written_at:%Y-%m-%d %H:%M:%S}  {info.message:<16} job={job} days={days_meta}"
+        )
+    assert repo.job_for_snapshot(second_id).name == "append-days"
     return 0
 
 

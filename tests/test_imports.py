@@ -218,6 +218,7 @@ def test_all_is_sorted_and_complete():
         "dask",
         "xarray",
         "cli",
+        "jobs",
     }
     assert public <= set(frazil.__all__), public - set(frazil.__all__)
     for name in frazil.__all__:

@@ -7,7 +7,7 @@ explains it::
 
     L9 applications   catalog/  cli/  testing/
     L8 integrations   jobs/  dask  xarray  distributed  (_dask _xarray _distributed)
-    L7 facade         _repository/  repository, refs, history, sessions, maintenance
+    L7 facade         _repository/  repository, refs, history, sessions, maintenance, jobs
     L6 sessions       _session/   state, store, committer, forks, session
     L5 transactions   _commit/    build, protocol, rebase, solvers, staging, tickets
     L4 changes        _changes/   changeset, merge, conflict, workspace, keys, zarrmeta, reindex
@@ -84,12 +84,14 @@ if _TYPE_CHECKING:  # explicit re-exports for type checkers: the same names as _
         RefNotFoundError as RefNotFoundError,
         RepositoryNotFoundError as RepositoryNotFoundError,
         SessionStateError as SessionStateError,
+        ShardsFailedError as ShardsFailedError,
         SnapshotNotFoundError as SnapshotNotFoundError,
         StorageError as StorageError,
     )
     from frazil._repo import (
         Diff as Diff,
         GCSummary as GCSummary,
+        JobRecord as JobRecord,
         SnapshotInfo as SnapshotInfo,
     )
     from frazil._repository import (
@@ -101,6 +103,9 @@ if _TYPE_CHECKING:  # explicit re-exports for type checkers: the same names as _
         FrazilStore as FrazilStore,
         Session as Session,
         SessionMode as SessionMode,
+    )
+    from frazil.jobs import (
+        Job as Job,
     )
     from frazil.storage import (
         Storage as Storage,
@@ -146,7 +151,8 @@ _LAZY: dict[str, str] = {
         ),
         "frazil._config",
     ),
-    **dict.fromkeys(("Diff", "GCSummary", "SnapshotInfo"), "frazil._repo"),
+    **dict.fromkeys(("Diff", "GCSummary", "JobRecord", "SnapshotInfo"), "frazil._repo"),
+    "Job": "frazil.jobs",
     "Repository": "frazil._repository",
     **dict.fromkeys(
         ("ChunkType", "ForkSession", "FrazilStore", "Session", "SessionMode"), "frazil._session"
@@ -168,7 +174,7 @@ __version__ = "0.1.0"
 
 __all__ = sorted([*_LAZY, "__version__"])  # noqa: PLE0605 -- derived from the one table
 
-_SUBMODULES = frozenset({"dask", "distributed", "format", "storage", "testing", "xarray"})
+_SUBMODULES = frozenset({"dask", "distributed", "format", "jobs", "storage", "testing", "xarray"})
 
 
 def __getattr__(name: str) -> object:

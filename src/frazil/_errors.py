@@ -19,6 +19,7 @@ handler does about the error, not by where it was raised::
     ├── InvalidInputError              (also a ValueError) fix the argument
     ├── SessionStateError              you closed, committed or forked it
     │   └── NoChangesToCommitError
+    ├── ShardsFailedError              fix the shard function, then map (or resume) again
     ├── StorageError                   the world broke it; often transient
     ├── FormatError                    stored bytes are corrupt or from the future
     └── InternalError                  a bug in frazil: please report it
@@ -52,6 +53,7 @@ __all__ = [
     "RefNotFoundError",
     "RepositoryNotFoundError",
     "SessionStateError",
+    "ShardsFailedError",
     "SnapshotNotFoundError",
     "StorageError",
 ]
@@ -69,6 +71,8 @@ class ErrorKind(StrEnum):
     REBASE_FAILED = "rebase-failed"
     MERGE_CONFLICT = "merge-conflict"
     PRECONDITION_FAILED = "precondition-failed"
+    JOB_RUNNING = "job-running"
+    JOB_LEASE_LOST = "job-lease-lost"
     # not found
     NODE_NOT_FOUND = "node-not-found"
     SNAPSHOT_NOT_FOUND = "snapshot-not-found"
@@ -78,6 +82,7 @@ class ErrorKind(StrEnum):
     REPOSITORY_NOT_FOUND = "repository-not-found"
     OBJECT_NOT_FOUND = "object-not-found"
     FORKS_NOT_FOUND = "forks-not-found"
+    JOB_NOT_FOUND = "job-not-found"
     # already exists
     OBJECT_ALREADY_EXISTS = "object-already-exists"
     BRANCH_ALREADY_EXISTS = "branch-already-exists"
@@ -85,6 +90,7 @@ class ErrorKind(StrEnum):
     TAG_PREVIOUSLY_DELETED = "tag-previously-deleted"
     REPOSITORY_ALREADY_EXISTS = "repository-already-exists"
     NODE_ALREADY_EXISTS = "node-already-exists"
+    JOB_ALREADY_EXISTS = "job-already-exists"
     # read only
     READ_ONLY_SESSION = "read-only-session"
     READ_ONLY_STORE = "read-only-store"
@@ -114,6 +120,7 @@ class ErrorKind(StrEnum):
     REARRANGE_SESSION_ONLY = "rearrange-session-only"
     NON_REARRANGE_SESSION = "non-rearrange-session"
     UNSAFE_REMOTE_WRITE = "unsafe-remote-write"
+    JOB_FINISHED = "job-finished"
     # storage
     STORAGE_IO = "storage-io"
     STORAGE_TRANSIENT = "storage-transient"
@@ -125,6 +132,8 @@ class ErrorKind(StrEnum):
     FOREIGN_OBJECT = "foreign-object"
     # internal
     INTERNAL = "internal"
+    # shards of a job
+    SHARDS_FAILED = "shards-failed"
 
 
 class FrazilError(Exception):
@@ -364,6 +373,34 @@ class NoChangesToCommitError(SessionStateError):
     """``commit`` was called on a session without changes and ``allow_empty=False``."""
 
     default_kind = ErrorKind.NO_CHANGES_TO_COMMIT
+
+
+class ShardsFailedError(FrazilError):
+    """Shards of a job's ``map`` failed on every attempt; nothing of the job was committed.
+
+    The other shards finished and were published. Fix the shard function and call
+    ``job.map`` again (or ``frazil.Job.resume`` in a new process): only the failed shards
+    run again.
+
+    Attributes
+    ----------
+    job
+        The job's name.
+    failed
+        Shard key -> the error of its last attempt (type and message).
+    """
+
+    default_kind = ErrorKind.SHARDS_FAILED
+
+    def __init__(
+        self, message: str, *, job: str | None = None, failed: dict[str, str] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.job = job
+        self.failed = dict(failed or {})
+
+    def _extra_state(self) -> dict[str, Any]:
+        return {"job": self.job, "failed": self.failed}
 
 
 class StorageError(FrazilError):

@@ -1,4 +1,5 @@
-"""L3, repository mechanics: object I/O and caches, refs, history, GC, virtual reads.
+"""L3, repository mechanics: object I/O and caches, refs, history, GC, virtual reads, job
+records.
 
 Nothing here knows of sessions or uncommitted changes. The layers above import these
 names from ``frazil._repo`` only, never from its modules.
@@ -23,6 +24,20 @@ from frazil._repo.history import (
     unique_rows,
 )
 from frazil._repo.io import ByteLRU, RepoIO, gather_limited
+from frazil._repo.jobs import (
+    JOB_STATUSES,
+    JobRecord,
+    JobState,
+    JobStatus,
+    create_job,
+    job_for_snapshot,
+    job_record_key,
+    list_job_records,
+    read_job,
+    replace_job,
+    require_job,
+    validate_job_name,
+)
 from frazil._repo.refs import (
     BRANCHES,
     TAGS,
@@ -46,10 +61,14 @@ from frazil._repo.virtual import read_virtual
 __all__ = [
     "BRANCHES",
     "INITIAL_MESSAGE",
+    "JOB_STATUSES",
     "TAGS",
     "ByteLRU",
     "Diff",
     "GCSummary",
+    "JobRecord",
+    "JobState",
+    "JobStatus",
     "RefFamily",
     "RefState",
     "RepoContext",
@@ -62,6 +81,7 @@ __all__ = [
     "cas_ref",
     "commits_between",
     "context_for",
+    "create_job",
     "create_named_ref",
     "create_ref",
     "delete_named_ref",
@@ -69,17 +89,24 @@ __all__ = [
     "frazil_version",
     "garbage_collect",
     "gather_limited",
+    "job_for_snapshot",
+    "job_record_key",
+    "list_job_records",
     "list_named_refs",
     "list_refs",
     "named_ref_state",
     "net_moves",
     "new_token",
+    "read_job",
     "read_ref",
     "read_virtual",
+    "replace_job",
+    "require_job",
     "require_snapshot",
     "snapshot_as_of",
     "tag_key",
     "to_info",
     "unique_rows",
+    "validate_job_name",
     "validate_ref_name",
 ]

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
         RepoDoc,
     )
 
-__all__ = ["RepositoryBase", "check_config", "check_storage", "one_selector"]
+__all__ = ["RepositoryBase", "check_config", "check_storage", "context_of", "one_selector"]
 
 
 def check_storage(storage: object) -> Storage:
@@ -128,3 +128,9 @@ class RepositoryBase:
             return await self._lookup_ref(TAGS, value)
         await require_snapshot(self._io, value)
         return str(value)
+
+
+def context_of(repo: RepositoryBase) -> RepoContext:
+    """The context behind a repository object (for the integrations: coordinator jobs
+    build their sessions over it)."""
+    return repo._ctx

@@ -21,6 +21,7 @@ from frazil._repo import (
 )
 from frazil._repository.base import check_config, check_storage
 from frazil._repository.history import HistoryMixin
+from frazil._repository.jobs import JobsMixin
 from frazil._repository.maintenance import MaintenanceMixin
 from frazil._repository.refs import RefsMixin
 from frazil._repository.sessions import SessionsMixin
@@ -37,7 +38,7 @@ from frazil.storage import RetryingStorage, Storage
 __all__ = ["Repository"]
 
 
-class Repository(RefsMixin, HistoryMixin, SessionsMixin, MaintenanceMixin):
+class Repository(RefsMixin, HistoryMixin, SessionsMixin, MaintenanceMixin, JobsMixin):
     """A frazil repository: immutable snapshots plus branches and tags, in one storage.
 
     Create one with :meth:`create`, open one with :meth:`open`. Read and write through

@@ -62,6 +62,7 @@ class ObjectKind(enum.IntEnum):
     TRANSACTION = 5
     REF = 6
     CHANGESET = 7
+    JOB = 8
 
 
 class Compression(enum.IntEnum):

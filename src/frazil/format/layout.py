@@ -12,6 +12,7 @@ Layout of a repository::
     chunks/ID                     chunk bytes, exactly as zarr encoded them
     staging/SESSION/...           refs written by pickled writable stores (markers)
     forks/JOB/FORK                forks published under a ticket
+    jobs/NAME                     a coordinator job's record and lease (compare-and-swap)
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ __all__ = [
     "CHUNK_PREFIX",
     "CONFIG_KEY",
     "FORKS_PREFIX",
+    "JOBS_PREFIX",
     "MANIFEST_PREFIX",
     "REPO_KEY",
     "SNAPSHOT_PREFIX",
@@ -31,6 +33,7 @@ __all__ = [
     "chunk_key",
     "fork_key",
     "fork_prefix",
+    "job_key",
     "manifest_key",
     "snapshot_key",
     "staging_marker_key",
@@ -50,6 +53,7 @@ TRANSACTION_PREFIX = "transactions/"
 CHUNK_PREFIX = "chunks/"
 STAGING_PREFIX = "staging/"
 FORKS_PREFIX = "forks/"
+JOBS_PREFIX = "jobs/"
 
 
 def branch_key(name: str) -> str:
@@ -116,3 +120,8 @@ def fork_prefix(job: str) -> str:
 def fork_key(job: str, fork_id: str) -> str:
     """Key of one published fork."""
     return f"{FORKS_PREFIX}{job}/{fork_id}"
+
+
+def job_key(name: str) -> str:
+    """Key of a coordinator job's record (names follow the branch-name rule)."""
+    return f"{JOBS_PREFIX}{name}"
