@@ -104,6 +104,10 @@ if _TYPE_CHECKING:  # explicit re-exports for type checkers: the same names as _
         Session as Session,
         SessionMode as SessionMode,
     )
+    from frazil.catalog import (
+        AsyncClient as AsyncClient,
+        Client as Client,
+    )
     from frazil.jobs import (
         Job as Job,
     )
@@ -153,6 +157,7 @@ _LAZY: dict[str, str] = {
     ),
     **dict.fromkeys(("Diff", "GCSummary", "JobRecord", "SnapshotInfo"), "frazil._repo"),
     "Job": "frazil.jobs",
+    **dict.fromkeys(("AsyncClient", "Client"), "frazil.catalog"),
     "Repository": "frazil._repository",
     **dict.fromkeys(
         ("ChunkType", "ForkSession", "FrazilStore", "Session", "SessionMode"), "frazil._session"
@@ -174,7 +179,9 @@ __version__ = "0.1.0"
 
 __all__ = sorted([*_LAZY, "__version__"])  # noqa: PLE0605 -- derived from the one table
 
-_SUBMODULES = frozenset({"dask", "distributed", "format", "jobs", "storage", "testing", "xarray"})
+_SUBMODULES = frozenset(
+    {"catalog", "dask", "distributed", "format", "jobs", "storage", "testing", "xarray"}
+)
 
 
 def __getattr__(name: str) -> object:

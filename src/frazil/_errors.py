@@ -134,6 +134,17 @@ class ErrorKind(StrEnum):
     INTERNAL = "internal"
     # shards of a job
     SHARDS_FAILED = "shards-failed"
+    # the catalog (frazil.Client)
+    INVALID_REPO_NAME = "invalid-repo-name"
+    SECRET_IN_CONFIG = "secret-in-config"
+    CONFIRMATION_REQUIRED = "confirmation-required"
+    BUCKET_CONFIG_NOT_FOUND = "bucket-config-not-found"
+    BUCKET_CONFIG_ALREADY_EXISTS = "bucket-config-already-exists"
+    BUCKET_CONFIG_IN_USE = "bucket-config-in-use"
+    CATALOG_UNREACHABLE = "catalog-unreachable"
+    NOT_A_CATALOG = "not-a-catalog"
+    CLIENT_CLOSED = "client-closed"
+    REPOSITORY_DELETED = "repository-deleted"
 
 
 class FrazilError(Exception):

@@ -1,0 +1,1 @@
+"""One module per schema revision, ``vNNNN_title.py``, each upgrading from the one before."""
