@@ -125,12 +125,12 @@ class PostgresServer:
         shutil.rmtree(self.base, ignore_errors=True)
 
 
-@pytest.fixture(scope="session")
-def postgres_server():
-    """A running PostgreSQL server for the whole session (skipped, or failed in CI)."""
+def running_server():
+    """Body of a session fixture: a running server (skipped, or failed in CI), stopped
+    after the session."""
     try:
         server = PostgresServer()
-    except Exception as exc:
+    except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
         if in_ci():
             pytest.fail(f"CI needs a PostgreSQL server and none could be started: {exc}")
         pytest.skip(f"no PostgreSQL server could be started: {exc}")

@@ -18,12 +18,18 @@ import numpy as np
 import pytest
 import sqlalchemy as sa
 import zarr
+from tests._pg import running_server
 
 import frazil
 from frazil.catalog import AsyncClient, Client, RepoStatus, register_credential_provider
-from tests._pg import postgres_server  # noqa: F401 -- the session fixture
 
 SRC = str(pathlib.Path(frazil.__file__).parent.parent)
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """A real PostgreSQL server for the session (skipped without one; failed in CI)."""
+    yield from running_server()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -469,7 +475,8 @@ def test_s3_bucket_config_keeps_no_secret(client, catalog_url, moto_s3, monkeypa
 
     client.delete_repo("acme/temps", imsure=True, imreallysure=True)
     left = s3.list_objects_v2(Bucket=moto_s3.bucket, Prefix=base).get("Contents", [])
-    assert all(o["Key"].startswith(f"{base}-v/") for o in left) and left
+    assert all(o["Key"].startswith(f"{base}-v/") for o in left)
+    assert left
 
     # byte by byte: no credential anywhere in the catalog
     if catalog_url.startswith("sqlite"):
@@ -485,7 +492,8 @@ def test_s3_bucket_config_keeps_no_secret(client, catalog_url, moto_s3, monkeypa
             ]
         engine.dispose()
         data = "\n".join(rows).encode()
-        assert b"vault" in data and b"from_env" in data  # the rows were read
+        assert b"vault" in data
+        assert b"from_env" in data
     for credential in (secret, key_id, provider_secret):
         assert credential.encode() not in data
 
@@ -497,8 +505,10 @@ def test_unreachable_database_names_the_host_without_driver_stack():
     error = info.value
     assert error.kind == frazil.ErrorKind.CATALOG_UNREACHABLE
     assert "127.0.0.1:1" in str(error)
-    assert error.__cause__ is None and error.__suppress_context__
-    assert "Traceback" not in str(error) and "sqlalchemy" not in str(error).lower()
+    assert error.__cause__ is None
+    assert error.__suppress_context__
+    assert "Traceback" not in str(error)
+    assert "sqlalchemy" not in str(error).lower()
 
 
 @pytest.mark.parametrize(
@@ -627,10 +637,12 @@ def test_sqlite_catalogs_use_wal_and_a_busy_timeout(tmp_path):
 # ---------------------------------------------------------------------------- client object
 def test_the_client_can_be_entered_again_after_closing(catalog_url):
     client = Client(catalog_url)
-    assert client.is_open and not client.is_closed
+    assert client.is_open
+    assert not client.is_closed
     with client:
         client.create_repo("acme/temps")
-    assert client.is_closed and not client.is_open
+    assert client.is_closed
+    assert not client.is_open
     with pytest.raises(frazil.SessionStateError, match="closed") as info:
         client.list_repos("acme")
     assert info.value.kind == frazil.ErrorKind.CLIENT_CLOSED
@@ -693,13 +705,17 @@ def test_calculate_storage_size(client, files):
 
     a = client.calculate_storage_size("acme/a")
     b = client.calculate_storage_size("acme/b")
-    assert a.bytes == on_disk(files / "acme" / "a") and a.repos == 1 and a.objects > 0
+    assert a.bytes == on_disk(files / "acme" / "a")
+    assert a.repos == 1
+    assert a.objects > 0
     assert b.bytes == on_disk(files / "acme" / "b")
     org = client.calculate_storage_size("acme")
     assert (org.bytes, org.repos) == (a.bytes + b.bytes, 2)
     everything = client.calculate_storage_size()
-    assert everything.repos == 3 and everything.bytes > org.bytes
-    assert str(b) == b.human and b.human.endswith(("B", "KiB"))
+    assert everything.repos == 3
+    assert everything.bytes > org.bytes
+    assert str(b) == b.human
+    assert b.human.endswith(("B", "KiB"))
     from frazil.catalog import StorageSize
 
     assert StorageSize(bytes=1395864371, objects=1, repos=1).human == "1.3 GiB"
@@ -755,7 +771,8 @@ def test_check_integrity_across_repositories(client, files, tmp_path):
     snapshot = next((files / "acme" / "b" / "snapshots").iterdir())
     snapshot.unlink()
     reports = client.check_integrity(level=1, stop_on_error=False, to_file=tmp_path / "r.json")
-    assert reports["acme/a"].ok and not reports["acme/b"].ok
+    assert reports["acme/a"].ok
+    assert not reports["acme/b"].ok
     written = json.loads((tmp_path / "r.json").read_text())
     assert sorted(written) == ["acme/a", "acme/b"]
     assert sorted(client.check_integrity(repo="acme/a")) == ["acme/a"]
@@ -765,7 +782,7 @@ def test_check_integrity_across_repositories(client, files, tmp_path):
 WORKER = """
 import json, os, sys, time
 import frazil
-url, start, worker = sys.argv[1], float(sys.argv[2]), int(sys.argv[3])
+url, start, worker, marks = sys.argv[1], float(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
 names = [f"team/r{i:02d}" for i in range(12)]
 client = frazil.Client(url)
 while time.time() < start:
@@ -779,6 +796,10 @@ for i, name in enumerate(names[worker % 3:] + names[:worker % 3]):
         refused += 1
     if i % 3 == 0:
         listed.append(len(client.list_repos("team")))
+open(os.path.join(marks, str(worker)), "w").close()  # every create is tried before deletes
+while len(os.listdir(marks)) < 8:
+    listed.append(len(client.list_repos("team")))
+    time.sleep(0.01)
 for name in created[::2]:
     client.delete_repo(name, imsure=True, imreallysure=True)
     listed.append(len(client.list_repos("team")))
@@ -791,10 +812,12 @@ print(json.dumps({"created": created, "refused": refused, "deleted": created[::2
 def test_eight_processes_create_list_and_delete_at_once(catalog_url, tmp_path):
     Client(catalog_url).close()  # the schema exists; the race is about repositories
     start = time.time() + 8
+    marks = tmp_path / "marks"
+    marks.mkdir()
     env = {**os.environ, "PYTHONPATH": SRC, "XDG_DATA_HOME": str(tmp_path / "data")}
     procs = [
         subprocess.Popen(
-            [sys.executable, "-c", WORKER, catalog_url, str(start), str(w)],
+            [sys.executable, "-c", WORKER, catalog_url, str(start), str(w), str(marks)],
             env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -826,3 +849,64 @@ def test_eight_processes_create_list_and_delete_at_once(catalog_url, tmp_path):
         conn = sqlite3.connect(catalog_url.removeprefix("sqlite:///"))
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         conn.close()
+
+
+# ---------------------------------------------------------------------------- CLI apps
+def test_repo_and_bucket_commands(catalog_url, files):
+    from typer.testing import CliRunner
+
+    from frazil.catalog import bucket_app, repo_app
+
+    runner = CliRunner()
+
+    def run(app, *args, code=0):
+        result = runner.invoke(app, [*args, "--catalog", catalog_url])
+        assert result.exit_code == code, (result.stdout, result.stderr)
+        return result
+
+    run(bucket_app, "create", "acme", "disk", files.as_uri(), "--extra-config", '{"durable": true}')
+    run(bucket_app, "set-default", "acme", "disk")
+    out = run(repo_app, "create", "acme/temps", "--metadata", '{"team": "ocean"}', "--json")
+    created = json.loads(out.stdout)
+    assert created["full_name"] == "acme/temps"
+    assert created["bucket_config_nickname"] == "disk"
+    assert (files / "acme" / "temps" / "repo").is_file()
+    listed = json.loads(run(repo_app, "list", "acme", "--json").stdout)
+    assert [r["name"] for r in listed] == ["temps"]
+    assert "acme/temps\tonline\tdisk" in run(repo_app, "list").stdout
+    run(repo_app, "update", "acme/temps", "--status", "archived")
+    assert json.loads(run(repo_app, "show", "acme/temps", "--json").stdout)["status"] == "archived"
+    shown = json.loads(run(bucket_app, "show", "acme", "disk", "--json").stdout)
+    assert shown["repos"] == ["acme/temps"] and shown["bucket"]["is_default"] is True
+    assert json.loads(run(bucket_app, "list", "acme", "--json").stdout)[0]["nickname"] == "disk"
+
+    # refusals: one line, a documented exit code, nothing changed
+    bad = run(repo_app, "create", "acme/Bad", code=2)
+    assert "invalid repository name" in bad.stderr and "Traceback" not in bad.stderr
+    assert run(repo_app, "show", "acme/none", code=3).stderr.startswith("error: no repository")
+    assert run(repo_app, "create", "acme/temps", code=4).stderr.startswith("error:")
+    assert "--yes" in run(repo_app, "delete", "acme/temps", code=2).stderr
+    in_use = run(bucket_app, "delete", "acme", "disk", "--yes", code=2)
+    assert "used by 1 repository" in in_use.stderr
+    assert (files / "acme" / "temps" / "repo").is_file()
+
+    run(repo_app, "delete", "acme/temps", "--yes")
+    assert not (files / "acme" / "temps").exists()
+    run(bucket_app, "delete", "acme", "disk", "--yes")
+    assert json.loads(run(bucket_app, "list", "acme", "--json").stdout) == []
+
+
+def test_importing_the_catalog_stays_light():
+    code = (
+        "import sys, frazil; frazil.Client; "
+        "print(','.join(m for m in ('typer', 'rich', 'alembic', 'psycopg', 'dask', 'xarray') "
+        "if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**os.environ, "PYTHONPATH": SRC},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert out.stdout.strip() == ""

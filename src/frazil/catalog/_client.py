@@ -53,7 +53,7 @@ _USER_STATUSES = (RepoStatus.ONLINE, RepoStatus.READ_ONLY, RepoStatus.ARCHIVED)
 
 def _check_status(status: object) -> RepoStatus:
     try:
-        value = RepoStatus(status)
+        value = RepoStatus(str(status)) if isinstance(status, str) else None
     except ValueError:
         value = None
     if value not in _USER_STATUSES:
@@ -352,7 +352,7 @@ class AsyncClient:
         self,
         name: str,
         *,
-        description: str | None | type[UNSET] = UNSET,
+        description: str | type[UNSET] | None = UNSET,
         metadata: dict[str, Any] | type[UNSET] = UNSET,
         status: str | type[UNSET] = UNSET,
     ) -> RepoModel:
@@ -473,8 +473,7 @@ class AsyncClient:
             org, short = split_name(name)
             return [await asyncio.to_thread(self._reg().entry, org, short)]
         check_org(name)
-        entries = await asyncio.to_thread(self._reg().entries, name)
-        return entries
+        return await asyncio.to_thread(self._reg().entries, name)
 
     async def calculate_storage_size(self, name: str | None = None) -> StorageSize:
         """Async version of :meth:`frazil.Client.calculate_storage_size`."""
@@ -495,7 +494,7 @@ class AsyncClient:
         repo: str | None = None,
     ) -> dict[str, Any]:
         """Async version of :meth:`frazil.Client.check_integrity`."""
-        if not isinstance(level, int) or isinstance(level, bool) or not 1 <= level <= 4:
+        if isinstance(level, bool) or level not in (1, 2, 3, 4):
             raise InvalidInputError(
                 f"invalid integrity level {level!r}: expected 1, 2, 3 or 4",
                 kind=ErrorKind.INVALID_ARGUMENT,

@@ -71,7 +71,7 @@ def default_catalog_path() -> pathlib.Path:
     return pathlib.Path(platformdirs.user_data_dir("frazil", appauthor=False)) / "catalog.db"
 
 
-def resolve_url(uri: str | None) -> str:
+def resolve_url(uri: object) -> str:
     """The SQLAlchemy URL a client's ``uri`` argument means."""
     if uri is None:
         uri = os.environ.get("FRAZIL_CATALOG") or None
@@ -87,7 +87,7 @@ def resolve_url(uri: str | None) -> str:
         return uri
     if "://" not in uri:  # a plain path to a SQLite file
         return f"sqlite:///{os.path.abspath(uri)}"
-    if uri.startswith("postgresql://") or uri.startswith("postgres://"):
+    if uri.startswith(("postgresql://", "postgres://")):
         return "postgresql+psycopg://" + uri.split("://", 1)[1]
     return uri
 

@@ -310,7 +310,7 @@ class Registry:
     def mark_deleting(self, org: str, name: str) -> Entry:
         """Put a repository in state ``deleting`` (whatever state it was in)."""
         with self.db.transaction(write=True) as conn:
-            repo, bucket, loc = self._entry(conn, org, name)
+            repo, _bucket, _loc = self._entry(conn, org, name)
             conn.execute(
                 sa.update(REPOS)
                 .where(REPOS.c.id == repo.id)
@@ -328,7 +328,7 @@ class Registry:
         org: str,
         name: str,
         *,
-        description: str | None | type[_Unset],
+        description: str | type[_Unset] | None,
         metadata: dict[str, Any] | type[_Unset],
         status: RepoStatus | type[_Unset],
     ) -> RepoModel:

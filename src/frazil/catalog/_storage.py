@@ -94,7 +94,8 @@ def register_credential_provider(name: str, fn: CredentialProvider) -> None:
     InvalidInputError
         For an empty name or a ``fn`` that is not callable.
     """
-    if not isinstance(name, str) or not name:
+    given: object = name  # checked at run time too: callers need not be typed
+    if not isinstance(given, str) or not given:
         raise InvalidInputError(
             f"invalid credential provider name {name!r}: expected a non-empty str",
             kind=ErrorKind.INVALID_ARGUMENT,

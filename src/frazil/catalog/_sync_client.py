@@ -242,7 +242,7 @@ class Client:
         self,
         name: str,
         *,
-        description: str | None | type[UNSET] = UNSET,
+        description: str | type[UNSET] | None = UNSET,
         metadata: dict[str, Any] | type[UNSET] = UNSET,
         status: str | type[UNSET] = UNSET,
     ) -> RepoModel:
