@@ -4,6 +4,7 @@ PostgreSQL server (the ``catalog_url`` fixture's two params)."""
 from __future__ import annotations
 
 import asyncio
+import datetime
 import inspect
 import json
 import os
@@ -877,12 +878,14 @@ def test_repo_and_bucket_commands(catalog_url, files):
     run(repo_app, "update", "acme/temps", "--status", "archived")
     assert json.loads(run(repo_app, "show", "acme/temps", "--json").stdout)["status"] == "archived"
     shown = json.loads(run(bucket_app, "show", "acme", "disk", "--json").stdout)
-    assert shown["repos"] == ["acme/temps"] and shown["bucket"]["is_default"] is True
+    assert shown["repos"] == ["acme/temps"]
+    assert shown["bucket"]["is_default"] is True
     assert json.loads(run(bucket_app, "list", "acme", "--json").stdout)[0]["nickname"] == "disk"
 
     # refusals: one line, a documented exit code, nothing changed
     bad = run(repo_app, "create", "acme/Bad", code=2)
-    assert "invalid repository name" in bad.stderr and "Traceback" not in bad.stderr
+    assert "invalid repository name" in bad.stderr
+    assert "Traceback" not in bad.stderr
     assert run(repo_app, "show", "acme/none", code=3).stderr.startswith("error: no repository")
     assert run(repo_app, "create", "acme/temps", code=4).stderr.startswith("error:")
     assert "--yes" in run(repo_app, "delete", "acme/temps", code=2).stderr
@@ -910,3 +913,29 @@ def test_importing_the_catalog_stays_light():
         check=True,
     )
     assert out.stdout.strip() == ""
+
+
+def test_a_crashed_creation_is_removed_by_delete_repo(client, catalog_url, files):
+    client.create_bucket_config(org="acme", nickname="disk", uri=files.as_uri())
+    client.create_repo("acme/temps", bucket_config_nickname="disk")
+    engine = sa.create_engine(catalog_url.replace("postgresql://", "postgresql+psycopg://"))
+    with engine.begin() as conn:  # the state a create_repo in progress (or crashed) leaves
+        conn.execute(sa.text("UPDATE frazil_repos SET status = 'creating'"))
+    with pytest.raises(frazil.RepositoryNotFoundError, match="creating"):
+        client.get_repo("acme/temps")
+    with pytest.raises(frazil.InvalidInputError, match="being created right now"):
+        client.delete_repo("acme/temps", imsure=True, imreallysure=True)
+    assert (files / "acme" / "temps" / "repo").is_file()
+    with engine.begin() as conn:  # ... and long ago: the creating process is gone
+        conn.execute(
+            sa.text("UPDATE frazil_repos SET updated_at = :t"),
+            {
+                "t": (datetime.datetime.now(datetime.UTC) - datetime.timedelta(hours=1)).strftime(
+                    "%Y-%m-%d %H:%M:%S.%f" + ("+00:00" if "postgresql" in catalog_url else "")
+                )
+            },
+        )
+    engine.dispose()
+    client.delete_repo("acme/temps", imsure=True, imreallysure=True)
+    assert list(client) == []
+    assert tree(files) == {}

@@ -20,6 +20,7 @@ from frazil._errors import (
     AlreadyExistsError,
     ErrorKind,
     InvalidInputError,
+    ReadOnlyError,
     RepositoryNotFoundError,
     SessionStateError,
 )
@@ -47,6 +48,10 @@ if TYPE_CHECKING:
     from frazil.storage import Storage
 
 __all__ = ["AsyncClient"]
+
+CREATING_GRACE_S = 120.0
+"""An entry younger than this in state ``creating`` belongs to a live ``create_repo``:
+``delete_repo`` refuses it (older ones are crashed creations and are removed)."""
 
 _USER_STATUSES = (RepoStatus.ONLINE, RepoStatus.READ_ONLY, RepoStatus.ARCHIVED)
 
@@ -244,6 +249,14 @@ class AsyncClient:
         repo_model = entry[0]
         try:
             raw = self._raw_storage(entry)
+            if not raw.supports_writes:
+                auth = entry[1].auth_config if entry[1] is not None else {}
+                raise ReadOnlyError(
+                    f"cannot create {name}: bucket config {repo_model.bucket_config_nickname!r} "
+                    f"gives read-only access (auth_config {auth}); use {{'method': 'from_env'}} "
+                    "or a credential provider to write to it",
+                    kind=ErrorKind.READ_ONLY_STORAGE,
+                )
             async for info in raw.list(""):
                 raise AlreadyExistsError(
                     f"cannot create {name} at {repo_model.location!r}: that location already "
@@ -254,7 +267,7 @@ class AsyncClient:
         except BaseException:
             await asyncio.shield(asyncio.to_thread(self._reg().unregister, repo_model.id))
             raise
-        await asyncio.to_thread(self._reg().set_status, repo_model.id, RepoStatus.ONLINE)
+        await asyncio.to_thread(self._reg().finish_creating, repo_model.id, name)
         return repo
 
     async def get_repo(
@@ -381,7 +394,9 @@ class AsyncClient:
         """Async version of :meth:`frazil.Client.delete_repo`."""
         org, short = split_name(name)
         _confirm(f"repository {name}", imsure, imreallysure)
-        entry: Entry = await asyncio.to_thread(self._reg().mark_deleting, org, short)
+        entry: Entry = await asyncio.to_thread(
+            self._reg().mark_deleting, org, short, CREATING_GRACE_S
+        )
         repo_model = entry[0]
         self._tombstone(repo_model).reason = "deleted with client.delete_repo"
         raw = self._raw_storage(entry)
@@ -505,8 +520,13 @@ class AsyncClient:
             if model.status in (RepoStatus.CREATING, RepoStatus.DELETING):
                 continue
             opened = await self._open_entry(entry, read_only=True, config=None)
-            check = opened.check_integrity_async  # type: ignore[attr-defined]
-            report = await check(level=level, stop_on_error=stop_on_error)
+            # Repository.check_integrity (the operations layer); its async twin if present
+            check_async = getattr(opened, "check_integrity_async", None)
+            if check_async is not None:
+                report = await check_async(level=level, stop_on_error=stop_on_error)
+            else:
+                check = getattr(opened, "check_integrity")  # noqa: B009 -- see above
+                report = await asyncio.to_thread(check, level=level, stop_on_error=stop_on_error)
             reports[model.full_name] = report
             if stop_on_error and not report.ok:
                 break

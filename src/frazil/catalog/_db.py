@@ -27,7 +27,13 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy import event, exc as sa_exc
 
-from frazil._errors import ErrorKind, FormatError, InvalidInputError, StorageError
+from frazil._errors import (
+    ErrorKind,
+    FormatError,
+    InternalError,
+    InvalidInputError,
+    StorageError,
+)
 from frazil.catalog._models import INFO
 
 if TYPE_CHECKING:
@@ -57,6 +63,7 @@ _BUSY_TIMEOUT_S = 60.0
 # the process, so two clients on the same URL see the same catalog.
 _MEMORY_ENGINES: dict[str, sa.Engine] = {}
 _MEMORY_LOCK = threading.Lock()
+_MEMORY_TX_LOCKS: dict[str, threading.RLock] = {}
 
 
 def migrations_dir() -> pathlib.Path:
@@ -185,7 +192,13 @@ class Database:
         Write transactions are serialised (``BEGIN IMMEDIATE`` on SQLite, an advisory lock
         on PostgreSQL).
         """
-        with self.errors(), self.engine.connect() as conn:
+        # an in-memory catalog is one connection: its transactions take turns
+        serial = _MEMORY_TX_LOCKS.setdefault(self.url_text, threading.RLock())
+        with (
+            serial if self.memory else contextlib.nullcontext(),
+            self.errors(),
+            self.engine.connect() as conn,
+        ):
             conn = conn.execution_options(frazil_write=write)
             with conn.begin():
                 if write and self.dialect == "postgresql":
@@ -198,10 +211,13 @@ class Database:
         driver's stack."""
         try:
             yield
-        except sa_exc.IntegrityError:
-            raise
+        except sa_exc.IntegrityError as exc:  # the checks run under the write lock first
+            raise InternalError(
+                f"the catalog database {self.description!r} refused a change: "
+                f"{_first_line(exc)}; please report this"
+            ) from None
         except sa_exc.OperationalError as exc:
-            detail = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+            detail = _first_line(exc)
             raise StorageError(
                 f"cannot reach the catalog database {self.description!r}"
                 f"{_host_of(self.url)}: {detail}",
@@ -209,7 +225,7 @@ class Database:
                 transient=True,
             ) from None
         except sa_exc.DBAPIError as exc:
-            detail = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+            detail = _first_line(exc)
             raise StorageError(
                 f"the catalog database {self.description!r} failed: {detail}",
                 kind=ErrorKind.STORAGE_IO,
@@ -243,6 +259,11 @@ class Database:
                 kind=ErrorKind.NOT_A_CATALOG,
             )
         return str(value)
+
+
+def _first_line(exc: sa_exc.DBAPIError) -> str:
+    text = str(exc.orig if exc.orig is not None else exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _host_of(url: sa.URL) -> str:

@@ -298,19 +298,34 @@ class Registry:
             )
             return self._entry(conn, org, name)
 
-    def set_status(self, repo_id: str, status: RepoStatus) -> None:
-        """Move a repository to ``status``."""
+    def finish_creating(self, repo_id: str, full_name: str) -> None:
+        """Move a new repository from ``creating`` to ``online``."""
         with self.db.transaction(write=True) as conn:
-            conn.execute(
+            done = conn.execute(
                 sa.update(REPOS)
-                .where(REPOS.c.id == repo_id)
-                .values(status=status.value, updated_at=_now())
+                .where(REPOS.c.id == repo_id, REPOS.c.status == RepoStatus.CREATING.value)
+                .values(status=RepoStatus.ONLINE.value, updated_at=_now())
+            ).rowcount
+        if done != 1:
+            raise RepositoryNotFoundError(
+                f"repository {full_name} was deleted from the catalog while it was being "
+                "created; create it again",
+                kind=ErrorKind.REPOSITORY_DELETED,
             )
 
-    def mark_deleting(self, org: str, name: str) -> Entry:
-        """Put a repository in state ``deleting`` (whatever state it was in)."""
+    def mark_deleting(self, org: str, name: str, creating_grace_s: float) -> Entry:
+        """Put a repository in state ``deleting``; an entry in state ``creating`` younger
+        than ``creating_grace_s`` belongs to a live creation and is refused."""
         with self.db.transaction(write=True) as conn:
             repo, _bucket, _loc = self._entry(conn, org, name)
+            age = (_now() - repo.updated).total_seconds()
+            if repo.status is RepoStatus.CREATING and age < creating_grace_s:
+                raise InvalidInputError(
+                    f"repository {org}/{name} is being created right now ({age:.0f} s ago); "
+                    "delete it after its creation finished (if the creating process crashed, "
+                    f"the entry can be removed after {creating_grace_s:.0f} s)",
+                    kind=ErrorKind.INVALID_ARGUMENT,
+                )
             conn.execute(
                 sa.update(REPOS)
                 .where(REPOS.c.id == repo.id)
