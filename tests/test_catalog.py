@@ -862,8 +862,14 @@ def test_repo_and_bucket_commands(catalog_url, files):
 
     def run(app, *args, code=0):
         result = runner.invoke(app, [*args, "--catalog", catalog_url])
-        assert result.exit_code == code, (result.stdout, result.stderr)
+        assert result.exit_code == code, (result.stdout, result.stderr, result.exception)
         return result
+
+    def refused(app, *args):
+        """A frazil error, raised to the frazil command (which prints it in one line)."""
+        result = runner.invoke(app, [*args, "--catalog", catalog_url])
+        assert isinstance(result.exception, frazil.FrazilError), result.stdout
+        return result.exception
 
     run(bucket_app, "create", "acme", "disk", files.as_uri(), "--extra-config", '{"durable": true}')
     run(bucket_app, "set-default", "acme", "disk")
@@ -882,16 +888,17 @@ def test_repo_and_bucket_commands(catalog_url, files):
     assert shown["bucket"]["is_default"] is True
     assert json.loads(run(bucket_app, "list", "acme", "--json").stdout)[0]["nickname"] == "disk"
 
-    # refusals: one line, a documented exit code, nothing changed
-    bad = run(repo_app, "create", "acme/Bad", code=2)
-    assert "invalid repository name" in bad.stderr
-    assert "Traceback" not in bad.stderr
-    assert run(repo_app, "show", "acme/none", code=3).stderr.startswith("error: no repository")
-    assert run(repo_app, "create", "acme/temps", code=4).stderr.startswith("error:")
+    # refusals: frazil errors (the frazil command prints them), nothing changed
+    assert isinstance(refused(repo_app, "create", "acme/Bad"), frazil.InvalidInputError)
+    assert isinstance(refused(repo_app, "show", "acme/none"), frazil.RepositoryNotFoundError)
+    assert isinstance(refused(repo_app, "create", "acme/temps"), frazil.AlreadyExistsError)
     assert "--yes" in run(repo_app, "delete", "acme/temps", code=2).stderr
-    in_use = run(bucket_app, "delete", "acme", "disk", "--yes", code=2)
-    assert "used by 1 repository" in in_use.stderr
+    in_use = refused(bucket_app, "delete", "acme", "disk", "--yes")
+    assert in_use.kind == frazil.ErrorKind.BUCKET_CONFIG_IN_USE
+    assert "--yes" in run(bucket_app, "delete", "acme", "disk", code=2).stderr
+    assert run(repo_app, "create", "acme/x", "--metadata", "[1]", code=2).stderr
     assert (files / "acme" / "temps" / "repo").is_file()
+    assert [r.name for r in Client(catalog_url).list_repos("acme")] == ["temps"]
 
     run(repo_app, "delete", "acme/temps", "--yes")
     assert not (files / "acme" / "temps").exists()

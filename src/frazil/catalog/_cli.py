@@ -1,8 +1,9 @@
 """The ``frazil repo`` and ``frazil bucket`` commands: thin typer apps over :class:`Client`.
 
 Every command takes ``--catalog URL`` (default: ``$FRAZIL_CATALOG`` or the user's SQLite
-catalog); read commands take ``--json`` for scripts. Errors print one line to stderr and
-exit 1 (2 for bad input, 3 for something not found, 4 for something that already exists).
+catalog); read commands take ``--json`` for scripts. Errors are frazil errors, raised to the
+``frazil`` command that mounts these apps: it prints them in one line with its documented
+exit codes. Deleting needs ``--yes`` (exit code 2 without it, nothing deleted).
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from frazil._errors import AlreadyExistsError, FrazilError, InvalidInputError, NotFoundError
 from frazil.catalog._sync_client import Client
 
 if TYPE_CHECKING:
@@ -62,19 +62,10 @@ def _emit(value: Any, *, as_json: bool, lines: Callable[[], Iterator[str]]) -> N
 
 
 def _run[T](catalog: str | None, fn: Callable[[Client], T]) -> T:
-    try:
-        with Client(catalog) as client:
-            return fn(client)
-    except FrazilError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        code = 1
-        if isinstance(exc, InvalidInputError):
-            code = 2
-        elif isinstance(exc, NotFoundError):
-            code = 3
-        elif isinstance(exc, AlreadyExistsError):
-            code = 4
-        raise typer.Exit(code) from None
+    # frazil errors go up to the ``frazil`` command, which prints them in one line with
+    # the documented exit code (and the traceback with --debug)
+    with Client(catalog) as client:
+        return fn(client)
 
 
 def _json_arg(text: str | None, what: str) -> dict[str, Any] | None:

@@ -22,6 +22,7 @@ import pathlib
 import sqlite3
 import threading
 import uuid
+import weakref
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -128,11 +129,14 @@ class Database:
                 self.sqlite_path = pathlib.Path(database).absolute()
                 _check_sqlite_file(self.sqlite_path)
         self.engine = self._make_engine()
+        # a client dropped without close() still closes its pooled connections cleanly
+        self._finalizer = weakref.finalize(
+            self, (lambda: None) if self.memory else self.engine.dispose
+        )
         try:
             self._check_and_migrate()
         except BaseException:
-            if not self.memory:
-                self.engine.dispose()
+            self._finalizer()
             raise
 
     @property
@@ -181,8 +185,7 @@ class Database:
 
     def dispose(self) -> None:
         """Close every pooled connection (in-memory catalogs stay alive in the process)."""
-        if not self.memory:
-            self.engine.dispose()
+        self._finalizer()
 
     # ------------------------------------------------------------------ transactions
     @contextlib.contextmanager
