@@ -106,7 +106,10 @@ if _TYPE_CHECKING:  # explicit re-exports for type checkers: the same names as _
     )
     from frazil.catalog import (
         AsyncClient as AsyncClient,
+        BucketConfig as BucketConfig,
         Client as Client,
+        RepoModel as RepoModel,
+        StorageSize as StorageSize,
     )
     from frazil.jobs import (
         Job as Job,
@@ -157,7 +160,9 @@ _LAZY: dict[str, str] = {
     ),
     **dict.fromkeys(("Diff", "GCSummary", "JobRecord", "SnapshotInfo"), "frazil._repo"),
     "Job": "frazil.jobs",
-    **dict.fromkeys(("AsyncClient", "Client"), "frazil.catalog"),
+    **dict.fromkeys(
+        ("AsyncClient", "BucketConfig", "Client", "RepoModel", "StorageSize"), "frazil.catalog"
+    ),
     "Repository": "frazil._repository",
     **dict.fromkeys(
         ("ChunkType", "ForkSession", "FrazilStore", "Session", "SessionMode"), "frazil._session"

@@ -74,10 +74,10 @@ def _json_arg(text: str | None, what: str) -> dict[str, Any] | None:
     try:
         value = json.loads(text)
     except json.JSONDecodeError as exc:
-        typer.echo(f"error: {what} is not valid JSON: {exc}", err=True)
+        typer.echo(f"frazil: error: {what} is not valid JSON: {exc}", err=True)
         raise typer.Exit(2) from None
     if not isinstance(value, dict):
-        typer.echo(f"error: {what} must be a JSON object", err=True)
+        typer.echo(f"frazil: error: {what} must be a JSON object", err=True)
         raise typer.Exit(2)
     return value
 
@@ -169,7 +169,10 @@ def repo_delete(
 ) -> None:
     """Delete a repository and every object under its prefix (needs --yes)."""
     if not yes:
-        typer.echo(f"error: deleting {name} removes all its data; pass --yes to confirm", err=True)
+        typer.echo(
+            f"frazil: error: deleting {name} removes all its data; pass --yes to confirm",
+            err=True,
+        )
         raise typer.Exit(2)
     _run(catalog, lambda c: c.delete_repo(name, imsure=True, imreallysure=True))
     typer.echo(f"deleted {name}")
@@ -264,7 +267,7 @@ def bucket_delete(
 ) -> None:
     """Unregister a bucket config no repository uses (needs --yes; deletes no data)."""
     if not yes:
-        typer.echo(f"error: pass --yes to delete bucket config {org}/{nickname}", err=True)
+        typer.echo(f"frazil: error: pass --yes to delete bucket config {org}/{nickname}", err=True)
         raise typer.Exit(2)
     _run(
         catalog,

@@ -31,7 +31,7 @@ def _check_part(value: object, *, what: str, full: object = None) -> str:
     if not _PART.fullmatch(value) or ".." in value:
         hint = ""
         if value and value.lower() != value and _PART.fullmatch(value.lower()):
-            hint = f" (did you mean {value.lower()!r}?)"
+            hint = f" (did you mean {(shown if isinstance(shown, str) else value).lower()!r}?)"
         raise InvalidInputError(
             f"invalid {what} {shown!r}: each part must be {NAME_RULE}{hint}",
             kind=ErrorKind.INVALID_REPO_NAME,

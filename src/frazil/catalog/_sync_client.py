@@ -29,8 +29,8 @@ class Client:
         file ``catalog.db`` in the user's data directory (platformdirs; on Linux
         ``$XDG_DATA_HOME/frazil``), so ``frazil.Client()`` works with no set-up.
         ``sqlite:///path/to/catalog.db``, ``postgresql://user@host/db`` (psycopg 3, the
-        ``postgres`` extra) or any SQLAlchemy URL; ``memory://name`` for a catalog kept in
-        this process's memory (tests).
+        ``postgres`` extra) or any SQLAlchemy URL; a plain path means a SQLite file there;
+        ``memory://name`` for a catalog kept in this process's memory (tests).
 
     Notes
     -----
