@@ -23,6 +23,7 @@ from frazil._errors import (
     ReadOnlyError,
     RepositoryNotFoundError,
     SessionStateError,
+    StorageError,
 )
 from frazil._repository import Repository
 from frazil.catalog._db import Database
@@ -400,12 +401,13 @@ class AsyncClient:
         repo_model = entry[0]
         self._tombstone(repo_model).reason = "deleted with client.delete_repo"
         raw = self._raw_storage(entry)
-        keys = [info.key async for info in raw.list("")]
-        if keys:
-            await raw.delete_many(keys)
         root = local_root(raw)
-        if root is not None:  # lock files and empty folders are not objects; remove them too
-            await asyncio.to_thread(shutil.rmtree, root, ignore_errors=True)
+        if root is not None:  # the repository's directory, with its lock files
+            await asyncio.to_thread(_remove_tree, root, pathlib.Path(entry[2].bucket))
+        else:
+            keys = [info.key async for info in raw.list("")]
+            if keys:
+                await raw.delete_many(keys)
         await asyncio.to_thread(self._reg().unregister, repo_model.id)
 
     # ------------------------------------------------------------------ bucket configs
@@ -552,6 +554,26 @@ def _write_reports(reports: dict[str, Any], to_file: bool | str | os.PathLike[st
         path = pathlib.Path(os.fspath(to_file))
     body = {name: json.loads(report.to_json()) for name, report in reports.items()}
     path.write_text(json.dumps(body, indent=2, sort_keys=True) + "\n")
+
+
+def _remove_tree(root: pathlib.Path, base: pathlib.Path) -> None:
+    """Remove a local repository's directory, then the folders above it that this left
+    empty, up to (not including) the bucket config's directory."""
+    shutil.rmtree(root, ignore_errors=True)
+    if root.exists():  # something could not be removed: report it, keep the entry
+        leftover = next(root.rglob("*"), root)
+        raise StorageError(
+            f"could not delete everything under {str(root)!r} (e.g. {str(leftover)!r}); fix "
+            "the permissions and call delete_repo again to finish",
+            kind=ErrorKind.STORAGE_IO,
+        )
+    parent = root.parent
+    while parent != base and base in parent.parents:
+        try:
+            parent.rmdir()
+        except OSError:
+            break
+        parent = parent.parent
 
 
 def _clear_lock_files(directory: pathlib.Path) -> int:

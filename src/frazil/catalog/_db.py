@@ -170,7 +170,9 @@ class Database:
             connect_args: dict[str, Any] = {}
             if self.dialect == "postgresql":
                 connect_args["connect_timeout"] = 10
-            return sa.create_engine(self.url, connect_args=connect_args, pool_pre_ping=True)
+            engine = sa.create_engine(self.url, connect_args=connect_args, pool_pre_ping=True)
+            _forget_pool_after_fork(engine)
+            return engine
         except (sa_exc.NoSuchModuleError, ModuleNotFoundError) as exc:
             raise InvalidInputError(
                 f"cannot use catalog URL {self.description!r}: its database driver is not "
@@ -403,6 +405,19 @@ def _default_root(db: Database) -> str:
     import platformdirs
 
     return (pathlib.Path(platformdirs.user_data_dir("frazil", appauthor=False)) / "repos").as_uri()
+
+
+def _forget_pool_after_fork(engine: sa.Engine) -> None:
+    """A forked child must not use its parent's pooled connections (SQLAlchemy's advice:
+    drop them without closing them, which would close the parent's sockets)."""
+    ref = weakref.ref(engine)
+
+    def after_fork() -> None:
+        child_engine = ref()
+        if child_engine is not None:
+            child_engine.dispose(close=False)
+
+    os.register_at_fork(after_in_child=after_fork)
 
 
 def _sqlite_events(engine: sa.Engine, *, wal: bool) -> None:

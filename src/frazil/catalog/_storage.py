@@ -60,7 +60,19 @@ optionally ``session_token``."""
 _PROVIDERS: dict[str, CredentialProvider] = {}
 _PROVIDERS_LOCK = threading.Lock()
 _CREDENTIAL_KEYS = frozenset({"access_key_id", "secret_access_key", "session_token"})
-_SECRET_WORDS = ("secret", "password", "passwd", "token", "credential", "key_id", "apikey")
+_SECRET_WORDS = (
+    "secret",
+    "password",
+    "passwd",
+    "token",
+    "credential",
+    "key_id",
+    "apikey",
+    "api_key",
+    "access_key",
+    "account_key",
+    "private_key",
+)
 _SECRETS_GO = (
     "secrets never go into the catalog: use {'method': 'from_env'} (credentials from the "
     "environment, e.g. AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY) or register a provider with "
