@@ -292,11 +292,13 @@ def test_secrets_are_refused_with_where_they_go(client, auth, extra):
 
 
 # ---------------------------------------------------------------------------- deletion
-def test_delete_repo_guards_and_exact_deletion(client, files):
+def test_delete_repo_guards_and_exact_deletion(client, catalog_url, files):
     client.create_bucket_config(org="acme", nickname="disk", uri=files.as_uri())
     client.set_default_bucket_config(org="acme", nickname="disk")
     doomed = client.create_repo("acme/temps")
     write_array(doomed, np.arange(10, dtype="i8"))
+    with Client(catalog_url) as second:
+        other_clients = second.get_repo("acme/temps")
     neighbour = client.create_repo("acme/temps2")  # shares the name's first letters
     write_array(neighbour, np.arange(3, dtype="i8"))
     (files / "acme" / "notes.txt").write_text("outside every repository")
@@ -317,9 +319,12 @@ def test_delete_repo_guards_and_exact_deletion(client, files):
     np.testing.assert_array_equal(read_array(client.get_repo("acme/temps2")), np.arange(3))
     assert [r.name for r in client.list_repos("acme")] == ["temps2"]
 
-    # the Repository object handed out before refuses, for reads and writes
+    # the Repository objects handed out before refuse, for reads and writes (also those of
+    # another client in this process)
     with pytest.raises(frazil.RepositoryNotFoundError, match="deleted from the catalog"):
         doomed.writable_session("main")
+    with pytest.raises(frazil.RepositoryNotFoundError, match="deleted from the catalog"):
+        read_array(other_clients)
     with pytest.raises(frazil.RepositoryNotFoundError, match="deleted from the catalog"):
         doomed.list_branches()
     with pytest.raises(frazil.RepositoryNotFoundError):

@@ -13,6 +13,8 @@ import json
 import os
 import pathlib
 import shutil
+import threading
+import weakref
 from typing import TYPE_CHECKING, Any, Self
 
 from frazil._config import RepositoryConfig
@@ -49,6 +51,9 @@ if TYPE_CHECKING:
     from frazil.storage import Storage
 
 __all__ = ["AsyncClient"]
+
+_TOMBSTONES: weakref.WeakValueDictionary[str, Tombstone] = weakref.WeakValueDictionary()
+_TOMBSTONES_LOCK = threading.Lock()
 
 CREATING_GRACE_S = 120.0
 """An entry younger than this in state ``creating`` belongs to a live ``create_repo``:
@@ -153,7 +158,6 @@ class AsyncClient:
         self._uri = uri
         self._db: Database | None = None
         self._registry: Registry | None = None
-        self._tombstones: dict[str, Tombstone] = {}
         self._open()
 
     def _open(self) -> None:
@@ -207,10 +211,13 @@ class AsyncClient:
 
     # ------------------------------------------------------------------ storage helpers
     def _tombstone(self, repo: RepoModel) -> Tombstone:
-        tombstone = self._tombstones.get(repo.id)
-        if tombstone is None:
-            tombstone = self._tombstones[repo.id] = Tombstone(repo.full_name)
-        return tombstone
+        # one per catalog entry in the process: every client's objects of it learn of a
+        # deletion made by any client here
+        with _TOMBSTONES_LOCK:
+            tombstone = _TOMBSTONES.get(repo.id)
+            if tombstone is None:
+                tombstone = _TOMBSTONES[repo.id] = Tombstone(repo.full_name)
+            return tombstone
 
     def _raw_storage(self, entry: Entry) -> Storage:
         repo, bucket, loc = entry

@@ -448,7 +448,7 @@ class PrefixedStorage(WrapperStorage):
 class Tombstone:
     """Set when the catalog deletes a repository, so objects opened before refuse."""
 
-    __slots__ = ("name", "reason")
+    __slots__ = ("__weakref__", "name", "reason")
 
     def __init__(self, name: str) -> None:
         self.name = name
