@@ -4,6 +4,7 @@ PostgreSQL server (the ``catalog_url`` fixture's two params)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime
 import inspect
 import json
@@ -952,3 +953,17 @@ def test_a_crashed_creation_is_removed_by_delete_repo(client, catalog_url, files
     client.delete_repo("acme/temps", imsure=True, imreallysure=True)
     assert list(client) == []
     assert tree(files) == {}
+
+
+def test_a_fresh_in_memory_client_can_start_with_any_call():
+    name = f"memory://t-{uuid.uuid4().hex[:8]}"
+    with Client(name) as a:
+        a.create_repo("acme/temps")
+    for call in (
+        lambda c: c.delete_repo("acme/temps", imsure=True, imreallysure=True),
+        lambda c: c.update_repo("acme/temps", description="x"),
+    ):
+        with Client(name) as b, contextlib.suppress(frazil.NotFoundError):
+            call(b)
+    with Client(name) as c:
+        assert list(c) == []

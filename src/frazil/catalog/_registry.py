@@ -82,14 +82,10 @@ class Registry:
 
     def __init__(self, db: Database) -> None:
         self.db = db
-        self._default_root: Location | None = None
-
-    @property
-    def default_root(self) -> Location:
+        # read once, outside every later transaction (an in-memory catalog has a single
+        # connection, which cannot open a second transaction inside the first)
+        self.default_root: Location = parse_uri(db.default_root())
         """Where repositories without a bucket config live."""
-        if self._default_root is None:
-            self._default_root = parse_uri(self.db.default_root())
-        return self._default_root
 
     def _not_found(self, org: str, name: str) -> RepositoryNotFoundError:
         return RepositoryNotFoundError(
@@ -223,7 +219,6 @@ class Registry:
 
     def entry(self, org: str, name: str) -> Entry:
         """A repository's entry, bucket config and location."""
-        self.default_root  # noqa: B018 -- read before the transaction below
         with self.db.transaction(write=False) as conn:
             return self._entry(conn, org, name)
 
@@ -242,7 +237,6 @@ class Registry:
         Raises AlreadyExistsError for a registered name or a location that overlaps another
         repository's.
         """
-        self.default_root  # noqa: B018 -- read before taking the write lock
         now = _now()
         with self.db.transaction(write=True) as conn:
             existing = conn.execute(
