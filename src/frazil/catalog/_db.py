@@ -224,7 +224,7 @@ class Database:
         except sa_exc.OperationalError as exc:
             detail = _first_line(exc)
             raise StorageError(
-                f"cannot reach the catalog database {self.description!r}"
+                f"cannot reach or use the catalog database {self.description!r}"
                 f"{_host_of(self.url)}: {detail}",
                 kind=ErrorKind.CATALOG_UNREACHABLE,
                 transient=True,
