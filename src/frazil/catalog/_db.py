@@ -253,16 +253,15 @@ class Database:
             return _identify_on(conn, self)
 
     def default_root(self) -> str:
-        """The storage URL under which repositories without a bucket config live."""
+        """The storage URL under which repositories without a bucket config live (written
+        with the schema; filled in here for a database stamped by another tool)."""
+        query = sa.select(INFO.c.value).where(INFO.c.key == "default_root")
         with self.transaction(write=False) as conn:
-            value = conn.execute(
-                sa.select(INFO.c.value).where(INFO.c.key == "default_root")
-            ).scalar_one_or_none()
-        if value is None:  # pragma: no cover - written with the schema
-            raise FormatError(
-                f"the catalog {self.description!r} has no default root; it is damaged",
-                kind=ErrorKind.NOT_A_CATALOG,
-            )
+            value = conn.execute(query).scalar_one_or_none()
+        if value is None:
+            with self.transaction(write=True) as conn:
+                _write_info(conn, self)
+                value = conn.execute(query).scalar_one()
         return str(value)
 
 
