@@ -88,11 +88,17 @@ if _TYPE_CHECKING:  # explicit re-exports for type checkers: the same names as _
         SnapshotNotFoundError as SnapshotNotFoundError,
         StorageError as StorageError,
     )
+    from frazil._ops import (
+        Finding as Finding,
+        IntegrityReport as IntegrityReport,
+    )
     from frazil._repo import (
         Diff as Diff,
         GCSummary as GCSummary,
         JobRecord as JobRecord,
         SnapshotInfo as SnapshotInfo,
+        Update as Update,
+        UpdateType as UpdateType,
     )
     from frazil._repository import (
         Repository as Repository,
@@ -152,6 +158,8 @@ _LAZY: dict[str, str] = {
         "frazil._config",
     ),
     **dict.fromkeys(("Diff", "GCSummary", "JobRecord", "SnapshotInfo"), "frazil._repo"),
+    **dict.fromkeys(("Update", "UpdateType"), "frazil._repo"),
+    **dict.fromkeys(("Finding", "IntegrityReport"), "frazil._ops"),
     "Job": "frazil.jobs",
     "Repository": "frazil._repository",
     **dict.fromkeys(

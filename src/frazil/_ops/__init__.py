@@ -1,0 +1,24 @@
+"""L3, operations on stored repositories: integrity checks, snapshot expiry, storage
+statistics and manifest rewriting.
+
+Like ``_repo`` these work on stored objects, never on sessions; ``_repo`` never imports
+this package. The layers above import these names from ``frazil._ops`` only.
+"""
+
+from __future__ import annotations
+
+from frazil._ops.integrity import (
+    Finding,
+    IntegrityReport,
+    ProgressCallback,
+    check_integrity,
+    encode_ids,
+)
+
+__all__ = [
+    "Finding",
+    "IntegrityReport",
+    "ProgressCallback",
+    "check_integrity",
+    "encode_ids",
+]
