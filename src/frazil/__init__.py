@@ -89,6 +89,7 @@ if _TYPE_CHECKING:  # explicit re-exports for type checkers: the same names as _
         StorageError as StorageError,
     )
     from frazil._ops import (
+        ChunkStorageStats as ChunkStorageStats,
         Finding as Finding,
         IntegrityReport as IntegrityReport,
     )
@@ -159,7 +160,7 @@ _LAZY: dict[str, str] = {
     ),
     **dict.fromkeys(("Diff", "GCSummary", "JobRecord", "SnapshotInfo"), "frazil._repo"),
     **dict.fromkeys(("Update", "UpdateType"), "frazil._repo"),
-    **dict.fromkeys(("Finding", "IntegrityReport"), "frazil._ops"),
+    **dict.fromkeys(("ChunkStorageStats", "Finding", "IntegrityReport"), "frazil._ops"),
     "Job": "frazil.jobs",
     "Repository": "frazil._repository",
     **dict.fromkeys(

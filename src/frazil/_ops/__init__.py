@@ -7,6 +7,7 @@ this package. The layers above import these names from ``frazil._ops`` only.
 
 from __future__ import annotations
 
+from frazil._ops.expiry import check_cutoff, expire_snapshots
 from frazil._ops.integrity import (
     Finding,
     IntegrityReport,
@@ -14,11 +15,17 @@ from frazil._ops.integrity import (
     check_integrity,
     encode_ids,
 )
+from frazil._ops.statistics import ChunkStorageStats, chunk_storage_stats, reachable_snapshots
 
 __all__ = [
+    "ChunkStorageStats",
     "Finding",
     "IntegrityReport",
     "ProgressCallback",
+    "check_cutoff",
     "check_integrity",
+    "chunk_storage_stats",
     "encode_ids",
+    "expire_snapshots",
+    "reachable_snapshots",
 ]

@@ -5,12 +5,20 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from frazil._ops import IntegrityReport, ProgressCallback, check_integrity
+from frazil._ops import (
+    ChunkStorageStats,
+    IntegrityReport,
+    ProgressCallback,
+    check_integrity,
+    chunk_storage_stats,
+    expire_snapshots,
+)
 from frazil._repo import Update, read_updates
 from frazil._repository.base import RepositoryBase
 from frazil._sync import sync
 
 if TYPE_CHECKING:
+    import datetime
     import os
     from collections.abc import AsyncIterator, Iterator
 
@@ -89,6 +97,105 @@ class OperationsMixin(RepositoryBase):
                 progress=progress,
             )
         )
+
+    # ------------------------------------------------------------------ expiry
+    async def expire_snapshots_async(
+        self,
+        older_than: datetime.datetime,
+        *,
+        delete_expired_branches: bool = False,
+        delete_expired_tags: bool = False,
+    ) -> set[str]:
+        """Async version of :meth:`expire_snapshots`."""
+        self._require_writable()
+        return await expire_snapshots(
+            self._io,
+            self._doc.initial_snapshot_id,
+            older_than,
+            delete_expired_branches=delete_expired_branches,
+            delete_expired_tags=delete_expired_tags,
+        )
+
+    def expire_snapshots(
+        self,
+        older_than: datetime.datetime,
+        *,
+        delete_expired_branches: bool = False,
+        delete_expired_tags: bool = False,
+    ) -> set[str]:
+        """Release snapshots older than a cut-off from every branch's and tag's history.
+
+        The target of every ref stays, and so does its history back to the first
+        snapshot written at or after ``older_than``; that snapshot's parent becomes the
+        repository's first snapshot. Snapshot ids do not change and no ref moves, so
+        sessions and commits running meanwhile are unaffected. Run
+        :meth:`garbage_collect` afterwards to reclaim the space.
+
+        Parameters
+        ----------
+        older_than
+            Aware datetime in the past.
+        delete_expired_branches
+            Also delete branches (never ``main``) whose tip is older than the cut-off.
+        delete_expired_tags
+            Also delete tags that point at snapshots older than the cut-off.
+
+        Returns
+        -------
+        set of str
+            The ids of the snapshots that no branch or tag reaches any more.
+
+        Raises
+        ------
+        InvalidInputError
+            If ``older_than`` is naive or in the future.
+        ReadOnlyError
+            If this repository object is read-only.
+        """
+        return sync(
+            self.expire_snapshots_async(
+                older_than,
+                delete_expired_branches=delete_expired_branches,
+                delete_expired_tags=delete_expired_tags,
+            )
+        )
+
+    # ------------------------------------------------------------------ statistics
+    async def chunk_storage_stats_async(
+        self, *, progress: ProgressCallback | None = None
+    ) -> ChunkStorageStats:
+        """Async version of :meth:`chunk_storage_stats`."""
+        return await chunk_storage_stats(self._io, progress=progress)
+
+    def chunk_storage_stats(self, *, progress: ProgressCallback | None = None) -> ChunkStorageStats:
+        """Bytes and counts of the chunks reachable from any branch or tag, by kind.
+
+        Native chunks are counted once per object, virtual ones once per distinct
+        (file, offset, length), inline ones once per manifest that holds them.
+
+        Parameters
+        ----------
+        progress
+            Called as ``progress(phase, done, total)`` as manifests are read.
+
+        Returns
+        -------
+        ChunkStorageStats
+        """
+        return sync(self.chunk_storage_stats_async(progress=progress))
+
+    async def total_chunks_storage_async(self) -> int:
+        """Async version of :meth:`total_chunks_storage`."""
+        return (await self.chunk_storage_stats_async()).native_bytes
+
+    def total_chunks_storage(self) -> int:
+        """Bytes of the native chunk objects reachable from any branch or tag.
+
+        Returns
+        -------
+        int
+        """
+        return sync(self.total_chunks_storage_async())
 
     # ------------------------------------------------------------------ operations log
     async def ops_log_async(self) -> AsyncIterator[Update]:
