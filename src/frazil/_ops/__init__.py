@@ -15,7 +15,13 @@ from frazil._ops.integrity import (
     check_integrity,
     encode_ids,
 )
-from frazil._ops.statistics import ChunkStorageStats, chunk_storage_stats, reachable_snapshots
+from frazil._ops.statistics import (
+    ChunkStorageStats,
+    chunk_storage_stats,
+    node_table,
+    reachable_snapshots,
+    ref_targets,
+)
 
 __all__ = [
     "ChunkStorageStats",
@@ -27,5 +33,7 @@ __all__ = [
     "chunk_storage_stats",
     "encode_ids",
     "expire_snapshots",
+    "node_table",
     "reachable_snapshots",
+    "ref_targets",
 ]

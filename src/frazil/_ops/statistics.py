@@ -6,6 +6,7 @@ unique virtual chunks by (file, offset, length), inline chunks once per manifest
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -20,7 +21,13 @@ if TYPE_CHECKING:
     from frazil._repo import RepoIO
     from frazil.format import ChunkRefs
 
-__all__ = ["ChunkStorageStats", "chunk_storage_stats", "reachable_snapshots"]
+__all__ = [
+    "ChunkStorageStats",
+    "chunk_storage_stats",
+    "node_table",
+    "reachable_snapshots",
+    "ref_targets",
+]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -158,3 +165,42 @@ def _summarise(tables: list[ChunkRefs]) -> ChunkStorageStats:
         virtual_bytes=virtual_bytes,
         virtual_chunks=virtual_chunks,
     )
+
+
+async def node_table(io: RepoIO, snapshot_id: str) -> list[dict[str, Any]]:
+    """Every group and array of a snapshot, with the arrays' shape, chunk shape, data type,
+    chunk count and stored bytes (from the manifests' length columns), sorted by path."""
+    snapshot = await io.read_snapshot(snapshot_id)
+    mids = sorted({m.manifest_id for n in snapshot.nodes.values() for m in n.manifests})
+    manifests = await io.read_many([partial(io.read_manifest, m) for m in mids])
+    totals: dict[tuple[str, str, tuple[int, ...]], tuple[int, int]] = {}
+    for manifest in manifests:
+        for seg in manifest.segments:
+            totals[(manifest.manifest_id, seg.node_id, seg.block)] = (
+                len(seg.refs),
+                int(seg.refs.length.sum()),
+            )
+    rows: list[dict[str, Any]] = []
+    for path in sorted(snapshot.nodes):
+        node = snapshot.nodes[path]
+        row: dict[str, Any] = {"path": path, "kind": node.kind}
+        if node.kind == "array":
+            try:
+                meta = json.loads(node.metadata)
+            except ValueError:
+                meta = {}
+            grid = meta.get("chunk_grid", {}).get("configuration", {})
+            count = size = 0
+            for ref in node.manifests:
+                n, b = totals.get((ref.manifest_id, node.node_id, ref.block), (0, 0))
+                count += n
+                size += b
+            row.update(
+                shape=meta.get("shape"),
+                chunks=grid.get("chunk_shape"),
+                dtype=meta.get("data_type"),
+                chunk_count=count,
+                bytes=size,
+            )
+        rows.append(row)
+    return rows
