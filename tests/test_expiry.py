@@ -1,4 +1,4 @@
-"""Snapshot expiry and garbage collection over a long history, and storage statistics."""
+"""Snapshot expiry and garbage collection over a long history."""
 
 from __future__ import annotations
 
@@ -209,39 +209,6 @@ def test_read_only_repository_refuses_expiry(repo: frazil.Repository) -> None:
     view = repo.as_read_only("archived")
     with pytest.raises(frazil.ReadOnlyError, match="archived"):
         view.expire_snapshots(datetime.datetime.now(datetime.UTC))
-
-
-def test_storage_statistics_count_each_kind_once(tmp_path: Path) -> None:
-    config = frazil.RepositoryConfig(inline_chunk_threshold_bytes=9)
-    repo = frazil.Repository.create(frazil.local_filesystem_storage(tmp_path / "r"), config)
-    session = repo.writable_session("main")
-    big = zarr.create_array(
-        session.store, name="big", shape=(8, 4), chunks=(2, 4), dtype="i8", compressors=None
-    )
-    big[:] = np.arange(32).reshape(8, 4)
-    small = zarr.create_array(
-        session.store, name="small", shape=(6,), chunks=(1,), dtype="i8", compressors=None
-    )
-    small[:] = np.arange(1, 7)
-    first = session.commit("both")
-    session = repo.writable_session("main")
-    zarr.open_array(session.store, path="big")[:2] = -1
-    session.commit("rewrite one chunk of big")
-    repo.create_tag("first", first)
-    stats = repo.chunk_storage_stats()
-    # 4 chunks of big at first, one rewritten later: 5 objects of 64 bytes each
-    assert stats.native_chunks == 5
-    assert stats.native_bytes == 5 * 64
-    assert repo.total_chunks_storage() == stats.native_bytes
-    assert stats.inline_chunks == 6
-    assert stats.inline_bytes == 6 * 8
-    assert stats.virtual_chunks == 0
-    assert stats.total_bytes == 5 * 64 + 6 * 8
-    on_disk = sum(p.stat().st_size for p in (tmp_path / "r" / "chunks").iterdir())
-    assert on_disk == stats.native_bytes
-    seen: list[str] = []
-    repo.chunk_storage_stats(progress=lambda phase, done, total: seen.append(phase))
-    assert "manifests" in seen
 
 
 def test_statistics_walk_many_manifests_vectorised(history: tuple[Path, list[str]]) -> None:

@@ -15,6 +15,7 @@ from frazil._ops.integrity import (
     check_integrity,
     encode_ids,
 )
+from frazil._ops.rewrite import SplitChooser, rewrite_manifests
 from frazil._ops.statistics import (
     ChunkStorageStats,
     chunk_storage_stats,
@@ -28,6 +29,7 @@ __all__ = [
     "Finding",
     "IntegrityReport",
     "ProgressCallback",
+    "SplitChooser",
     "check_cutoff",
     "check_integrity",
     "chunk_storage_stats",
@@ -36,4 +38,5 @@ __all__ = [
     "node_table",
     "reachable_snapshots",
     "ref_targets",
+    "rewrite_manifests",
 ]

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from frazil._check import require_text
+from frazil._commit import choose_split_shape
 from frazil._ops import (
     ChunkStorageStats,
     IntegrityReport,
@@ -12,6 +14,7 @@ from frazil._ops import (
     check_integrity,
     chunk_storage_stats,
     expire_snapshots,
+    rewrite_manifests,
 )
 from frazil._repo import Update, read_updates
 from frazil._repository.base import RepositoryBase
@@ -21,6 +24,7 @@ if TYPE_CHECKING:
     import datetime
     import os
     from collections.abc import AsyncIterator, Iterator
+    from typing import Any
 
 __all__ = ["OperationsMixin"]
 
@@ -196,6 +200,59 @@ class OperationsMixin(RepositoryBase):
         int
         """
         return sync(self.total_chunks_storage_async())
+
+    # ------------------------------------------------------------------ manifests
+    def _split_for(
+        self, path: str, names: tuple[str | None, ...], grid: tuple[int, ...]
+    ) -> tuple[int, ...]:
+        manifest = self._ctx.config.manifest
+        ruled = manifest.splitting.split_shape(path, names, grid)
+        return ruled if ruled is not None else choose_split_shape(grid, manifest.split_size)
+
+    async def rewrite_manifests_async(
+        self, message: str, *, branch: str, metadata: dict[str, Any] | None = None
+    ) -> str:
+        """Async version of :meth:`rewrite_manifests`."""
+        self._require_writable()
+        require_text("commit message", message)
+        meta = self._ctx.commit_metadata(metadata)
+        return await rewrite_manifests(self._io, branch, message, meta, self._split_for)
+
+    def rewrite_manifests(
+        self, message: str, *, branch: str, metadata: dict[str, Any] | None = None
+    ) -> str:
+        """Commit the tip of a branch with its chunk references laid out afresh.
+
+        After many small commits an array's references are spread over many small
+        manifests; this rewrites them into the configured split layout (``splitting``
+        rules, else ``split_size``) and packs them as a fresh write would, so a cold read
+        of the tip costs as few requests as one of a freshly written array. The data does
+        not change.
+
+        Parameters
+        ----------
+        message
+            The commit message.
+        branch
+            The branch to rewrite (its tip).
+        metadata
+            Commit metadata.
+
+        Returns
+        -------
+        str
+            The new snapshot id.
+
+        Raises
+        ------
+        ConflictError
+            If the branch moved meanwhile (nothing changed; run it again).
+        RefNotFoundError
+            If the branch does not exist.
+        ReadOnlyError
+            If this repository object is read-only.
+        """
+        return sync(self.rewrite_manifests_async(message, branch=branch, metadata=metadata))
 
     # ------------------------------------------------------------------ operations log
     async def ops_log_async(self) -> AsyncIterator[Update]:
