@@ -219,3 +219,45 @@ def test_statistics_walk_many_manifests_vectorised(history: tuple[Path, list[str
     on_disk = sum(p.stat().st_size for p in (history[0] / "chunks").iterdir())
     assert stats.native_bytes == on_disk
     assert stats.inline_chunks == 0
+
+
+def test_a_process_that_cached_the_old_history_walks_on_after_expiry_and_gc(
+    history: tuple[Path, list[str]], tmp_path: Path
+) -> None:
+    path = tmp_path / "r"
+    repo = copy_repo(history[0], path)
+    ids = history[1]
+    # another process: caches of its own (a different configuration, so nothing is shared)
+    reader = frazil.Repository.open(
+        frazil.local_filesystem_storage(path), frazil.RepositoryConfig(max_concurrent_requests=7)
+    )
+    reader.readonly_session(branch="main")  # its cache now holds the tip as it was
+    repo.expire_snapshots(repo.lookup_snapshot(ids[KEEP_FROM]).written_at)
+    repo.garbage_collect(datetime.datetime.now(datetime.UTC))
+    walked = [s.id for s in reader.ancestry(branch="main")]
+    assert walked[: N - KEEP_FROM] == list(reversed(ids[KEEP_FROM:]))
+    assert walked[-1] == [s.id for s in repo.ancestry(branch="main")][-1]
+    assert len(walked) <= N - KEEP_FROM + 2  # at most one stale entry of its old window
+
+
+def test_gc_keeps_what_a_running_job_still_needs(tmp_path: Path) -> None:
+    config = frazil.RepositoryConfig(inline_chunk_threshold_bytes=0)
+    repo = frazil.Repository.create(frazil.local_filesystem_storage(tmp_path / "r"), config)
+    with frazil.Job.create(repo, "long", params={}) as job:
+        zarr.create_array(
+            job.session.store, name="r", shape=(4, 4), chunks=(1, 4), dtype="i4", fill_value=0
+        )
+        ticket = job.ticket
+        fork = repo.fork_from_ticket(ticket)
+        zarr.open_array(fork.store, path="r")[0] = 5
+        fork.publish(ticket, name="task-0")
+        summary = repo.garbage_collect(datetime.datetime.now(datetime.UTC))
+        assert summary.chunks_deleted == 0
+        assert summary.forks_deleted == 0
+        assert job.wait(["task-0"], timeout=60, poll=0.1) == []
+        job.commit("done")
+    values = zarr.open_array(repo.readonly_session(branch="main").store, path="r", mode="r")
+    np.testing.assert_array_equal(values[:], [[5] * 4, [0] * 4, [0] * 4, [0] * 4])
+    repo.garbage_collect(datetime.datetime.now(datetime.UTC))  # the job ended: nothing kept
+    np.testing.assert_array_equal(values[:1], [[5] * 4])
+    assert repo.check_integrity(3).ok

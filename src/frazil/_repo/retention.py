@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import datetime
 from typing import TYPE_CHECKING
 
 from frazil._errors import FormatError, SnapshotNotFoundError
@@ -19,18 +20,22 @@ from frazil._repo.jobs import list_job_records
 from frazil.format import layout
 
 if TYPE_CHECKING:
-    import datetime
-
     from frazil._repo.io import RepoIO
     from frazil.storage import Storage
 
-__all__ = ["job_safe_cutoff", "recent_snapshots"]
+__all__ = ["CLOCK_MARGIN", "job_safe_cutoff", "recent_snapshots"]
+
+
+CLOCK_MARGIN = datetime.timedelta(minutes=5)
+"""Objects' times come from the storage's clock (an S3 server's, a file system's coarse
+one), a job's start from its coordinator's: keep this much more."""
 
 
 async def job_safe_cutoff(storage: Storage, cutoff: datetime.datetime) -> datetime.datetime:
-    """``cutoff``, or the start of the oldest running job if that is earlier."""
+    """``cutoff``, or (with a margin for clocks) the start of the oldest running job if that
+    is earlier."""
     running = await list_job_records(storage, status="running")
-    return min([cutoff, *(record.started_at for record in running)])
+    return min([cutoff, *(record.started_at - CLOCK_MARGIN for record in running)])
 
 
 async def recent_snapshots(io: RepoIO, cutoff: datetime.datetime, known: set[str]) -> set[str]:
