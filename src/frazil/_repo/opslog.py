@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from frazil._errors import AlreadyExistsError, FormatError, FrazilError, ObjectNotFoundError
 from frazil._repo.io import gather_limited
 from frazil.format import (
+    Compression,
     ObjectKind,
     datetime_to_micros,
     decode_document,
@@ -123,7 +124,7 @@ class Update:
         """Serialise."""
         doc = {**self.to_dict(), "updated_at": datetime_to_micros(self.updated_at)}
         del doc["entry_id"]
-        return encode_document(ObjectKind.UPDATE, doc, level=1)
+        return encode_document(ObjectKind.UPDATE, doc, compression=Compression.NONE)
 
     @classmethod
     def decode(cls, data: bytes, *, key: str) -> Update:
