@@ -20,6 +20,7 @@ from zarr.core.buffer import default_buffer_prototype
 
 import frazil
 from frazil._sync import sync
+from test_integrity import DAMAGE, build  # the same damaged repositories
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -308,3 +309,16 @@ def test_gc_in_a_terminal_asks_and_shows_progress(filled: tuple[Path, frazil.Rep
     assert os.waitstatus_to_exitcode(status) == 0
     assert b"deleting" in seen
     assert len(list((path / "snapshots").iterdir())) == 2
+
+
+@pytest.mark.parametrize(("damage", "level", "kind"), DAMAGE, ids=[d[0].__name__ for d in DAMAGE])
+def test_check_finds_each_damage_at_its_level(
+    tmp_path: Path, damage: Any, level: int, kind: str
+) -> None:
+    path = tmp_path / "r"
+    repo, ids = build(path)
+    key = damage(repo, path, ids)
+    if level > 1:
+        assert run_json("check", str(path), "--level", str(level - 1))["ok"] is True
+    doc = run_json("check", str(path), "--level", str(level), "--all-errors", code=1)
+    assert (key, kind, level) in {(f["key"], f["kind"], f["level"]) for f in doc["findings"]}

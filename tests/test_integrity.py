@@ -239,3 +239,26 @@ def test_vectorised_id_spelling_matches_the_format() -> None:
     raw = np.frombuffer(np.random.default_rng(1).bytes(12 * 500), dtype=np.uint8).reshape(500, 12)
     raw = np.concatenate([raw, np.zeros((1, 12), np.uint8), np.full((1, 12), 255, np.uint8)])
     assert encode_ids(raw).tolist() == [encode_id(r.tobytes()) for r in raw]
+
+
+def test_virtual_chunk_files_are_checked_at_level_three(tmp_path: Path) -> None:
+    source = tmp_path / "source.bin"
+    source.write_bytes(bytes(range(64)))
+    repo = frazil.Repository.create(frazil.local_filesystem_storage(tmp_path / "r"))
+    session = repo.writable_session("main")
+    zarr.create_array(session.store, name="v", shape=(4,), chunks=(1,), dtype="u1")
+    for i in range(4):
+        session.set_virtual_ref(f"v/c/{i}", f"file://{source}", offset=16 * i, length=16)
+    session.commit("virtual")
+    assert repo.check_integrity(3).ok
+    stats = repo.chunk_storage_stats()
+    assert (stats.virtual_chunks, stats.virtual_bytes) == (4, 64)
+    source.write_bytes(bytes(40))  # shorter than the last reference
+    report = repo.check_integrity(3, stop_on_error=False)
+    assert [(f.key, f.kind, f.level) for f in report.findings] == [
+        (f"file://{source}", "size-mismatch", 3)
+    ]
+    source.unlink()
+    assert repo.check_integrity(2).ok
+    (finding,) = repo.check_integrity(3).findings
+    assert (finding.kind, finding.arrays) == ("missing", ("/v",))
