@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime
 import importlib
 import json
@@ -565,18 +566,7 @@ def gc(
         plan = r.garbage_collect(cutoff, dry_run=True)
         if progress is not None:
             progress("objects", 1, 1)
-    fields = {
-        k: getattr(plan, k)
-        for k in (
-            "snapshots_deleted",
-            "manifests_deleted",
-            "transaction_logs_deleted",
-            "chunks_deleted",
-            "staging_deleted",
-            "forks_deleted",
-            "bytes_deleted",
-        )
-    }
+    fields = _counts(plan)
     objects = sum(v for k, v in fields.items() if k != "bytes_deleted")
     interactive = sys.stdin.isatty() and sys.stderr.isatty() and not as_json
     if not yes and interactive and objects:
@@ -598,11 +588,20 @@ def gc(
         done = r.garbage_collect(cutoff)
         if progress is not None:
             progress("objects", max(objects, 1), max(objects, 1))
-    result = {k: getattr(done, k) for k in fields}
+    result = _counts(done)
     if as_json:
         _print_json({"dry_run": False, **result})
     else:
         _print_plan(result, sum(v for k, v in result.items() if k != "bytes_deleted"), dry=False)
+
+
+def _counts(summary: object) -> dict[str, int]:
+    """The integer counts of a GC summary (``..._deleted``), in their declared order."""
+    return {
+        f.name: int(getattr(summary, f.name))
+        for f in dataclasses.fields(summary)  # type: ignore[arg-type]
+        if f.name.endswith("_deleted") and isinstance(getattr(summary, f.name), int)
+    }
 
 
 def _print_plan(fields: dict[str, int], objects: int, *, dry: bool) -> None:
