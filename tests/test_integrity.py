@@ -174,6 +174,8 @@ def test_branch_limits_the_check_to_that_history(tmp_path: Path) -> None:
     (path / "snapshots" / ids["third"]).unlink()
     assert repo.check_integrity(1, branch="dev").ok
     assert not repo.check_integrity(1, branch="main").ok
+    with pytest.raises(frazil.RefNotFoundError, match="'nope' not found"):
+        repo.check_integrity(1, branch="nope")
 
 
 def test_report_json_and_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -27,7 +27,13 @@ import numpy as np
 
 from frazil._checksum import crc32c
 from frazil._config import RepositoryConfig
-from frazil._errors import ErrorKind, FormatError, InvalidInputError, ObjectNotFoundError
+from frazil._errors import (
+    ErrorKind,
+    FormatError,
+    InvalidInputError,
+    ObjectNotFoundError,
+    RefNotFoundError,
+)
 from frazil._repo import BRANCHES, TAGS, gather_limited, list_refs, read_ref
 from frazil.format import (
     Manifest,
@@ -217,7 +223,12 @@ class _Checker:
         for family in families:
             names = await list_refs(self.storage, family.prefix)
             if branch is not None:
-                names = [n for n in names if n == branch]
+                if branch not in names:
+                    raise RefNotFoundError(
+                        f"branch {branch!r} not found; existing branches: {names}",
+                        kind=ErrorKind.BRANCH_NOT_FOUND,
+                    )
+                names = [branch]
             for name in names:
                 key = family.layout_key(name)
                 refs += 1
