@@ -55,24 +55,29 @@ def check_cutoff(name: str, value: object) -> datetime.datetime:
     return cutoff
 
 
-async def _chain(io: RepoIO, tip: str) -> list[CommitInfo]:
-    return [record async for record in ancestry(io, tip)]
+async def _kept_chain(io: RepoIO, tip: str, cutoff: int) -> list[CommitInfo]:
+    """The history of ``tip`` down to its first record older than the cut-off (or its
+    first snapshot), whichever comes first; the tip itself is always kept."""
+    chain: list[CommitInfo] = []
+    async for record in ancestry(io, tip):
+        chain.append(record)
+        if record.parent_id is None or (len(chain) > 1 and record.written_at < cutoff):
+            break
+    return chain
 
 
 async def _expire_once(io: RepoIO, initial: str, cutoff: int, targets: dict[str, str]) -> int:
     """Rewrite the kept snapshots of the refs in ``targets``; returns how many were."""
+    first = (await io.read_snapshot(initial)).info
     rewrites: dict[str, tuple[CommitInfo, tuple[CommitInfo, ...]]] = {}
     for tip in sorted(set(targets.values())):
-        chain = await _chain(io, tip)
-        if not chain or chain[-1].id != initial:
-            continue  # a history that does not end in the first snapshot is left alone
-        kept = 1
-        while kept < len(chain) - 1 and chain[kept].written_at >= cutoff:
-            kept += 1
-        if kept >= len(chain) - 1:
-            continue  # nothing between the oldest kept snapshot and the first one
+        chain = await _kept_chain(io, tip, cutoff)
+        end = chain[-1]
+        if end.id == initial or end.parent_id is None:
+            continue  # nothing released (or a history that does not end in the first one)
+        kept = len(chain) - 1
         oldest = chain[kept - 1]
-        new_chain = [*chain[: kept - 1], dataclasses.replace(oldest, parent_id=initial), chain[-1]]
+        new_chain = [*chain[: kept - 1], dataclasses.replace(oldest, parent_id=initial), first]
         for j in range(max(0, kept - 1 - ANCESTOR_WINDOW), kept):
             window = tuple(new_chain[j + 1 : j + 1 + ANCESTOR_WINDOW])
             rewrites[new_chain[j].id] = (new_chain[j], window)
