@@ -583,6 +583,55 @@ def w8_import(adapter: Adapter, params: dict[str, Any], quick: bool) -> dict[str
     return {"import ms": 1000 * min(bare), "import+first use ms": 1000 * min(used)}
 
 
+# ----------------------------------------------------------------------------- W11
+def _w11_cold_read(adapter: Adapter, arrays: int) -> tuple[float, int, int, list[Any]]:
+    """Time, storage requests and distinct manifests of a cold read of every array."""
+    adapter.reopen_cold()
+    adapter.reset_ops()
+    start = time.perf_counter()
+    store = adapter.readonly_store()
+    data = [zarr.open_array(store, path=f"v{i}", mode="r")[:] for i in range(arrays)]
+    elapsed = time.perf_counter() - start
+    keys = getattr(getattr(adapter, "counting", None), "keys", [])
+    manifests = len({key for op, key in keys if op == "get" and key.startswith("manifests/")})
+    return elapsed, int(adapter.storage_ops() or 0), manifests, data
+
+
+def w11_compaction(adapter: Adapter, params: dict[str, Any], quick: bool) -> dict[str, float]:
+    commits, arrays = (100, 10) if quick else (10_000, 100)
+    adapter.options["count_ops"] = True
+    adapter.create()
+    session = adapter.writable()
+    for i in range(arrays):
+        zarr.create_array(adapter.store(session), name=f"v{i}", shape=(0,), chunks=(4,), dtype="i4")
+    adapter.commit(session, "setup")
+    for n in range(commits):
+        session = adapter.writable()
+        array = zarr.open_array(adapter.store(session), path=f"v{n % arrays}")
+        size = array.shape[0]
+        array.resize((size + 4,))
+        array[size:] = n + 1
+        adapter.commit(session, f"append {n}")
+    before_s, before_ops, before_manifests, before = _w11_cold_read(adapter, arrays)
+    start = time.perf_counter()
+    adapter.repo.rewrite_manifests("rewrite manifests", branch="main")  # type: ignore[attr-defined]
+    rewrite_s = time.perf_counter() - start
+    after_s, after_ops, after_manifests, after = _w11_cold_read(adapter, arrays)
+    for i in range(arrays):
+        want = np.repeat(np.arange(i, commits, arrays) + 1, 4)
+        check(np.array_equal(before[i], want), f"W11 v{i} differs before the rewrite")
+        check(np.array_equal(after[i], want), f"W11 v{i} differs after the rewrite")
+    return {
+        "cold read ops before": float(before_ops),
+        "cold read ops after": float(after_ops),
+        "manifests read before": float(before_manifests),
+        "manifests read after": float(after_manifests),
+        "cold read ms before": 1000 * before_s,
+        "cold read ms after": 1000 * after_s,
+        "rewrite ms": 1000 * rewrite_s,
+    }
+
+
 WORKLOADS: dict[str, Workload] = {
     "W1": Workload(
         "W1",
@@ -705,6 +754,22 @@ WORKLOADS: dict[str, Workload] = {
         w10_job,
         lambda quick: [Variant("1000 shards", {}, ALL)],
         {"job s": "lower", "client peak RSS MB": "lower"},
+    ),
+    "W11": Workload(
+        "W11",
+        "10,000 one-chunk appends over 100 arrays; cold read of the tip before/after "
+        "rewrite_manifests",
+        w11_compaction,
+        lambda quick: [Variant("10k appends", {}, ("frazil",))],
+        {
+            "cold read ops before": "lower",
+            "cold read ops after": "lower",
+            "manifests read before": "lower",
+            "manifests read after": "lower",
+            "cold read ms before": "lower",
+            "cold read ms after": "lower",
+            "rewrite ms": "lower",
+        },
     ),
     "W8": Workload(
         "W8",

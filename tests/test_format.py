@@ -182,6 +182,8 @@ def _check_read_fails_naming(storage, key):
             repo.lookup_branch(key.removeprefix("refs/branch."))
         elif key.startswith("refs/tag."):
             repo.lookup_tag(key.removeprefix("refs/tag."))
+        elif family == "ops":
+            list(repo.ops_log())
         elif family == "transactions":
             repo.diff(
                 from_snapshot_id=repo.lookup_snapshot(key.split("/")[1]).parent_id,

@@ -88,11 +88,18 @@ if _TYPE_CHECKING:  # explicit re-exports for type checkers: the same names as _
         SnapshotNotFoundError as SnapshotNotFoundError,
         StorageError as StorageError,
     )
+    from frazil._ops import (
+        ChunkStorageStats as ChunkStorageStats,
+        Finding as Finding,
+        IntegrityReport as IntegrityReport,
+    )
     from frazil._repo import (
         Diff as Diff,
         GCSummary as GCSummary,
         JobRecord as JobRecord,
         SnapshotInfo as SnapshotInfo,
+        Update as Update,
+        UpdateType as UpdateType,
     )
     from frazil._repository import (
         Repository as Repository,
@@ -159,6 +166,8 @@ _LAZY: dict[str, str] = {
         "frazil._config",
     ),
     **dict.fromkeys(("Diff", "GCSummary", "JobRecord", "SnapshotInfo"), "frazil._repo"),
+    **dict.fromkeys(("Update", "UpdateType"), "frazil._repo"),
+    **dict.fromkeys(("ChunkStorageStats", "Finding", "IntegrityReport"), "frazil._ops"),
     "Job": "frazil.jobs",
     **dict.fromkeys(
         ("AsyncClient", "BucketConfig", "Client", "RepoModel", "StorageSize"), "frazil.catalog"

@@ -1,5 +1,5 @@
 """L3, repository mechanics: object I/O and caches, refs, history, GC, virtual reads, job
-records.
+records, the operations log.
 
 Nothing here knows of sessions or uncommitted changes. The layers above import these
 names from ``frazil._repo`` only, never from its modules.
@@ -38,6 +38,7 @@ from frazil._repo.jobs import (
     require_job,
     validate_job_name,
 )
+from frazil._repo.opslog import Update, UpdateType, job_of, read_updates, record_update
 from frazil._repo.refs import (
     BRANCHES,
     TAGS,
@@ -74,6 +75,8 @@ __all__ = [
     "RepoContext",
     "RepoIO",
     "SnapshotInfo",
+    "Update",
+    "UpdateType",
     "ancestry",
     "ancestry_windows",
     "bootstrap",
@@ -90,6 +93,7 @@ __all__ = [
     "garbage_collect",
     "gather_limited",
     "job_for_snapshot",
+    "job_of",
     "job_record_key",
     "list_job_records",
     "list_named_refs",
@@ -99,7 +103,9 @@ __all__ = [
     "new_token",
     "read_job",
     "read_ref",
+    "read_updates",
     "read_virtual",
+    "record_update",
     "replace_job",
     "require_job",
     "require_snapshot",

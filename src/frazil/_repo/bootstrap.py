@@ -12,6 +12,7 @@ import datetime
 from typing import TYPE_CHECKING
 
 from frazil._errors import AlreadyExistsError, ErrorKind, InvalidInputError, ReadOnlyError
+from frazil._repo.opslog import UpdateType, record_update
 from frazil._repo.refs import create_ref
 from frazil.format import (
     CommitInfo,
@@ -107,4 +108,5 @@ async def bootstrap(io: RepoIO) -> RepoDoc:
                 kind=ErrorKind.REPOSITORY_ALREADY_EXISTS,
             ) from None
     await create_ref(storage, layout.branch_key("main"), initial.id)
+    await record_update(storage, UpdateType.RepoInitialized, name="main", new=initial.id)
     return doc

@@ -12,6 +12,7 @@ well before the start of any running job.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 from dataclasses import dataclass
 from functools import partial
@@ -22,7 +23,9 @@ import numpy as np
 from frazil._check import require_aware_datetime
 from frazil._errors import ErrorKind, InvalidInputError
 from frazil._repo.history import ancestry
+from frazil._repo.opslog import UpdateType, record_update
 from frazil._repo.refs import list_refs, read_ref
+from frazil._repo.retention import job_safe_cutoff, recent_snapshots
 from frazil.format import RefKind, encode_id, layout
 
 if TYPE_CHECKING:
@@ -82,12 +85,14 @@ async def garbage_collect(
         raise InvalidInputError(
             f"dry_run must be True or False, got {dry_run!r}", kind=ErrorKind.INVALID_ARGUMENT
         )
+    cutoff = await job_safe_cutoff(io.storage, cutoff)
     snapshots: set[str] = set()
     for root in await _roots(io, initial_snapshot):
         async for record in ancestry(io, root):
             if record.id in snapshots:
                 break
             snapshots.add(record.id)
+    snapshots |= await recent_snapshots(io, cutoff, snapshots)
     manifests: set[str] = set()
     chunk_ids: list[np.ndarray] = []
     for snapshot in await io.read_many([partial(io.read_snapshot, s) for s in snapshots]):
@@ -135,7 +140,7 @@ async def garbage_collect(
             elif family == "manifests":
                 io.manifests.clear()
                 io.indexes.clear()
-    return GCSummary(
+    summary = GCSummary(
         snapshots_deleted=counts["snapshots"],
         manifests_deleted=counts["manifests"],
         transaction_logs_deleted=counts["transactions"],
@@ -144,3 +149,7 @@ async def garbage_collect(
         forks_deleted=counts["forks"],
         bytes_deleted=size,
     )
+    if not dry_run:
+        details = {"cutoff": cutoff.isoformat(), **dataclasses.asdict(summary)}
+        await record_update(io.storage, UpdateType.GCRan, details=details)
+    return summary

@@ -153,13 +153,26 @@ async def ancestry_windows(io: RepoIO, snapshot_id: str) -> AsyncIterator[list[C
     """Yield the commit records from ``snapshot_id`` back to the first snapshot, one
     snapshot's window (itself and its recorded ancestors) at a time."""
     snapshot = await io.read_snapshot(snapshot_id)
+    shown: set[str] = set()
     while True:
-        window = [snapshot.info, *snapshot.ancestors]
-        yield window
-        last = window[-1]
+        window = [r for r in (snapshot.info, *snapshot.ancestors) if r.id not in shown]
+        if window:
+            yield window
+        last = snapshot.ancestors[-1] if snapshot.ancestors else snapshot.info
         if last.parent_id is None:
             return
-        snapshot = await io.read_snapshot(last.parent_id)
+        try:
+            snapshot = await io.read_snapshot(last.parent_id)
+            shown.clear()
+        except SnapshotNotFoundError:
+            # expired and collected since this process cached ``snapshot``: its stored
+            # version (rewritten by the expiry) says where the history goes now
+            head = snapshot.id
+            io.snapshots.clear()
+            snapshot = await io.read_snapshot(head)
+            if (snapshot.ancestors[-1] if snapshot.ancestors else snapshot.info) == last:
+                raise
+            shown.update(r.id for r in window)
 
 
 async def ancestry(io: RepoIO, snapshot_id: str) -> AsyncIterator[CommitInfo]:

@@ -27,6 +27,7 @@ from frazil._errors import (
     RefNotFoundError,
 )
 from frazil._repo.io import gather_limited
+from frazil._repo.opslog import UpdateType, record_update
 from frazil.format import RefDoc, layout
 from frazil.storage import IfMatch
 
@@ -291,7 +292,7 @@ async def create_named_ref(
     key = family.key(name)
     await _check_not_nested(storage, family, name)
     try:
-        return await create_ref(storage, key, snapshot_id)
+        state = await create_ref(storage, key, snapshot_id)
     except AlreadyExistsError:
         if family.tombstones:
             current = await read_ref(storage, key)
@@ -307,6 +308,9 @@ async def create_named_ref(
         raise AlreadyExistsError(
             f"{family.what} {name!r} already exists; {hint}", kind=family.already_exists
         ) from None
+    created = UpdateType.TagCreated if family.tombstones else UpdateType.BranchCreated
+    await record_update(storage, created, name=name, new=snapshot_id)
+    return state
 
 
 async def delete_named_ref(storage: Storage, family: RefFamily, name: str) -> RefState:
@@ -328,4 +332,6 @@ async def delete_named_ref(storage: Storage, family: RefFamily, name: str) -> Re
         await cas_ref(storage, key, tombstone, expected=state)
     else:
         await storage.delete(key)
+    deleted = UpdateType.TagDeleted if family.tombstones else UpdateType.BranchDeleted
+    await record_update(storage, deleted, name=name, previous=state.doc.snapshot_id)
     return state

@@ -10,8 +10,10 @@ from frazil._errors import (
 from frazil._repo import (
     BRANCHES,
     TAGS,
+    UpdateType,
     cas_ref,
     new_token,
+    record_update,
     require_snapshot,
 )
 from frazil._repository.base import RepositoryBase
@@ -83,6 +85,14 @@ class RefsMixin(RepositoryBase):
             )
         doc = RefDoc(snapshot_id=snapshot_id, token=new_token())
         await cas_ref(self._ctx.storage, BRANCHES.key(branch), doc, expected=state)
+        previous = state.doc.snapshot_id
+        await record_update(
+            self._ctx.storage,
+            UpdateType.BranchReset,
+            name=branch,
+            previous=previous,
+            new=snapshot_id,
+        )
 
     def reset_branch(
         self, branch: str, snapshot_id: str, *, from_snapshot_id: str | None = None

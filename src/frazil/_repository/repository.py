@@ -16,13 +16,16 @@ from frazil._errors import (
 )
 from frazil._repo import (
     RepoIO,
+    UpdateType,
     bootstrap,
     context_for,
+    record_update,
 )
 from frazil._repository.base import check_config, check_storage
 from frazil._repository.history import HistoryMixin
 from frazil._repository.jobs import JobsMixin
 from frazil._repository.maintenance import MaintenanceMixin
+from frazil._repository.operations import OperationsMixin
 from frazil._repository.refs import RefsMixin
 from frazil._repository.sessions import SessionsMixin
 from frazil._sync import sync
@@ -38,7 +41,9 @@ from frazil.storage import RetryingStorage, Storage
 __all__ = ["Repository"]
 
 
-class Repository(RefsMixin, HistoryMixin, SessionsMixin, MaintenanceMixin, JobsMixin):
+class Repository(
+    RefsMixin, HistoryMixin, SessionsMixin, MaintenanceMixin, JobsMixin, OperationsMixin
+):
     """A frazil repository: immutable snapshots plus branches and tags, in one storage.
 
     Create one with :meth:`create`, open one with :meth:`open`. Read and write through
@@ -197,6 +202,7 @@ class Repository(RefsMixin, HistoryMixin, SessionsMixin, MaintenanceMixin, JobsM
         self._require_writable()
         data = encode_document(ObjectKind.CONFIG, self._ctx.config.to_dict())
         await self._ctx.storage.put(layout.CONFIG_KEY, data)
+        await record_update(self._ctx.storage, UpdateType.ConfigChanged)
 
     def save_config(self) -> None:
         """Save this repository object's configuration in the repository."""

@@ -42,7 +42,7 @@ from frazil._errors import (
     ReadOnlyError,
     SessionStateError,
 )
-from frazil._repo import BRANCHES, cas_ref, read_ref
+from frazil._repo import BRANCHES, UpdateType, cas_ref, job_of, read_ref, record_update
 from frazil._session.state import SessionMode
 from frazil.format import RefDoc
 
@@ -147,6 +147,14 @@ async def amend(
         outcome = await _move_branch(state, artifacts.snapshot.id, expected_base=base.id)
         if isinstance(outcome, RefMoved):
             raise ConflictError(expected_parent=outcome.expected, actual_parent=outcome.actual)
+        await record_update(
+            state.ctx.storage,
+            UpdateType.CommitAmended,
+            name=state.branch,
+            previous=base.id,
+            new=artifacts.snapshot.id,
+            job=job_of(artifacts.snapshot.info.metadata),
+        )
         state.commit_attempts = 1
         await _finish(state, artifacts.snapshot)
         return artifacts.snapshot.id
@@ -250,6 +258,7 @@ async def _drive(
         rebase=rebase_with is not None, rebase_tries=rebase_tries, retry=state.config.commit_retry
     )
     reply: Any = None
+    previous = ws.base.id
     while True:
         try:
             request = protocol.send(reply)
@@ -274,7 +283,8 @@ async def _drive(
                     )
                 reply = snapshot.id
             case UpdateRef(snapshot_id=new_id):
-                reply = await _move_branch(state, new_id, expected_base=ws.base.id)
+                previous = ws.base.id
+                reply = await _move_branch(state, new_id, expected_base=previous)
             case Sleep(seconds=seconds):
                 await asyncio.sleep(seconds)
                 reply = None
@@ -283,6 +293,14 @@ async def _drive(
                 await _rebase(state, ws, rebase_with)
                 reply = None
     assert snapshot is not None
+    await record_update(
+        state.ctx.storage,
+        UpdateType.NewCommit,
+        name=state.branch,
+        previous=previous,
+        new=snapshot_id,
+        job=job_of(meta),
+    )
     state.commit_attempts = attempts
     if attempts > 1:
         logger.info("commit %s on %r took %d attempts", snapshot_id, state.branch, attempts)

@@ -63,6 +63,8 @@ class ObjectKind(enum.IntEnum):
     REF = 6
     CHANGESET = 7
     JOB = 8
+    UPDATE = 9
+    """One entry of the operations log."""
 
 
 class Compression(enum.IntEnum):

@@ -13,6 +13,7 @@ Layout of a repository::
     staging/SESSION/...           refs written by pickled writable stores (markers)
     forks/JOB/FORK                forks published under a ticket
     jobs/NAME                     a coordinator job's record and lease (compare-and-swap)
+    ops/INV-ID                    one operations-log entry (put-if-absent), newest first
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ __all__ = [
     "FORKS_PREFIX",
     "JOBS_PREFIX",
     "MANIFEST_PREFIX",
+    "OPS_PREFIX",
     "REPO_KEY",
     "SNAPSHOT_PREFIX",
     "STAGING_PREFIX",
@@ -35,6 +37,7 @@ __all__ = [
     "fork_prefix",
     "job_key",
     "manifest_key",
+    "ops_key",
     "snapshot_key",
     "staging_marker_key",
     "staging_prefix",
@@ -54,6 +57,7 @@ CHUNK_PREFIX = "chunks/"
 STAGING_PREFIX = "staging/"
 FORKS_PREFIX = "forks/"
 JOBS_PREFIX = "jobs/"
+OPS_PREFIX = "ops/"
 
 
 def branch_key(name: str) -> str:
@@ -125,3 +129,10 @@ def fork_key(job: str, fork_id: str) -> str:
 def job_key(name: str) -> str:
     """Key of a coordinator job's record (names follow the branch-name rule)."""
     return f"{JOBS_PREFIX}{name}"
+
+
+def ops_key(updated_at_micros: int, entry_id: str) -> str:
+    """Key of one operations-log entry: the inverted time first, so that a sorted listing
+    is newest first, then the entry's random id (two writers never share a key)."""
+    inverted = (1 << 63) - 1 - updated_at_micros
+    return f"{OPS_PREFIX}{inverted:016x}-{entry_id}"

@@ -1,0 +1,164 @@
+"""Manifest rewriting: one commit that lays every array's references out afresh.
+
+After thousands of small commits an array's blocks sit in many small manifests (each
+commit writes the blocks it touched, and only those). :func:`rewrite_manifests` reads the
+tip's references, splits each array into blocks by the configured layout and packs the
+blocks into as few manifests as ``split_size`` allows, as a fresh write would; the data is
+unchanged. The commit moves the branch by compare-and-swap, so a concurrent commit makes it
+fail with :class:`ConflictError` (nothing is lost; run it again).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import time
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+from frazil._repo import BRANCHES, UpdateType, cas_ref, named_ref_state, record_update
+from frazil.format import (
+    ANCESTOR_WINDOW,
+    ChunkRefs,
+    CommitInfo,
+    Manifest,
+    ManifestRef,
+    ManifestSegment,
+    NodeRecord,
+    RefDoc,
+    Snapshot,
+    TransactionLog,
+    new_id,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from frazil._repo import RepoIO
+
+__all__ = ["SplitChooser", "rewrite_manifests"]
+
+type SplitChooser = Callable[[str, tuple[str | None, ...], tuple[int, ...]], tuple[int, ...]]
+"""``split_for(path, dimension_names, grid)``: the block shape (in chunks) of an array."""
+
+
+def _layout(node: NodeRecord, refs: ChunkRefs) -> tuple[tuple[int, ...], tuple[str | None, ...]]:
+    """The chunk grid and dimension names of an array (the grid from its references when
+    the metadata does not say)."""
+    try:
+        meta = json.loads(node.metadata)
+        shape = [int(s) for s in meta["shape"]]
+        chunks = [int(c) for c in meta["chunk_grid"]["configuration"]["chunk_shape"]]
+        grid = tuple(max(1, math.ceil(s / c)) for s, c in zip(shape, chunks, strict=True))
+        names = tuple(meta.get("dimension_names") or (None,) * len(grid))
+    except (ValueError, KeyError, TypeError, ZeroDivisionError):
+        grid = tuple(int(g) + 1 for g in refs.coords.max(axis=0)) if len(refs) else ()
+        names = (None,) * len(grid)
+    return grid, names
+
+
+async def rewrite_manifests(
+    io: RepoIO,
+    branch: str,
+    message: str,
+    metadata: dict[str, Any],
+    split_for: SplitChooser,
+) -> str:
+    """Commit the tip of ``branch`` with freshly laid out manifests; returns the snapshot id.
+
+    Raises
+    ------
+    RefNotFoundError
+        If the branch does not exist.
+    ConflictError
+        If the branch moved meanwhile (nothing was changed).
+    """
+    state = await named_ref_state(io.storage, BRANCHES, branch)
+    tip = await io.read_snapshot(state.doc.snapshot_id)
+    mids = sorted({m.manifest_id for n in tip.nodes.values() for m in n.manifests})
+    manifests = {
+        m.manifest_id: m for m in await io.read_many([partial(io.read_manifest, x) for x in mids])
+    }
+    split_size = io.config.manifest.split_size
+    pending: list[tuple[str, tuple[int, ...], ChunkRefs]] = []
+    nodes: dict[str, NodeRecord] = {}
+    for path, node in tip.nodes.items():
+        if node.kind != "array":
+            nodes[path] = node
+            continue
+        wanted = {(node.node_id, m.block): m.manifest_id for m in node.manifests}
+        parts = [
+            seg.refs
+            for mid in sorted(set(wanted.values()))
+            for seg in manifests[mid].segments
+            if wanted.get((seg.node_id, seg.block)) == mid
+        ]
+        ndim = parts[0].ndim if parts else len(node.split_shape or ())
+        refs = ChunkRefs.concat(parts, ndim)
+        grid, names = _layout(node, refs)
+        split = split_for(path, names, grid) if grid else ()
+        pending.extend(
+            (node.node_id, block, refs.take(rows).sorted().compact())
+            for block, rows in refs.block_groups(split)
+        )
+        nodes[path] = dataclasses.replace(node, split_shape=split, manifests=())
+
+    written: list[Manifest] = []
+    refs_of: dict[str, list[ManifestRef]] = {}
+    segments: list[ManifestSegment] = []
+    rows = 0
+
+    def flush() -> None:
+        nonlocal segments, rows
+        if segments:
+            manifest = Manifest(manifest_id=new_id(), segments=tuple(segments))
+            written.append(manifest)
+            for seg in segments:
+                refs_of.setdefault(seg.node_id, []).append(
+                    ManifestRef(
+                        block=seg.block, manifest_id=manifest.manifest_id, rows=len(seg.refs)
+                    )
+                )
+        segments, rows = [], 0
+
+    for node_id, block, table in sorted(pending, key=lambda p: (p[0], p[1])):
+        if rows and rows + len(table) > split_size:
+            flush()
+        segments.append(ManifestSegment(node_id=node_id, block=block, refs=table))
+        rows += len(table)
+    flush()
+    for path, node in list(nodes.items()):
+        if node.kind == "array":
+            made = sorted(refs_of.get(node.node_id, []), key=lambda m: m.block)
+            nodes[path] = dataclasses.replace(node, manifests=tuple(made))
+
+    info = CommitInfo(
+        id=new_id(),
+        parent_id=tip.id,
+        written_at=max(time.time_ns() // 1000, tip.info.written_at + 1),
+        message=message,
+        metadata=metadata,
+    )
+    snapshot = Snapshot(
+        info=info,
+        ancestors=(tip.info, *tip.ancestors[: ANCESTOR_WINDOW - 1]),
+        nodes=nodes,
+        blob_keys=tip.blob_keys,
+        blob_refs=tip.blob_refs,
+    )
+    await io.read_many([partial(io.write_manifest, m) for m in written])
+    await io.write_snapshot(snapshot)
+    await io.write_transaction(TransactionLog(snapshot_id=info.id, parent_id=tip.id))
+    doc = RefDoc(snapshot_id=info.id, token=os.urandom(12).hex())
+    await cas_ref(io.storage, BRANCHES.key(branch), doc, expected=state)
+    await record_update(
+        io.storage,
+        UpdateType.NewCommit,
+        name=branch,
+        previous=tip.id,
+        new=info.id,
+        details={"rewrote_manifests": len(mids), "into": len(written)},
+    )
+    return info.id

@@ -1,0 +1,142 @@
+"""The operations log: one entry per ref change, none lost under concurrent writers."""
+
+from __future__ import annotations
+
+import datetime
+import multiprocessing
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pytest
+import zarr
+
+import frazil
+from frazil.storage import WrapperStorage
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+U = frazil.UpdateType
+
+
+def commit_one(repo: frazil.Repository, value: int, branch: str = "main") -> str:
+    session = repo.writable_session(branch)
+    zarr.open_array(session.store, path="x")[:] = value
+    return session.commit(f"value {value}")
+
+
+def test_every_kind_of_ref_change_is_recorded_newest_first(repo: frazil.Repository) -> None:
+    initial = repo.lookup_branch("main")
+    session = repo.writable_session("main")
+    zarr.create_array(session.store, name="x", shape=(4,), chunks=(2,), dtype="i4")
+    first = session.commit("create x")
+    second = commit_one(repo, 2)
+    repo.create_branch("dev", first)
+    repo.create_tag("v1", second)
+    repo.reset_branch("dev", second)
+    repo.delete_branch("dev")
+    repo.delete_tag("v1")
+    session = repo.writable_session("main")
+    zarr.open_array(session.store, path="x")[:] = 3
+    amended = session.amend("value 3 instead")
+    repo.save_config()
+    gc = repo.garbage_collect(datetime.datetime.now(datetime.UTC) - datetime.timedelta(days=1))
+
+    log = list(repo.ops_log())
+    got = [(u.kind, u.name, u.previous_snap_id, u.new_snap_id) for u in log]
+    assert got == [
+        (U.GCRan, None, None, None),
+        (U.ConfigChanged, None, None, None),
+        (U.CommitAmended, "main", second, amended),
+        (U.TagDeleted, "v1", second, None),
+        (U.BranchDeleted, "dev", second, None),
+        (U.BranchReset, "dev", first, second),
+        (U.TagCreated, "v1", None, second),
+        (U.BranchCreated, "dev", None, first),
+        (U.NewCommit, "main", first, second),
+        (U.NewCommit, "main", initial, first),
+        (U.RepoInitialized, "main", None, initial),
+    ]
+    times = [u.updated_at for u in log]
+    assert times == sorted(times, reverse=True)
+    assert log[0].details["bytes_deleted"] == gc.bytes_deleted
+    assert log[2].branch == "main"
+    assert log[3].branch is None
+    assert all(u.job is None for u in log)
+    assert log[-1].to_dict()["kind"] == "repo_initialized"
+
+
+def test_dry_run_gc_and_refused_changes_leave_no_entry(repo: frazil.Repository) -> None:
+    before = list(repo.ops_log())
+    repo.garbage_collect(datetime.datetime.now(datetime.UTC), dry_run=True)
+    with pytest.raises(frazil.AlreadyExistsError):
+        repo.create_branch("main", repo.lookup_branch("main"))
+    assert list(repo.ops_log()) == before
+
+
+def test_a_job_commit_names_the_job(tmp_path: Path) -> None:
+    repo = frazil.Repository.create(frazil.local_filesystem_storage(tmp_path / "r"))
+    with frazil.Job.create(repo, "nightly", params={"n": 1}) as job:
+        zarr.create_array(job.session.store, name="y", shape=(2,), dtype="i4")[:] = 5
+        snapshot = job.commit("nightly run")
+    (entry,) = [u for u in repo.ops_log() if u.kind == U.NewCommit]
+    assert entry.job == "nightly"
+    assert entry.new_snap_id == snapshot
+
+
+class NoOpsLog(WrapperStorage):
+    """Refuses every write of an operations-log entry."""
+
+    def describe(self) -> str:
+        return f"NoOpsLog({self.inner.describe()})"
+
+    async def put(self, key: str, data: Any, *, mode: Any = "overwrite") -> str | None:
+        if key.startswith("ops/"):
+            raise frazil.StorageError("injected: the log cannot be written")
+        return await self.inner.put(key, data, mode=mode)
+
+
+def test_a_failing_log_never_fails_the_ref_change(tmp_path: Path) -> None:
+    storage = NoOpsLog(frazil.local_filesystem_storage(tmp_path / "r"))
+    repo = frazil.Repository.create(storage)
+    session = repo.writable_session("main")
+    zarr.create_array(session.store, name="x", shape=(2,), dtype="i4")[:] = 1
+    sid = session.commit("works")
+    repo.create_tag("t", sid)
+    assert repo.lookup_branch("main") == sid
+    assert list(repo.ops_log()) == []
+
+
+def _writer(path: str, index: int, commits: int) -> None:
+    repo = frazil.Repository.open(frazil.local_filesystem_storage(path))
+    for n in range(commits):
+        session = repo.writable_session("main")
+        zarr.open_array(session.store, path=f"w{index}")[n] = index * 100 + n + 1
+        session.commit(f"w{index} #{n}", rebase_with=frazil.BasicConflictSolver(), rebase_tries=200)
+
+
+def test_eight_processes_committing_at_once_lose_no_entry(tmp_path: Path) -> None:
+    path = str(tmp_path / "r")
+    repo = frazil.Repository.create(frazil.local_filesystem_storage(path))
+    session = repo.writable_session("main")
+    for i in range(8):
+        zarr.create_array(session.store, name=f"w{i}", shape=(4,), chunks=(1,), dtype="i4")
+    session.commit("arrays")
+    commits = 4
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=_writer, args=(path, i, commits)) for i in range(8)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(300)
+        assert p.exitcode == 0
+    history = list(repo.ancestry(branch="main"))
+    assert len(history) == 2 + 8 * commits
+    new_commits = [u for u in repo.ops_log() if u.kind == U.NewCommit]
+    assert len(new_commits) == 1 + 8 * commits
+    parent_of = {s.id: s.parent_id for s in history}
+    assert {u.new_snap_id for u in new_commits} == set(parent_of) - {history[-1].id}
+    for u in new_commits:
+        assert u.previous_snap_id == parent_of[u.new_snap_id]
+    values = zarr.open_array(repo.readonly_session(branch="main").store, path="w3", mode="r")
+    np.testing.assert_array_equal(values[:], [301, 302, 303, 304])
