@@ -642,7 +642,7 @@ def ops_log(
     for u in entries:
         table.add_row(
             f"{u.updated_at:%Y-%m-%d %H:%M:%S}",
-            str(u.kind),
+            u.kind.code,
             u.name or "",
             u.previous_snap_id or "",
             u.new_snap_id or "",
