@@ -505,7 +505,8 @@ def du(
     for kind in ("native", "inline", "virtual"):
         n = getattr(stats, f"{kind}_bytes")
         table.add_row(kind, str(getattr(stats, f"{kind}_chunks")), str(n), _size(n))
-    table.add_row("total", "", str(stats.total_bytes), _size(stats.total_bytes))
+    total = stats.total_bytes()
+    table.add_row("total", "", str(total), _size(total))
     out.print(table)
 
 
