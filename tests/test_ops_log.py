@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import multiprocessing
+import pickle
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -43,7 +44,7 @@ def test_every_kind_of_ref_change_is_recorded_newest_first(repo: frazil.Reposito
     gc = repo.garbage_collect(datetime.datetime.now(datetime.UTC) - datetime.timedelta(days=1))
 
     log = list(repo.ops_log())
-    got = [(u.kind, u.name, u.previous_snap_id, u.new_snap_id) for u in log]
+    got = [(type(u.kind), u.name, u.previous_snap_id, u.new_snap_id) for u in log]
     assert got == [
         (U.GCRan, None, None, None),
         (U.ConfigChanged, None, None, None),
@@ -64,6 +65,14 @@ def test_every_kind_of_ref_change_is_recorded_newest_first(repo: frazil.Reposito
     assert log[3].branch is None
     assert all(u.job is None for u in log)
     assert log[-1].to_dict()["kind"] == "repo_initialized"
+    # Icechunk's shape: the kind is a variant carrying the ref and snapshots
+    assert isinstance(log[2].kind, U.CommitAmended)
+    assert log[2].kind.branch == "main"
+    assert (log[2].kind.previous_snap_id, log[2].kind.new_snap_id) == (second, amended)
+    assert log[3].kind.name == "v1"
+    assert log[0].backup_path is None
+    assert pickle.loads(pickle.dumps(log[2].kind)) == log[2].kind
+    assert repr(log[8].kind).startswith("UpdateType.NewCommit(name='main'")
 
 
 def test_dry_run_gc_and_refused_changes_leave_no_entry(repo: frazil.Repository) -> None:
@@ -79,7 +88,7 @@ def test_a_job_commit_names_the_job(tmp_path: Path) -> None:
     with frazil.Job.create(repo, "nightly", params={"n": 1}) as job:
         zarr.create_array(job.session.store, name="y", shape=(2,), dtype="i4")[:] = 5
         snapshot = job.commit("nightly run")
-    (entry,) = [u for u in repo.ops_log() if u.kind == U.NewCommit]
+    (entry,) = [u for u in repo.ops_log() if isinstance(u.kind, U.NewCommit)]
     assert entry.job == "nightly"
     assert entry.new_snap_id == snapshot
 
@@ -132,7 +141,7 @@ def test_eight_processes_committing_at_once_lose_no_entry(tmp_path: Path) -> Non
         assert p.exitcode == 0
     history = list(repo.ancestry(branch="main"))
     assert len(history) == 2 + 8 * commits
-    new_commits = [u for u in repo.ops_log() if u.kind == U.NewCommit]
+    new_commits = [u for u in repo.ops_log() if isinstance(u.kind, U.NewCommit)]
     assert len(new_commits) == 1 + 8 * commits
     parent_of = {s.id: s.parent_id for s in history}
     assert {u.new_snap_id for u in new_commits} == set(parent_of) - {history[-1].id}

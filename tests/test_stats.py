@@ -77,7 +77,7 @@ def test_rewrite_manifests_packs_the_tip_like_a_fresh_write(appended: Path, tmp_
     assert repo.chunk_storage_stats() == stats_before
     assert repo.check_integrity(4).ok
     (entry,) = [u for u in repo.ops_log() if u.new_snap_id == new_tip]
-    assert entry.kind == frazil.UpdateType.NewCommit
+    assert isinstance(entry.kind, frazil.UpdateType.NewCommit)
     assert entry.previous_snap_id == old_tip
 
 
@@ -138,9 +138,38 @@ def test_storage_statistics_count_each_kind_once(tmp_path: Path) -> None:
     assert stats.inline_chunks == 6
     assert stats.inline_bytes == 6 * 8
     assert stats.virtual_chunks == 0
-    assert stats.total_bytes == 5 * 64 + 6 * 8
+    assert stats.total_bytes() == 5 * 64 + 6 * 8
+    assert stats.non_virtual_bytes() == stats.total_bytes()
+    assert stats.inlined_bytes == stats.inline_bytes
+    assert (stats + stats).native_chunks == 10
     on_disk = sum(p.stat().st_size for p in (tmp_path / "r" / "chunks").iterdir())
     assert on_disk == stats.native_bytes
     seen: list[str] = []
     repo.chunk_storage_stats(progress=lambda phase, done, total: seen.append(phase))
     assert "manifests" in seen
+
+
+def test_rewrite_can_amend_the_tip(appended: Path, tmp_path: Path) -> None:
+    import shutil
+
+    path = tmp_path / "r"
+    shutil.copytree(appended, path)
+    repo = frazil.Repository.open(frazil.local_filesystem_storage(path))
+    old_tip = repo.lookup_snapshot(repo.lookup_branch("main"))
+    with pytest.raises(frazil.InvalidInputError, match="commit_method"):
+        repo.rewrite_manifests("x", branch="main", commit_method="squash")
+    new_tip = repo.rewrite_manifests("compacted", branch="main", commit_method="amend")
+    history = list(repo.ancestry(branch="main"))
+    assert history[0].id == new_tip
+    assert history[0].parent_id == old_tip.parent_id
+    assert old_tip.id not in {s.id for s in history}
+    assert len(history) == COMMITS + 2
+    assert cold_read(path)[0] == 1
+    for i, values in enumerate(cold_read(path)[1]):
+        np.testing.assert_array_equal(values, expected(i))
+    # the amended commit's changes stay visible to diffs
+    diff = repo.diff(from_snapshot_id=str(old_tip.parent_id), to_snapshot_id=new_tip)
+    assert diff.updated_chunks == {f"/v{(COMMITS - 1) % ARRAYS}": [[7]]}
+    (entry,) = [u for u in repo.ops_log() if u.new_snap_id == new_tip]
+    assert isinstance(entry.kind, frazil.UpdateType.CommitAmended)
+    assert repo.check_integrity(2).ok

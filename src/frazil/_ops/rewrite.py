@@ -65,8 +65,12 @@ async def rewrite_manifests(
     message: str,
     metadata: dict[str, Any],
     split_for: SplitChooser,
+    *,
+    amend: bool = False,
 ) -> str:
     """Commit the tip of ``branch`` with freshly laid out manifests; returns the snapshot id.
+
+    With ``amend`` the new snapshot replaces the tip (same parent) instead of following it.
 
     Raises
     ------
@@ -134,28 +138,37 @@ async def rewrite_manifests(
             made = sorted(refs_of.get(node.node_id, []), key=lambda m: m.block)
             nodes[path] = dataclasses.replace(node, manifests=tuple(made))
 
+    amend = amend and tip.info.parent_id is not None
+    parent = tip.ancestors[0] if amend and tip.ancestors else tip.info
+    if amend and parent.id != tip.info.parent_id:  # pragma: no cover - windows hold parents
+        parent = (await io.read_snapshot(str(tip.info.parent_id))).info
     info = CommitInfo(
         id=new_id(),
-        parent_id=tip.id,
+        parent_id=parent.id,
         written_at=max(time.time_ns() // 1000, tip.info.written_at + 1),
         message=message,
         metadata=metadata,
     )
+    ancestors = tip.ancestors if amend else (tip.info, *tip.ancestors[: ANCESTOR_WINDOW - 1])
     snapshot = Snapshot(
         info=info,
-        ancestors=(tip.info, *tip.ancestors[: ANCESTOR_WINDOW - 1]),
+        ancestors=ancestors,
         nodes=nodes,
         blob_keys=tip.blob_keys,
         blob_refs=tip.blob_refs,
     )
     await io.read_many([partial(io.write_manifest, m) for m in written])
     await io.write_snapshot(snapshot)
-    await io.write_transaction(TransactionLog(snapshot_id=info.id, parent_id=tip.id))
+    log = TransactionLog(snapshot_id=info.id, parent_id=parent.id)
+    if amend:  # the amended commit's changes are this commit's now (rebases need them)
+        earlier = await io.read_transaction(tip.id)
+        log = dataclasses.replace(earlier, snapshot_id=info.id, parent_id=parent.id)
+    await io.write_transaction(log)
     doc = RefDoc(snapshot_id=info.id, token=os.urandom(12).hex())
     await cas_ref(io.storage, BRANCHES.key(branch), doc, expected=state)
     await record_update(
         io.storage,
-        UpdateType.NewCommit,
+        UpdateType.CommitAmended if amend else UpdateType.NewCommit,
         name=branch,
         previous=tip.id,
         new=info.id,

@@ -48,9 +48,29 @@ class ChunkStorageStats:
     """Distinct virtual chunk ranges."""
 
     @property
+    def inlined_bytes(self) -> int:
+        """Icechunk's name for :attr:`inline_bytes`."""
+        return self.inline_bytes
+
     def total_bytes(self) -> int:
-        """All three kinds together."""
+        """All three kinds together (a method, as in Icechunk)."""
         return self.native_bytes + self.inline_bytes + self.virtual_bytes
+
+    def non_virtual_bytes(self) -> int:
+        """Native and inline bytes: what the repository itself stores."""
+        return self.native_bytes + self.inline_bytes
+
+    def __add__(self, other: ChunkStorageStats) -> ChunkStorageStats:
+        if not isinstance(other, ChunkStorageStats):
+            return NotImplemented
+        return ChunkStorageStats(
+            native_bytes=self.native_bytes + other.native_bytes,
+            native_chunks=self.native_chunks + other.native_chunks,
+            inline_bytes=self.inline_bytes + other.inline_bytes,
+            inline_chunks=self.inline_chunks + other.inline_chunks,
+            virtual_bytes=self.virtual_bytes + other.virtual_bytes,
+            virtual_chunks=self.virtual_chunks + other.virtual_chunks,
+        )
 
     def to_dict(self) -> dict[str, int]:
         """JSON form."""
@@ -61,7 +81,7 @@ class ChunkStorageStats:
             "inline_chunks": self.inline_chunks,
             "virtual_bytes": self.virtual_bytes,
             "virtual_chunks": self.virtual_chunks,
-            "total_bytes": self.total_bytes,
+            "total_bytes": self.total_bytes(),
         }
 
 

@@ -12,11 +12,11 @@ the ref change has happened when it runs, so a failure is logged, never raised.
 from __future__ import annotations
 
 import datetime
+import json
 import logging
-from dataclasses import dataclass, field
-from enum import StrEnum
+from dataclasses import dataclass
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from frazil._errors import AlreadyExistsError, FormatError, FrazilError, ObjectNotFoundError
 from frazil._repo.io import gather_limited
@@ -41,35 +41,175 @@ __all__ = ["Update", "UpdateType", "job_of", "read_updates", "record_update"]
 logger = logging.getLogger("frazil.ops")
 
 
-class UpdateType(StrEnum):
-    """What kind of ref change an :class:`Update` records (names as in Icechunk)."""
+class UpdateType:
+    """What an :class:`Update` records: a tagged union, as in Icechunk.
 
-    RepoInitialized = "repo_initialized"
-    """The repository was created (``name`` is ``"main"``, ``new_snap_id`` its first
-    snapshot)."""
-    BranchCreated = "branch_created"
-    """A branch was created at ``new_snap_id``."""
-    NewCommit = "new_commit"
-    """A commit moved ``branch`` from ``previous_snap_id`` to ``new_snap_id``."""
-    CommitAmended = "commit_amended"
-    """``amend`` replaced the branch's last commit ``previous_snap_id`` by ``new_snap_id``."""
-    BranchReset = "branch_reset"
-    """``reset_branch`` moved a branch from ``previous_snap_id`` to ``new_snap_id``."""
-    BranchDeleted = "branch_deleted"
-    """A branch that pointed at ``previous_snap_id`` was deleted."""
-    TagCreated = "tag_created"
-    """A tag was created at ``new_snap_id``."""
-    TagDeleted = "tag_deleted"
-    """A tag that pointed at ``previous_snap_id`` was deleted."""
-    ConfigChanged = "config_changed"
-    """The repository configuration was saved."""
-    ExpirationRan = "expiration_ran"
-    """``expire_snapshots`` ran; ``details`` holds the cut-off and what it changed."""
-    GCRan = "gc_ran"
-    """``garbage_collect`` ran (not a dry run); ``details`` holds what it deleted."""
+    Each kind of change is a nested class (``UpdateType.NewCommit``, ...); an entry's
+    ``kind`` is an instance of one, carrying the ref (``name``; ``branch`` for the kinds
+    that concern a branch), the snapshots involved (``previous_snap_id``, ``new_snap_id``;
+    frazil records both for commits, creations and resets), the ``job`` whose commit it
+    was, and ``details``. Test a kind with ``isinstance(update.kind,
+    UpdateType.NewCommit)``; ``kind.code`` is its stable name (``"new_commit"``).
+    """
 
+    __slots__ = ("details", "job", "name", "new_snap_id", "previous_snap_id")
+
+    code: ClassVar[str] = ""
+    """The stable name stored in the log."""
+    is_branch: ClassVar[bool] = False
+
+    RepoInitialized: ClassVar[type[UpdateType]]
+    BranchCreated: ClassVar[type[UpdateType]]
+    NewCommit: ClassVar[type[UpdateType]]
+    CommitAmended: ClassVar[type[UpdateType]]
+    BranchReset: ClassVar[type[UpdateType]]
+    BranchDeleted: ClassVar[type[UpdateType]]
+    TagCreated: ClassVar[type[UpdateType]]
+    TagDeleted: ClassVar[type[UpdateType]]
+    ConfigChanged: ClassVar[type[UpdateType]]
+    ExpirationRan: ClassVar[type[UpdateType]]
+    GCRan: ClassVar[type[UpdateType]]
+
+    name: str | None
+    previous_snap_id: str | None
+    new_snap_id: str | None
+    job: str | None
+    details: dict[str, Any]
+
+    def __init__(
+        self,
+        *,
+        name: str | None = None,
+        previous_snap_id: str | None = None,
+        new_snap_id: str | None = None,
+        job: str | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        self.name = name
+        self.previous_snap_id = previous_snap_id
+        self.new_snap_id = new_snap_id
+        self.job = job
+        self.details = dict(details or {})
+
+    @property
+    def branch(self) -> str | None:
+        """The branch, for the kinds that concern one (commits, resets, ...)."""
+        return self.name if self.is_branch else None
+
+    def _key(self) -> tuple[Any, ...]:
+        return (
+            self.code,
+            self.name,
+            self.previous_snap_id,
+            self.new_snap_id,
+            self.job,
+            json.dumps(self.details, sort_keys=True, default=str),
+        )
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, UpdateType):
+            return NotImplemented
+        return self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __repr__(self) -> str:
+        fields = ", ".join(
+            f"{n}={getattr(self, n)!r}"
+            for n in ("name", "previous_snap_id", "new_snap_id", "job")
+            if getattr(self, n) is not None
+        )
+        return f"UpdateType.{type(self).__name__}({fields})"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (
+            _rebuild_kind,
+            (self.code, self.name, self.previous_snap_id, self.new_snap_id, self.job, self.details),
+        )
+
+
+def _variant(name: str, code: str, doc: str, *, branch: bool = False) -> type[UpdateType]:
+    cls = type(
+        name, (UpdateType,), {"__slots__": (), "__doc__": doc, "code": code, "is_branch": branch}
+    )
+    cls.__module__ = "frazil"
+    cls.__qualname__ = f"UpdateType.{name}"
+    setattr(UpdateType, name, cls)
+    return cls
+
+
+_VARIANTS = {
+    cls.code: cls
+    for cls in (
+        _variant(
+            "RepoInitialized",
+            "repo_initialized",
+            "The repository was created (``new_snap_id``: its first snapshot).",
+            branch=True,
+        ),
+        _variant(
+            "BranchCreated",
+            "branch_created",
+            "A branch was created at ``new_snap_id``.",
+            branch=True,
+        ),
+        _variant(
+            "NewCommit",
+            "new_commit",
+            "A commit moved ``branch`` from ``previous_snap_id`` to ``new_snap_id``.",
+            branch=True,
+        ),
+        _variant(
+            "CommitAmended",
+            "commit_amended",
+            "``amend`` replaced ``previous_snap_id`` by ``new_snap_id`` on ``branch``.",
+            branch=True,
+        ),
+        _variant(
+            "BranchReset",
+            "branch_reset",
+            "A branch was moved from ``previous_snap_id`` to ``new_snap_id``.",
+            branch=True,
+        ),
+        _variant(
+            "BranchDeleted",
+            "branch_deleted",
+            "A branch that pointed at ``previous_snap_id`` was deleted.",
+            branch=True,
+        ),
+        _variant("TagCreated", "tag_created", "A tag was created at ``new_snap_id``."),
+        _variant(
+            "TagDeleted", "tag_deleted", "A tag that pointed at ``previous_snap_id`` was deleted."
+        ),
+        _variant("ConfigChanged", "config_changed", "The configuration was saved."),
+        _variant(
+            "ExpirationRan",
+            "expiration_ran",
+            "``expire_snapshots`` ran; ``details`` holds the cut-off and counts.",
+        ),
+        _variant(
+            "GCRan",
+            "gc_ran",
+            "``garbage_collect`` ran (not a dry run); ``details`` holds its counts.",
+        ),
+    )
+}
 
 UpdateType.__module__ = "frazil"
+
+
+def _rebuild_kind(
+    code: str,
+    name: str | None,
+    previous: str | None,
+    new: str | None,
+    job: str | None,
+    details: dict[str, Any],
+) -> UpdateType:
+    return _VARIANTS[code](
+        name=name, previous_snap_id=previous, new_snap_id=new, job=job, details=details
+    )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -77,46 +217,56 @@ class Update:
     """One entry of the operations log (:meth:`Repository.ops_log`)."""
 
     kind: UpdateType
-    """What happened."""
+    """What happened: an instance of one of the ``UpdateType`` classes, with its ref and
+    snapshots."""
     updated_at: datetime.datetime
     """When (UTC, the writer's clock)."""
-    name: str | None = None
-    """The branch or tag changed (the branch, for commits); None for repository-wide
-    changes."""
-    previous_snap_id: str | None = None
-    """Where the ref pointed before (commits, resets, deletions)."""
-    new_snap_id: str | None = None
-    """Where it points now (creations, commits, resets)."""
-    job: str | None = None
-    """The coordinator job whose commit this was, if any."""
-    details: dict[str, Any] = field(default_factory=dict)
-    """More facts (JSON): counts of garbage collection, the expiry cut-off, ..."""
     entry_id: str = ""
     """The entry's random id (its key is ``ops/<inverted time>-<entry_id>``)."""
+    backup_path: str | None = None
+    """Always None (Icechunk names a backup made before some operations; frazil makes
+    none)."""
+
+    @property
+    def name(self) -> str | None:
+        """The branch or tag changed; None for repository-wide changes."""
+        return self.kind.name
 
     @property
     def branch(self) -> str | None:
-        """The branch of a commit, amend, reset, creation or deletion of a branch."""
-        branch_kinds = (
-            UpdateType.RepoInitialized,
-            UpdateType.BranchCreated,
-            UpdateType.NewCommit,
-            UpdateType.CommitAmended,
-            UpdateType.BranchReset,
-            UpdateType.BranchDeleted,
-        )
-        return self.name if self.kind in branch_kinds else None
+        """The branch, for the kinds that concern one."""
+        return self.kind.branch
+
+    @property
+    def previous_snap_id(self) -> str | None:
+        """Where the ref pointed before (commits, resets, deletions)."""
+        return self.kind.previous_snap_id
+
+    @property
+    def new_snap_id(self) -> str | None:
+        """Where it points now (creations, commits, resets)."""
+        return self.kind.new_snap_id
+
+    @property
+    def job(self) -> str | None:
+        """The coordinator job whose commit this was, if any."""
+        return self.kind.job
+
+    @property
+    def details(self) -> dict[str, Any]:
+        """More facts (JSON): counts of garbage collection, the expiry cut-off, ..."""
+        return dict(self.kind.details)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form (``updated_at`` as ISO 8601)."""
         return {
-            "kind": str(self.kind),
+            "kind": self.kind.code,
             "updated_at": self.updated_at.isoformat(),
             "name": self.name,
             "previous_snap_id": self.previous_snap_id,
             "new_snap_id": self.new_snap_id,
             "job": self.job,
-            "details": dict(self.details),
+            "details": self.details,
             "entry_id": self.entry_id,
         }
 
@@ -131,7 +281,7 @@ class Update:
         """Parse and check."""
         doc, _ = decode_document(data, key=key, kind=ObjectKind.UPDATE)
         try:
-            kind = UpdateType(doc["kind"])
+            variant = _VARIANTS[doc["kind"]]
             micros = doc["updated_at"]
             if not isinstance(micros, int):
                 raise TypeError("updated_at is not an integer")
@@ -145,15 +295,15 @@ class Update:
             value = doc.get(name)
             return None if value is None else str(value)
 
-        return cls(
-            kind=kind,
-            updated_at=micros_to_datetime(micros),
+        kind = variant(
             name=text("name"),
             previous_snap_id=text("previous_snap_id"),
             new_snap_id=text("new_snap_id"),
             job=text("job"),
             details=details,
-            entry_id=key.rsplit("-", 1)[-1],
+        )
+        return cls(
+            kind=kind, updated_at=micros_to_datetime(micros), entry_id=key.rsplit("-", 1)[-1]
         )
 
 
@@ -170,7 +320,7 @@ def job_of(metadata: Mapping[str, Any]) -> str | None:
 
 async def record_update(
     storage: Storage,
-    kind: UpdateType,
+    kind: type[UpdateType],
     *,
     name: str | None = None,
     previous: str | None = None,
@@ -180,13 +330,8 @@ async def record_update(
 ) -> None:
     """Append one entry; a failure is logged and swallowed (the ref change stands)."""
     update = Update(
-        kind=kind,
+        kind=kind(name=name, previous_snap_id=previous, new_snap_id=new, job=job, details=details),
         updated_at=datetime.datetime.now(datetime.UTC),
-        name=name,
-        previous_snap_id=previous,
-        new_snap_id=new,
-        job=job,
-        details=dict(details or {}),
         entry_id=new_id(),
     )
     key = layout.ops_key(datetime_to_micros(update.updated_at), update.entry_id)
@@ -195,7 +340,7 @@ async def record_update(
     except AlreadyExistsError:
         pass  # a retried create whose first response was lost: the entry is there
     except (FrazilError, OSError) as exc:
-        logger.warning("could not append %s to the operations log: %s", kind, exc)
+        logger.warning("could not append %s to the operations log: %s", kind.code, exc)
 
 
 async def _read_entry(storage: Storage, key: str) -> Update | None:

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from frazil._check import require_text
+from frazil._check import require_int, require_text
 from frazil._commit import choose_split_shape
+from frazil._errors import ErrorKind, InvalidInputError
 from frazil._ops import (
     ChunkStorageStats,
     IntegrityReport,
@@ -166,12 +167,33 @@ class OperationsMixin(RepositoryBase):
 
     # ------------------------------------------------------------------ statistics
     async def chunk_storage_stats_async(
-        self, *, progress: ProgressCallback | None = None
+        self,
+        *,
+        progress: ProgressCallback | None = None,
+        max_snapshots_in_memory: int = 50,
+        max_compressed_manifest_mem_bytes: int = 512 * 1024 * 1024,
+        max_decoded_manifest_mem_bytes: int = 4 * 1024 * 1024 * 1024,
+        max_concurrent_manifest_fetches: int = 500,
     ) -> ChunkStorageStats:
         """Async version of :meth:`chunk_storage_stats`."""
+        for name, value in (
+            ("max_snapshots_in_memory", max_snapshots_in_memory),
+            ("max_compressed_manifest_mem_bytes", max_compressed_manifest_mem_bytes),
+            ("max_decoded_manifest_mem_bytes", max_decoded_manifest_mem_bytes),
+            ("max_concurrent_manifest_fetches", max_concurrent_manifest_fetches),
+        ):
+            require_int(name, value, low=1)
         return await chunk_storage_stats(self._io, progress=progress)
 
-    def chunk_storage_stats(self, *, progress: ProgressCallback | None = None) -> ChunkStorageStats:
+    def chunk_storage_stats(
+        self,
+        *,
+        progress: ProgressCallback | None = None,
+        max_snapshots_in_memory: int = 50,
+        max_compressed_manifest_mem_bytes: int = 512 * 1024 * 1024,
+        max_decoded_manifest_mem_bytes: int = 4 * 1024 * 1024 * 1024,
+        max_concurrent_manifest_fetches: int = 500,
+    ) -> ChunkStorageStats:
         """Bytes and counts of the chunks reachable from any branch or tag, by kind.
 
         Native chunks are counted once per object, virtual ones once per distinct
@@ -181,12 +203,26 @@ class OperationsMixin(RepositoryBase):
         ----------
         progress
             Called as ``progress(phase, done, total)`` as manifests are read.
+        max_snapshots_in_memory, max_compressed_manifest_mem_bytes
+            Accepted for Icechunk scripts (validated; frazil reads snapshots and manifests
+            in batches of 256 through its byte-bounded caches).
+        max_decoded_manifest_mem_bytes, max_concurrent_manifest_fetches
+            Accepted for Icechunk scripts, as above (requests in flight are bounded by
+            ``RepositoryConfig.max_concurrent_requests``).
 
         Returns
         -------
         ChunkStorageStats
         """
-        return sync(self.chunk_storage_stats_async(progress=progress))
+        return sync(
+            self.chunk_storage_stats_async(
+                progress=progress,
+                max_snapshots_in_memory=max_snapshots_in_memory,
+                max_compressed_manifest_mem_bytes=max_compressed_manifest_mem_bytes,
+                max_decoded_manifest_mem_bytes=max_decoded_manifest_mem_bytes,
+                max_concurrent_manifest_fetches=max_concurrent_manifest_fetches,
+            )
+        )
 
     async def total_chunks_storage_async(self) -> int:
         """Async version of :meth:`total_chunks_storage`."""
@@ -210,16 +246,33 @@ class OperationsMixin(RepositoryBase):
         return ruled if ruled is not None else choose_split_shape(grid, manifest.split_size)
 
     async def rewrite_manifests_async(
-        self, message: str, *, branch: str, metadata: dict[str, Any] | None = None
+        self,
+        message: str,
+        *,
+        branch: str,
+        metadata: dict[str, Any] | None = None,
+        commit_method: str = "new_commit",
     ) -> str:
         """Async version of :meth:`rewrite_manifests`."""
         self._require_writable()
         require_text("commit message", message)
+        if commit_method not in ("new_commit", "amend"):
+            raise InvalidInputError(
+                f"commit_method must be 'new_commit' or 'amend', got {commit_method!r}",
+                kind=ErrorKind.INVALID_ARGUMENT,
+            )
         meta = self._ctx.commit_metadata(metadata)
-        return await rewrite_manifests(self._io, branch, message, meta, self._split_for)
+        return await rewrite_manifests(
+            self._io, branch, message, meta, self._split_for, amend=commit_method == "amend"
+        )
 
     def rewrite_manifests(
-        self, message: str, *, branch: str, metadata: dict[str, Any] | None = None
+        self,
+        message: str,
+        *,
+        branch: str,
+        metadata: dict[str, Any] | None = None,
+        commit_method: str = "new_commit",
     ) -> str:
         """Commit the tip of a branch with its chunk references laid out afresh.
 
@@ -237,6 +290,8 @@ class OperationsMixin(RepositoryBase):
             The branch to rewrite (its tip).
         metadata
             Commit metadata.
+        commit_method
+            ``"new_commit"`` (a commit on top of the tip) or ``"amend"`` (replace the tip).
 
         Returns
         -------
@@ -252,7 +307,11 @@ class OperationsMixin(RepositoryBase):
         ReadOnlyError
             If this repository object is read-only.
         """
-        return sync(self.rewrite_manifests_async(message, branch=branch, metadata=metadata))
+        return sync(
+            self.rewrite_manifests_async(
+                message, branch=branch, metadata=metadata, commit_method=commit_method
+            )
+        )
 
     # ------------------------------------------------------------------ operations log
     async def ops_log_async(self) -> AsyncIterator[Update]:

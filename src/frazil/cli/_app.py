@@ -505,7 +505,8 @@ def du(
     for kind in ("native", "inline", "virtual"):
         n = getattr(stats, f"{kind}_bytes")
         table.add_row(kind, str(getattr(stats, f"{kind}_chunks")), str(n), _size(n))
-    table.add_row("total", "", str(stats.total_bytes), _size(stats.total_bytes))
+    total = stats.total_bytes()
+    table.add_row("total", "", str(total), _size(total))
     out.print(table)
 
 
@@ -642,7 +643,7 @@ def ops_log(
     for u in entries:
         table.add_row(
             f"{u.updated_at:%Y-%m-%d %H:%M:%S}",
-            str(u.kind),
+            u.kind.code,
             u.name or "",
             u.previous_snap_id or "",
             u.new_snap_id or "",
