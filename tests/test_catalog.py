@@ -20,9 +20,9 @@ import numpy as np
 import pytest
 import sqlalchemy as sa
 import zarr
-from tests._pg import running_server
 
 import frazil
+from _pg import running_server  # tests/_pg.py (pytest puts tests/ on sys.path)
 from frazil.catalog import AsyncClient, Client, RepoStatus, register_credential_provider
 
 SRC = str(pathlib.Path(frazil.__file__).parent.parent)
