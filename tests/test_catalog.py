@@ -193,9 +193,17 @@ def test_creating_over_a_name_or_nonempty_prefix_is_refused(client, files):
         client.create_repo("acme/temps")
     (files / "stray").mkdir()
     (files / "stray" / "data.bin").write_bytes(b"someone else's")
-    with pytest.raises(frazil.AlreadyExistsError, match="holds objects"):
+    with pytest.raises(frazil.AlreadyExistsError, match="not an empty directory"):
         client.create_repo("acme/other", bucket_config_nickname="disk", prefix="stray")
     assert (files / "stray" / "data.bin").read_bytes() == b"someone else's"
+    (files / "hidden").mkdir()
+    (files / "hidden" / ".keep").write_bytes(b"a hidden file is something too")
+    (files / "afile").write_bytes(b"a file where the repository would go")
+    for prefix in ("hidden", "afile"):
+        with pytest.raises(frazil.AlreadyExistsError, match="already exists"):
+            client.create_repo("acme/other", bucket_config_nickname="disk", prefix=prefix)
+    assert (files / "hidden" / ".keep").is_file()
+    assert (files / "afile").read_bytes() == b"a file where the repository would go"
     # overlapping another repository's prefix, from above or below
     with pytest.raises(frazil.AlreadyExistsError, match="overlaps"):
         client.create_repo("acme/inner", bucket_config_nickname="disk", prefix="acme/temps/x")
@@ -480,6 +488,12 @@ def test_s3_bucket_config_keeps_no_secret(client, catalog_url, moto_s3, monkeypa
         o["Size"]
         for o in s3.list_objects_v2(Bucket=moto_s3.bucket, Prefix=f"{base}/acme/temps/")["Contents"]
     )
+
+    s3.put_object(Bucket=moto_s3.bucket, Key=f"{base}/occupied/x.bin", Body=b"not ours")
+    with pytest.raises(frazil.AlreadyExistsError, match="holds objects"):
+        client.create_repo("acme/occupied", bucket_config_nickname="s3", prefix="occupied")
+    s3.delete_object(Bucket=moto_s3.bucket, Key=f"{base}/occupied/x.bin")
+    assert [r.name for r in client.list_repos("acme")] == ["temps", "winds"]
 
     client.delete_repo("acme/temps", imsure=True, imreallysure=True)
     left = s3.list_objects_v2(Bucket=moto_s3.bucket, Prefix=base).get("Contents", [])

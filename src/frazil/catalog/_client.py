@@ -7,6 +7,7 @@ loop. The synchronous :class:`~frazil.Client` is a one-line shell over each meth
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime
 import fcntl
 import json
@@ -255,6 +256,7 @@ class AsyncClient:
             metadata=metadata,
         )
         repo_model = entry[0]
+        ours = False  # True once the location is known empty: what is there then is ours
         try:
             raw = self._raw_storage(entry)
             if not raw.supports_writes:
@@ -265,14 +267,25 @@ class AsyncClient:
                     "or a credential provider to write to it",
                     kind=ErrorKind.READ_ONLY_STORAGE,
                 )
+            root = local_root(raw)
+            if root is not None and await asyncio.to_thread(_occupied, root):
+                raise AlreadyExistsError(
+                    f"cannot create {name} at {repo_model.location!r}: that path already "
+                    "exists and is not an empty directory; choose another prefix",
+                    kind=ErrorKind.REPOSITORY_ALREADY_EXISTS,
+                )
             async for info in raw.list(""):
                 raise AlreadyExistsError(
                     f"cannot create {name} at {repo_model.location!r}: that location already "
                     f"holds objects (e.g. {info.key!r}); choose another prefix or remove them",
                     kind=ErrorKind.REPOSITORY_ALREADY_EXISTS,
                 )
+            ours = True
             repo = await Repository.create_async(self._user_storage(entry), config)
         except BaseException:
+            if ours:  # remove what the failed creation wrote, then free the name
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(self._wipe(entry))
             await asyncio.shield(asyncio.to_thread(self._reg().unregister, repo_model.id))
             raise
         await asyncio.to_thread(self._reg().finish_creating, repo_model.id, name)
@@ -407,6 +420,11 @@ class AsyncClient:
         )
         repo_model = entry[0]
         self._tombstone(repo_model).reason = "deleted with client.delete_repo"
+        await self._wipe(entry)
+        await asyncio.to_thread(self._reg().unregister, repo_model.id)
+
+    async def _wipe(self, entry: Entry) -> None:
+        """Delete every object under a repository's prefix (its directory, for local ones)."""
         raw = self._raw_storage(entry)
         root = local_root(raw)
         if root is not None:  # the repository's directory, with its lock files
@@ -415,7 +433,6 @@ class AsyncClient:
             keys = [info.key async for info in raw.list("")]
             if keys:
                 await raw.delete_many(keys)
-        await asyncio.to_thread(self._reg().unregister, repo_model.id)
 
     # ------------------------------------------------------------------ bucket configs
     async def create_bucket_config(
@@ -561,6 +578,14 @@ def _write_reports(reports: dict[str, Any], to_file: bool | str | os.PathLike[st
         path = pathlib.Path(os.fspath(to_file))
     body = {name: json.loads(report.to_json()) for name, report in reports.items()}
     path.write_text(json.dumps(body, indent=2, sort_keys=True) + "\n")
+
+
+def _occupied(root: pathlib.Path) -> bool:
+    """Whether a local repository path holds anything (hidden files count, unlike in a
+    storage listing)."""
+    if not root.exists() and not root.is_symlink():
+        return False
+    return not root.is_dir() or root.is_symlink() or any(root.iterdir())
 
 
 def _remove_tree(root: pathlib.Path, base: pathlib.Path) -> None:
