@@ -178,12 +178,49 @@ def test_repository_lifecycle(client):
         client.update_repo("acme/temps", status="deleting")
 
 
-def test_get_or_create_repo(client):
+def test_get_or_create_repo(client, files):
     first = client.get_or_create_repo("acme/temps", description="made")
     write_array(first, np.arange(4, dtype="i2"))
     again = client.get_or_create_repo("acme/temps", description="ignored")
     np.testing.assert_array_equal(read_array(again), np.arange(4))
     assert client.get_repo_object("acme/temps").description == "made"
+    # an occupied location is not "someone else created it": the error stands
+    client.create_bucket_config(org="acme", nickname="disk", uri=files.as_uri())
+    (files / "taken").mkdir()
+    (files / "taken" / "x").write_bytes(b"x")
+    with pytest.raises(frazil.AlreadyExistsError, match="not an empty directory"):
+        client.get_or_create_repo("acme/x", bucket_config_nickname="disk", prefix="taken")
+    assert [r.name for r in client.list_repos("acme")] == ["temps"]
+
+
+@pytest.mark.slow
+def test_get_or_create_repo_from_racing_processes(catalog_url, tmp_path):
+    code = """
+        import sys, frazil
+        repo = frazil.Client(sys.argv[1]).get_or_create_repo("acme/shared")
+        print(repo.repo_id)
+    """
+    env = {**os.environ, "PYTHONPATH": SRC, "XDG_DATA_HOME": str(tmp_path / "data")}
+    Client(catalog_url).close()
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", textwrap.dedent(code), catalog_url],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(4)
+    ]
+    ids = set()
+    for proc in procs:
+        out, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, err
+        ids.add(out.strip())
+    assert len(ids) == 1  # one repository, opened by all
+    with Client(catalog_url) as client:
+        assert [r.full_name for r in client] == ["acme/shared"]
+        assert client.get_repo("acme/shared").repo_id in ids
 
 
 def test_creating_over_a_name_or_nonempty_prefix_is_refused(client, files):

@@ -328,28 +328,32 @@ class AsyncClient:
     ) -> Repository:
         """Async version of :meth:`frazil.Client.get_or_create_repo`."""
         org, short = split_name(name)
-        for _ in range(3):
+        deadline = asyncio.get_running_loop().time() + 30.0
+        while True:
             try:
                 entry: Entry = await asyncio.to_thread(self._reg().entry, org, short)
             except RepositoryNotFoundError:
-                pass
-            else:
+                try:
+                    return await self.create_repo(
+                        name,
+                        bucket_config_nickname=bucket_config_nickname,
+                        prefix=prefix,
+                        description=description,
+                        metadata=metadata,
+                        config=config,
+                    )
+                except AlreadyExistsError as exc:
+                    # registered by another caller meanwhile: open it; if not (an occupied
+                    # location), the error stands
+                    try:
+                        entry = await asyncio.to_thread(self._reg().entry, org, short)
+                    except RepositoryNotFoundError:
+                        raise exc from None
+            if entry[0].status is not RepoStatus.CREATING:
                 return await self._open_entry(entry, read_only=False, config=config)
-            try:
-                return await self.create_repo(
-                    name,
-                    bucket_config_nickname=bucket_config_nickname,
-                    prefix=prefix,
-                    description=description,
-                    metadata=metadata,
-                    config=config,
-                )
-            except AlreadyExistsError as exc:
-                if exc.kind != ErrorKind.REPOSITORY_ALREADY_EXISTS:
-                    raise
-                await asyncio.sleep(0.05)  # another process is creating it: open it
-        entry = await asyncio.to_thread(self._reg().entry, org, short)
-        return await self._open_entry(entry, read_only=False, config=config)
+            if asyncio.get_running_loop().time() > deadline:  # a crashed creation
+                return await self._open_entry(entry, read_only=False, config=config)
+            await asyncio.sleep(0.05)  # another caller is creating it right now
 
     async def get_repo_object(self, name: str) -> RepoModel:
         """Async version of :meth:`frazil.Client.get_repo_object`."""
