@@ -1053,3 +1053,79 @@ def test_a_stamped_catalog_opens(tmp_path):
         client.create_repo("acme/temps")
         assert [r.full_name for r in client] == ["acme/temps"]
     assert (tmp_path / "repos" / "acme" / "temps" / "repo").is_file()
+
+
+def test_clearing_locks_while_writers_race_keeps_one_winner(client, files):
+    """clear_locks removes lock files that writers are about to take: the writers notice
+    (the lock file they hold is gone) and lock anew, so every create still has one winner."""
+    import threading
+
+    client.create_bucket_config(org="acme", nickname="disk", uri=files.as_uri())
+    client.create_repo("acme/temps", bucket_config_nickname="disk")
+    storage = frazil.local_filesystem_storage(files / "acme" / "temps")
+    keys = 60
+    wins = [0] * keys
+    count = threading.Lock()
+    stop = threading.Event()
+    cleared = []
+
+    def clearer():
+        while not stop.is_set():
+            cleared.append(client.clear_locks("acme/temps"))
+
+    def writer(w):
+        for k in range(keys):
+            try:
+                storage.put_sync(f"race/{k}", f"{w}".encode() * 1000, mode="create")
+            except frazil.AlreadyExistsError:
+                continue
+            with count:
+                wins[k] += 1
+
+    threads = [threading.Thread(target=clearer)]
+    threads += [threading.Thread(target=writer, args=(w,)) for w in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads[1:]:
+        t.join()
+    stop.set()
+    threads[0].join()
+    assert wins == [1] * keys
+    assert sum(cleared) > 0  # the clearer did remove lock files meanwhile
+
+
+def test_a_lock_whose_file_was_removed_while_waiting_is_taken_anew(tmp_path):
+    """The interleaving clear_locks can cause: a writer opened the lock file, waits in
+    flock, and the file is removed before it gets the lock. It must then lock the file that
+    is there now (else a newcomer locking that one would be inside at the same time)."""
+    import fcntl
+    import threading
+
+    from frazil.storage._local import _FileLock
+
+    path = tmp_path / "key.lock"
+    first = _FileLock(path, lambda d: d.mkdir(parents=True, exist_ok=True))
+    second = _FileLock(path, lambda d: d.mkdir(parents=True, exist_ok=True))
+    first.__enter__()
+    inside = threading.Event()
+    leave = threading.Event()
+
+    def waiter():
+        with second:
+            inside.set()
+            leave.wait(30)
+
+    thread = threading.Thread(target=waiter)
+    thread.start()
+    time.sleep(0.5)  # the waiter has opened the lock file and blocks in flock
+    path.unlink()  # removed meanwhile (by a clear_locks between the two writers)
+    first.__exit__(None, None, None)
+    assert inside.wait(30)
+    newcomer = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        with pytest.raises(BlockingIOError):
+            fcntl.flock(newcomer, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    finally:
+        os.close(newcomer)
+        leave.set()
+        thread.join()
