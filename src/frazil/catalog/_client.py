@@ -137,6 +137,9 @@ class AsyncClient:
     """The catalog of repositories, for asyncio code (every method is awaited).
 
     Same methods as :class:`frazil.Client`; see there for the full description.
+    Constructing it connects (and, the first time, creates the schema) synchronously; after
+    that every method runs its database work in a worker thread and its storage work on the
+    calling loop.
 
     Parameters
     ----------
