@@ -1129,3 +1129,27 @@ def test_a_lock_whose_file_was_removed_while_waiting_is_taken_anew(tmp_path):
         os.close(newcomer)
         leave.set()
         thread.join()
+
+
+def test_async_client_calls_can_run_concurrently(catalog_url):
+    async def main():
+        async with AsyncClient(catalog_url) as client:
+            names = [f"acme/r{i}" for i in range(8)] + ["acme/same"] * 4
+            results = await asyncio.gather(
+                *(client.create_repo(n) for n in names), return_exceptions=True
+            )
+            listed = await client.list_repos("acme")
+            sizes = await asyncio.gather(*(client.calculate_storage_size(n) for n in names[:8]))
+            return results, listed, sizes
+
+    results, listed, sizes = asyncio.run(main())
+    assert all(isinstance(r, frazil.Repository) for r in results[:8])
+    same = results[8:]
+    assert sum(isinstance(r, frazil.Repository) for r in same) == 1
+    assert all(
+        isinstance(r, frazil.AlreadyExistsError)
+        for r in same
+        if not isinstance(r, frazil.Repository)
+    )
+    assert sorted(r.name for r in listed) == sorted([f"r{i}" for i in range(8)] + ["same"])
+    assert all(s.bytes > 0 and s.repos == 1 for s in sizes)
