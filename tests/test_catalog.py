@@ -826,15 +826,25 @@ def test_check_integrity_across_repositories(client, files, tmp_path):
     reports = client.check_integrity(level=1)
     assert sorted(reports) == ["acme/a", "acme/b"]
     assert all(r.ok for r in reports.values())
+    assert reports.ok
+    assert reports.findings == []
     # break one repository: a snapshot disappears
-    snapshot = next((files / "acme" / "b" / "snapshots").iterdir())
+    snapshot = next((files / "acme" / "a" / "snapshots").iterdir())
     snapshot.unlink()
     reports = client.check_integrity(level=1, stop_on_error=False, to_file=tmp_path / "r.json")
-    assert reports["acme/a"].ok
-    assert not reports["acme/b"].ok
+    assert not reports["acme/a"].ok
+    assert reports["acme/b"].ok
+    assert not reports.ok
+    assert {name for name, _ in reports.findings} == {"acme/a"}
     written = json.loads((tmp_path / "r.json").read_text())
-    assert sorted(written) == ["acme/a", "acme/b"]
-    assert sorted(client.check_integrity(repo="acme/a")) == ["acme/a"]
+    assert written["ok"] is False
+    assert sorted(written["repos"]) == ["acme/a", "acme/b"]
+    assert written["repos"]["acme/a"]["ok"] is False
+    # stop_on_error stops at the first repository with a finding
+    assert list(client.check_integrity(level=1)) == ["acme/a"]
+    assert list(client.check_integrity(repo="acme/b")) == ["acme/b"]
+    with pytest.raises(frazil.InvalidInputError, match="level"):
+        client.check_integrity(level=7)
 
 
 # ---------------------------------------------------------------------------- concurrency

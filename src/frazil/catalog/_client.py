@@ -10,7 +10,6 @@ import asyncio
 import contextlib
 import datetime
 import fcntl
-import json
 import os
 import pathlib
 import shutil
@@ -30,7 +29,7 @@ from frazil._errors import (
 )
 from frazil._repository import Repository
 from frazil.catalog._db import Database
-from frazil.catalog._models import RepoStatus, StorageSize
+from frazil.catalog._models import IntegrityReports, RepoStatus, StorageSize
 from frazil.catalog._names import check_nickname, check_org, split_name
 from frazil.catalog._registry import UNSET, Registry, check_metadata
 from frazil.catalog._storage import (
@@ -540,14 +539,14 @@ class AsyncClient:
         stop_on_error: bool = True,
         to_file: bool | str | os.PathLike[str] = False,
         repo: str | None = None,
-    ) -> dict[str, Any]:
+    ) -> IntegrityReports:
         """Async version of :meth:`frazil.Client.check_integrity`."""
         if isinstance(level, bool) or level not in (1, 2, 3, 4):
             raise InvalidInputError(
                 f"invalid integrity level {level!r}: expected 1, 2, 3 or 4",
                 kind=ErrorKind.INVALID_ARGUMENT,
             )
-        reports: dict[str, Any] = {}
+        reports = IntegrityReports()
         for entry in await self._select(repo):
             model = entry[0]
             if model.status in (RepoStatus.CREATING, RepoStatus.DELETING):
@@ -577,14 +576,13 @@ class AsyncClient:
         return removed
 
 
-def _write_reports(reports: dict[str, Any], to_file: bool | str | os.PathLike[str]) -> None:
+def _write_reports(reports: IntegrityReports, to_file: bool | str | os.PathLike[str]) -> None:
     if isinstance(to_file, bool):
         stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%SZ")
         path = pathlib.Path.cwd() / f"frazil-integrity-{stamp}.json"
     else:
         path = pathlib.Path(os.fspath(to_file))
-    body = {name: json.loads(report.to_json()) for name, report in reports.items()}
-    path.write_text(json.dumps(body, indent=2, sort_keys=True) + "\n")
+    path.write_text(reports.to_json() + "\n")
 
 
 def _occupied(root: pathlib.Path) -> bool:
