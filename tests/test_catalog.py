@@ -20,9 +20,9 @@ import numpy as np
 import pytest
 import sqlalchemy as sa
 import zarr
-from tests._pg import running_server
 
 import frazil
+from _pg import running_server  # tests/_pg.py (pytest puts tests/ on sys.path)
 from frazil.catalog import AsyncClient, Client, RepoStatus, register_credential_provider
 
 SRC = str(pathlib.Path(frazil.__file__).parent.parent)
@@ -178,12 +178,49 @@ def test_repository_lifecycle(client):
         client.update_repo("acme/temps", status="deleting")
 
 
-def test_get_or_create_repo(client):
+def test_get_or_create_repo(client, files):
     first = client.get_or_create_repo("acme/temps", description="made")
     write_array(first, np.arange(4, dtype="i2"))
     again = client.get_or_create_repo("acme/temps", description="ignored")
     np.testing.assert_array_equal(read_array(again), np.arange(4))
     assert client.get_repo_object("acme/temps").description == "made"
+    # an occupied location is not "someone else created it": the error stands
+    client.create_bucket_config(org="acme", nickname="disk", uri=files.as_uri())
+    (files / "taken").mkdir()
+    (files / "taken" / "x").write_bytes(b"x")
+    with pytest.raises(frazil.AlreadyExistsError, match="not an empty directory"):
+        client.get_or_create_repo("acme/x", bucket_config_nickname="disk", prefix="taken")
+    assert [r.name for r in client.list_repos("acme")] == ["temps"]
+
+
+@pytest.mark.slow
+def test_get_or_create_repo_from_racing_processes(catalog_url, tmp_path):
+    code = """
+        import sys, frazil
+        repo = frazil.Client(sys.argv[1]).get_or_create_repo("acme/shared")
+        print(repo.repo_id)
+    """
+    env = {**os.environ, "PYTHONPATH": SRC, "XDG_DATA_HOME": str(tmp_path / "data")}
+    Client(catalog_url).close()
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", textwrap.dedent(code), catalog_url],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(4)
+    ]
+    ids = set()
+    for proc in procs:
+        out, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, err
+        ids.add(out.strip())
+    assert len(ids) == 1  # one repository, opened by all
+    with Client(catalog_url) as client:
+        assert [r.full_name for r in client] == ["acme/shared"]
+        assert client.get_repo("acme/shared").repo_id in ids
 
 
 def test_creating_over_a_name_or_nonempty_prefix_is_refused(client, files):
@@ -193,9 +230,17 @@ def test_creating_over_a_name_or_nonempty_prefix_is_refused(client, files):
         client.create_repo("acme/temps")
     (files / "stray").mkdir()
     (files / "stray" / "data.bin").write_bytes(b"someone else's")
-    with pytest.raises(frazil.AlreadyExistsError, match="holds objects"):
+    with pytest.raises(frazil.AlreadyExistsError, match="not an empty directory"):
         client.create_repo("acme/other", bucket_config_nickname="disk", prefix="stray")
     assert (files / "stray" / "data.bin").read_bytes() == b"someone else's"
+    (files / "hidden").mkdir()
+    (files / "hidden" / ".keep").write_bytes(b"a hidden file is something too")
+    (files / "afile").write_bytes(b"a file where the repository would go")
+    for prefix in ("hidden", "afile"):
+        with pytest.raises(frazil.AlreadyExistsError, match="already exists"):
+            client.create_repo("acme/other", bucket_config_nickname="disk", prefix=prefix)
+    assert (files / "hidden" / ".keep").is_file()
+    assert (files / "afile").read_bytes() == b"a file where the repository would go"
     # overlapping another repository's prefix, from above or below
     with pytest.raises(frazil.AlreadyExistsError, match="overlaps"):
         client.create_repo("acme/inner", bucket_config_nickname="disk", prefix="acme/temps/x")
@@ -480,6 +525,12 @@ def test_s3_bucket_config_keeps_no_secret(client, catalog_url, moto_s3, monkeypa
         o["Size"]
         for o in s3.list_objects_v2(Bucket=moto_s3.bucket, Prefix=f"{base}/acme/temps/")["Contents"]
     )
+
+    s3.put_object(Bucket=moto_s3.bucket, Key=f"{base}/occupied/x.bin", Body=b"not ours")
+    with pytest.raises(frazil.AlreadyExistsError, match="holds objects"):
+        client.create_repo("acme/occupied", bucket_config_nickname="s3", prefix="occupied")
+    s3.delete_object(Bucket=moto_s3.bucket, Key=f"{base}/occupied/x.bin")
+    assert [r.name for r in client.list_repos("acme")] == ["temps", "winds"]
 
     client.delete_repo("acme/temps", imsure=True, imreallysure=True)
     left = s3.list_objects_v2(Bucket=moto_s3.bucket, Prefix=base).get("Contents", [])
@@ -775,15 +826,25 @@ def test_check_integrity_across_repositories(client, files, tmp_path):
     reports = client.check_integrity(level=1)
     assert sorted(reports) == ["acme/a", "acme/b"]
     assert all(r.ok for r in reports.values())
+    assert reports.ok
+    assert reports.findings == []
     # break one repository: a snapshot disappears
-    snapshot = next((files / "acme" / "b" / "snapshots").iterdir())
+    snapshot = next((files / "acme" / "a" / "snapshots").iterdir())
     snapshot.unlink()
     reports = client.check_integrity(level=1, stop_on_error=False, to_file=tmp_path / "r.json")
-    assert reports["acme/a"].ok
-    assert not reports["acme/b"].ok
+    assert not reports["acme/a"].ok
+    assert reports["acme/b"].ok
+    assert not reports.ok
+    assert {name for name, _ in reports.findings} == {"acme/a"}
     written = json.loads((tmp_path / "r.json").read_text())
-    assert sorted(written) == ["acme/a", "acme/b"]
-    assert sorted(client.check_integrity(repo="acme/a")) == ["acme/a"]
+    assert written["ok"] is False
+    assert sorted(written["repos"]) == ["acme/a", "acme/b"]
+    assert written["repos"]["acme/a"]["ok"] is False
+    # stop_on_error stops at the first repository with a finding
+    assert list(client.check_integrity(level=1)) == ["acme/a"]
+    assert list(client.check_integrity(repo="acme/b")) == ["acme/b"]
+    with pytest.raises(frazil.InvalidInputError, match="level"):
+        client.check_integrity(level=7)
 
 
 # ---------------------------------------------------------------------------- concurrency
@@ -1002,3 +1063,103 @@ def test_a_stamped_catalog_opens(tmp_path):
         client.create_repo("acme/temps")
         assert [r.full_name for r in client] == ["acme/temps"]
     assert (tmp_path / "repos" / "acme" / "temps" / "repo").is_file()
+
+
+def test_clearing_locks_while_writers_race_keeps_one_winner(client, files):
+    """clear_locks removes lock files that writers are about to take: the writers notice
+    (the lock file they hold is gone) and lock anew, so every create still has one winner."""
+    import threading
+
+    client.create_bucket_config(org="acme", nickname="disk", uri=files.as_uri())
+    client.create_repo("acme/temps", bucket_config_nickname="disk")
+    storage = frazil.local_filesystem_storage(files / "acme" / "temps")
+    keys = 60
+    wins = [0] * keys
+    count = threading.Lock()
+    stop = threading.Event()
+    cleared = []
+
+    def clearer():
+        while not stop.is_set():
+            cleared.append(client.clear_locks("acme/temps"))
+
+    def writer(w):
+        for k in range(keys):
+            try:
+                storage.put_sync(f"race/{k}", f"{w}".encode() * 1000, mode="create")
+            except frazil.AlreadyExistsError:
+                continue
+            with count:
+                wins[k] += 1
+
+    threads = [threading.Thread(target=clearer)]
+    threads += [threading.Thread(target=writer, args=(w,)) for w in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads[1:]:
+        t.join()
+    stop.set()
+    threads[0].join()
+    assert wins == [1] * keys
+    assert sum(cleared) > 0  # the clearer did remove lock files meanwhile
+
+
+def test_a_lock_whose_file_was_removed_while_waiting_is_taken_anew(tmp_path):
+    """The interleaving clear_locks can cause: a writer opened the lock file, waits in
+    flock, and the file is removed before it gets the lock. It must then lock the file that
+    is there now (else a newcomer locking that one would be inside at the same time)."""
+    import fcntl
+    import threading
+
+    from frazil.storage._local import _FileLock
+
+    path = tmp_path / "key.lock"
+    first = _FileLock(path, lambda d: d.mkdir(parents=True, exist_ok=True))
+    second = _FileLock(path, lambda d: d.mkdir(parents=True, exist_ok=True))
+    first.__enter__()
+    inside = threading.Event()
+    leave = threading.Event()
+
+    def waiter():
+        with second:
+            inside.set()
+            leave.wait(30)
+
+    thread = threading.Thread(target=waiter)
+    thread.start()
+    time.sleep(0.5)  # the waiter has opened the lock file and blocks in flock
+    path.unlink()  # removed meanwhile (by a clear_locks between the two writers)
+    first.__exit__(None, None, None)
+    assert inside.wait(30)
+    newcomer = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        with pytest.raises(BlockingIOError):
+            fcntl.flock(newcomer, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    finally:
+        os.close(newcomer)
+        leave.set()
+        thread.join()
+
+
+def test_async_client_calls_can_run_concurrently(catalog_url):
+    async def main():
+        async with AsyncClient(catalog_url) as client:
+            names = [f"acme/r{i}" for i in range(8)] + ["acme/same"] * 4
+            results = await asyncio.gather(
+                *(client.create_repo(n) for n in names), return_exceptions=True
+            )
+            listed = await client.list_repos("acme")
+            sizes = await asyncio.gather(*(client.calculate_storage_size(n) for n in names[:8]))
+            return results, listed, sizes
+
+    results, listed, sizes = asyncio.run(main())
+    assert all(isinstance(r, frazil.Repository) for r in results[:8])
+    same = results[8:]
+    assert sum(isinstance(r, frazil.Repository) for r in same) == 1
+    assert all(
+        isinstance(r, frazil.AlreadyExistsError)
+        for r in same
+        if not isinstance(r, frazil.Repository)
+    )
+    assert sorted(r.name for r in listed) == sorted([f"r{i}" for i in range(8)] + ["same"])
+    assert all(s.bytes > 0 and s.repos == 1 for s in sizes)

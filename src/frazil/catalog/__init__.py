@@ -17,7 +17,13 @@ import importlib
 from typing import TYPE_CHECKING
 
 from frazil.catalog._client import AsyncClient
-from frazil.catalog._models import BucketConfig, RepoModel, RepoStatus, StorageSize
+from frazil.catalog._models import (
+    BucketConfig,
+    IntegrityReports,
+    RepoModel,
+    RepoStatus,
+    StorageSize,
+)
 from frazil.catalog._names import NAME_RULE
 from frazil.catalog._storage import CredentialProvider, register_credential_provider
 from frazil.catalog._sync_client import Client
@@ -31,6 +37,7 @@ __all__ = [
     "BucketConfig",
     "Client",
     "CredentialProvider",
+    "IntegrityReports",
     "RepoModel",
     "RepoStatus",
     "StorageSize",
@@ -49,6 +56,12 @@ def __getattr__(name: str) -> object:
     raise AttributeError(f"module 'frazil.catalog' has no attribute {name!r}")
 
 
-for _name in ("AsyncClient", "BucketConfig", "Client", "RepoModel", "RepoStatus", "StorageSize"):
+for _name in (
+    "BucketConfig",
+    "IntegrityReports",
+    "RepoModel",
+    "RepoStatus",
+    "StorageSize",
+):
     globals()[_name].__module__ = "frazil.catalog"
 AsyncClient.__module__ = Client.__module__ = "frazil"

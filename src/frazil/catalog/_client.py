@@ -7,9 +7,9 @@ loop. The synchronous :class:`~frazil.Client` is a one-line shell over each meth
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime
 import fcntl
-import json
 import os
 import pathlib
 import shutil
@@ -29,7 +29,7 @@ from frazil._errors import (
 )
 from frazil._repository import Repository
 from frazil.catalog._db import Database
-from frazil.catalog._models import RepoStatus, StorageSize
+from frazil.catalog._models import IntegrityReports, RepoStatus, StorageSize
 from frazil.catalog._names import check_nickname, check_org, split_name
 from frazil.catalog._registry import UNSET, Registry, check_metadata
 from frazil.catalog._storage import (
@@ -136,6 +136,9 @@ class AsyncClient:
     """The catalog of repositories, for asyncio code (every method is awaited).
 
     Same methods as :class:`frazil.Client`; see there for the full description.
+    Constructing it connects (and, the first time, creates the schema) synchronously; after
+    that every method runs its database work in a worker thread and its storage work on the
+    calling loop.
 
     Parameters
     ----------
@@ -255,6 +258,7 @@ class AsyncClient:
             metadata=metadata,
         )
         repo_model = entry[0]
+        ours = False  # True once the location is known empty: what is there then is ours
         try:
             raw = self._raw_storage(entry)
             if not raw.supports_writes:
@@ -265,14 +269,25 @@ class AsyncClient:
                     "or a credential provider to write to it",
                     kind=ErrorKind.READ_ONLY_STORAGE,
                 )
+            root = local_root(raw)
+            if root is not None and await asyncio.to_thread(_occupied, root):
+                raise AlreadyExistsError(
+                    f"cannot create {name} at {repo_model.location!r}: that path already "
+                    "exists and is not an empty directory; choose another prefix",
+                    kind=ErrorKind.REPOSITORY_ALREADY_EXISTS,
+                )
             async for info in raw.list(""):
                 raise AlreadyExistsError(
                     f"cannot create {name} at {repo_model.location!r}: that location already "
                     f"holds objects (e.g. {info.key!r}); choose another prefix or remove them",
                     kind=ErrorKind.REPOSITORY_ALREADY_EXISTS,
                 )
+            ours = True
             repo = await Repository.create_async(self._user_storage(entry), config)
         except BaseException:
+            if ours:  # remove what the failed creation wrote, then free the name
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(self._wipe(entry))
             await asyncio.shield(asyncio.to_thread(self._reg().unregister, repo_model.id))
             raise
         await asyncio.to_thread(self._reg().finish_creating, repo_model.id, name)
@@ -315,28 +330,32 @@ class AsyncClient:
     ) -> Repository:
         """Async version of :meth:`frazil.Client.get_or_create_repo`."""
         org, short = split_name(name)
-        for _ in range(3):
+        deadline = asyncio.get_running_loop().time() + 30.0
+        while True:
             try:
                 entry: Entry = await asyncio.to_thread(self._reg().entry, org, short)
             except RepositoryNotFoundError:
-                pass
-            else:
+                try:
+                    return await self.create_repo(
+                        name,
+                        bucket_config_nickname=bucket_config_nickname,
+                        prefix=prefix,
+                        description=description,
+                        metadata=metadata,
+                        config=config,
+                    )
+                except AlreadyExistsError as exc:
+                    # registered by another caller meanwhile: open it; if not (an occupied
+                    # location), the error stands
+                    try:
+                        entry = await asyncio.to_thread(self._reg().entry, org, short)
+                    except RepositoryNotFoundError:
+                        raise exc from None
+            if entry[0].status is not RepoStatus.CREATING:
                 return await self._open_entry(entry, read_only=False, config=config)
-            try:
-                return await self.create_repo(
-                    name,
-                    bucket_config_nickname=bucket_config_nickname,
-                    prefix=prefix,
-                    description=description,
-                    metadata=metadata,
-                    config=config,
-                )
-            except AlreadyExistsError as exc:
-                if exc.kind != ErrorKind.REPOSITORY_ALREADY_EXISTS:
-                    raise
-                await asyncio.sleep(0.05)  # another process is creating it: open it
-        entry = await asyncio.to_thread(self._reg().entry, org, short)
-        return await self._open_entry(entry, read_only=False, config=config)
+            if asyncio.get_running_loop().time() > deadline:  # a crashed creation
+                return await self._open_entry(entry, read_only=False, config=config)
+            await asyncio.sleep(0.05)  # another caller is creating it right now
 
     async def get_repo_object(self, name: str) -> RepoModel:
         """Async version of :meth:`frazil.Client.get_repo_object`."""
@@ -407,6 +426,11 @@ class AsyncClient:
         )
         repo_model = entry[0]
         self._tombstone(repo_model).reason = "deleted with client.delete_repo"
+        await self._wipe(entry)
+        await asyncio.to_thread(self._reg().unregister, repo_model.id)
+
+    async def _wipe(self, entry: Entry) -> None:
+        """Delete every object under a repository's prefix (its directory, for local ones)."""
         raw = self._raw_storage(entry)
         root = local_root(raw)
         if root is not None:  # the repository's directory, with its lock files
@@ -415,7 +439,6 @@ class AsyncClient:
             keys = [info.key async for info in raw.list("")]
             if keys:
                 await raw.delete_many(keys)
-        await asyncio.to_thread(self._reg().unregister, repo_model.id)
 
     # ------------------------------------------------------------------ bucket configs
     async def create_bucket_config(
@@ -516,14 +539,14 @@ class AsyncClient:
         stop_on_error: bool = True,
         to_file: bool | str | os.PathLike[str] = False,
         repo: str | None = None,
-    ) -> dict[str, Any]:
+    ) -> IntegrityReports:
         """Async version of :meth:`frazil.Client.check_integrity`."""
         if isinstance(level, bool) or level not in (1, 2, 3, 4):
             raise InvalidInputError(
                 f"invalid integrity level {level!r}: expected 1, 2, 3 or 4",
                 kind=ErrorKind.INVALID_ARGUMENT,
             )
-        reports: dict[str, Any] = {}
+        reports = IntegrityReports()
         for entry in await self._select(repo):
             model = entry[0]
             if model.status in (RepoStatus.CREATING, RepoStatus.DELETING):
@@ -553,14 +576,21 @@ class AsyncClient:
         return removed
 
 
-def _write_reports(reports: dict[str, Any], to_file: bool | str | os.PathLike[str]) -> None:
+def _write_reports(reports: IntegrityReports, to_file: bool | str | os.PathLike[str]) -> None:
     if isinstance(to_file, bool):
         stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%SZ")
         path = pathlib.Path.cwd() / f"frazil-integrity-{stamp}.json"
     else:
         path = pathlib.Path(os.fspath(to_file))
-    body = {name: json.loads(report.to_json()) for name, report in reports.items()}
-    path.write_text(json.dumps(body, indent=2, sort_keys=True) + "\n")
+    path.write_text(reports.to_json() + "\n")
+
+
+def _occupied(root: pathlib.Path) -> bool:
+    """Whether a local repository path holds anything (hidden files count, unlike in a
+    storage listing)."""
+    if not root.exists() and not root.is_symlink():
+        return False
+    return not root.is_dir() or root.is_symlink() or any(root.iterdir())
 
 
 def _remove_tree(root: pathlib.Path, base: pathlib.Path) -> None:

@@ -430,7 +430,8 @@ def _sqlite_events(engine: sa.Engine, *, wal: bool) -> None:
             cursor.execute("PRAGMA foreign_keys = ON")
             if wal:
                 cursor.execute("PRAGMA journal_mode = WAL")
-                cursor.execute("PRAGMA synchronous = NORMAL")
+                # synchronous stays FULL: a committed catalog step (say, "deleting") must
+                # survive a power loss, or the catalog could disagree with storage after it
         finally:
             cursor.close()
 

@@ -20,6 +20,7 @@ definitions here describe the head revision.
 from __future__ import annotations
 
 import datetime
+import json
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -32,6 +33,7 @@ __all__ = [
     "METADATA",
     "REPOS",
     "BucketConfig",
+    "IntegrityReports",
     "RepoModel",
     "RepoStatus",
     "StorageSize",
@@ -205,3 +207,26 @@ class StorageSize:
 
     def __str__(self) -> str:
         return self.human
+
+
+class IntegrityReports(dict[str, Any]):
+    """What :meth:`frazil.Client.check_integrity` found: repository name -> its integrity
+    report (``.ok``, ``.findings``, ``.to_json()``), in the order checked."""
+
+    @property
+    def ok(self) -> bool:
+        """True if no repository had a finding."""
+        return all(report.ok for report in self.values())
+
+    @property
+    def findings(self) -> list[tuple[str, Any]]:
+        """Every finding, with the name of its repository."""
+        return [(name, finding) for name, report in self.items() for finding in report.findings]
+
+    def to_json(self) -> str:
+        """All reports as one JSON document (``{"ok": ..., "repos": {name: report}}``)."""
+        body = {
+            "ok": self.ok,
+            "repos": {name: json.loads(report.to_json()) for name, report in self.items()},
+        }
+        return json.dumps(body, indent=2, sort_keys=True)

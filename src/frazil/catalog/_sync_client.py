@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 
     from frazil._config import RepositoryConfig
     from frazil._repository import Repository
-    from frazil.catalog._models import BucketConfig, RepoModel, StorageSize
+    from frazil.catalog._models import BucketConfig, IntegrityReports, RepoModel, StorageSize
 
 __all__ = ["Client"]
 
@@ -400,7 +400,7 @@ class Client:
         stop_on_error: bool = True,
         to_file: bool | str | os.PathLike[str] = False,
         repo: str | None = None,
-    ) -> dict[str, Any]:
+    ) -> IntegrityReports:
         """Check repositories with their own integrity check (``Repository.check_integrity``).
 
         Parameters
@@ -417,8 +417,9 @@ class Client:
 
         Returns
         -------
-        dict
-            Repository name -> its integrity report (``.ok``, ``.findings``).
+        IntegrityReports
+            A dict of repository name -> its integrity report (``.ok``, ``.findings``),
+            with ``.ok`` (no repository had a finding), ``.findings`` and ``.to_json()``.
         """
         return sync(
             self._async.check_integrity(

@@ -349,11 +349,14 @@ class _FileLock:
             # a lock file that no process held may be removed (Client.clear_locks) while we
             # waited for it: then we hold a lock on a file nobody else can see; lock anew
             try:
-                if os.fstat(fd).st_ino == os.stat(self._path).st_ino:
-                    self._fd = fd
-                    return
+                same = os.fstat(fd).st_ino == os.stat(self._path).st_ino
             except FileNotFoundError:
-                pass
+                same = False
+            except OSError:
+                same = True  # cannot tell: keep the lock, as without the check
+            if same:
+                self._fd = fd
+                return
             os.close(fd)
 
     def __exit__(self, *exc: object) -> None:
