@@ -44,6 +44,7 @@ LAYERS = {
     "distributed": 8,
     "_distributed": 8,
     "virtual": 8,
+    "credentials": 8,
     "jobs": 8,
     # L9 applications and the test kit
     "catalog": 9,
