@@ -40,6 +40,7 @@ from frazil._sync import io_loop, io_loop_usable
 from frazil.format import split_location
 
 if TYPE_CHECKING:
+    import concurrent.futures
     from collections.abc import Awaitable, Callable
 
     from frazil._config import AnyCredential, S3StaticCredentials
@@ -371,8 +372,6 @@ class _LoopState:
 
 
 _LIVE: weakref.WeakSet[VirtualReader] = weakref.WeakSet()
-_ATEXIT_LOCK = threading.Lock()
-_ATEXIT_DONE = False
 
 
 class VirtualReader:
@@ -421,7 +420,9 @@ class VirtualReader:
         self._concurrency = concurrency
         self._loops: dict[int, tuple[asyncio.AbstractEventLoop, _LoopState]] = {}
         self._lock = threading.Lock()
-        _register(self)
+        self._finalizer = weakref.finalize(self, _close_loops, self._loops, self._lock)
+        self._finalizer.atexit = False  # exit closes through _wait_for_closing, waiting
+        _LIVE.add(self)
 
     @property
     def access(self) -> dict[str, AnyCredential | None]:
@@ -616,40 +617,46 @@ class VirtualReader:
                 p.future.set_result((data[p.start - start : p.stop - start], facts))
 
     # ------------------------------------------------------------------ closing
-    async def _close_loop_state(self, state: _LoopState) -> None:
-        backends, state.backends = list(state.backends.values()), {}
-        for backend in backends:
-            with contextlib.suppress(Exception):  # closing at exit must not raise
-                await backend.close()
-
     def close(self) -> None:
-        """Close every client of this reader (called at exit; safe to call twice)."""
-        with self._lock:
-            entries = list(self._loops.values())
-            self._loops.clear()
-        for loop, state in entries:
-            if not state.backends or loop.is_closed() or not loop.is_running():
-                continue
-            try:
-                running = asyncio.get_running_loop()
-            except RuntimeError:
-                running = None
-            if running is loop:
-                loop.create_task(self._close_loop_state(state))
-                continue
-            with contextlib.suppress(Exception):  # closing at exit must not raise
-                asyncio.run_coroutine_threadsafe(self._close_loop_state(state), loop).result(5)
+        """Close every client of this reader (also done when it is garbage collected and
+        at exit; safe to call twice)."""
+        # called directly: at exit, weakref's own exit hook disables finalizers first
+        self._finalizer.detach()
+        _close_loops(self._loops, self._lock)
 
 
-def _register(reader: VirtualReader) -> None:
-    global _ATEXIT_DONE
-    _LIVE.add(reader)
-    with _ATEXIT_LOCK:
-        if not _ATEXIT_DONE:
-            atexit.register(_close_all)
-            _ATEXIT_DONE = True
+async def _close_state(state: _LoopState) -> None:
+    backends, state.backends = list(state.backends.values()), {}
+    for backend in backends:
+        with contextlib.suppress(Exception):  # closing must not raise
+            await backend.close()
 
 
-def _close_all() -> None:
+_CLOSING: set[concurrent.futures.Future[None]] = set()
+"""Closings scheduled by collected readers; exit waits for them."""
+
+
+def _close_loops(
+    loops: dict[int, tuple[asyncio.AbstractEventLoop, _LoopState]], lock: threading.Lock
+) -> None:
+    """Close the clients a reader made on each loop, on that loop (never blocking: this
+    runs when the reader is collected, possibly on the loop's own thread)."""
+    with lock:
+        entries = list(loops.values())
+        loops.clear()
+    for loop, state in entries:
+        if not state.backends or loop.is_closed() or not loop.is_running():
+            continue
+        future = asyncio.run_coroutine_threadsafe(_close_state(state), loop)
+        _CLOSING.add(future)
+        future.add_done_callback(_CLOSING.discard)
+
+
+@atexit.register
+def _wait_for_closing() -> None:
+    # registered after zarr's loop (imported above), so this runs while it still turns
     for reader in list(_LIVE):
         reader.close()
+    for future in list(_CLOSING):
+        with contextlib.suppress(Exception):
+            future.result(5)

@@ -624,7 +624,10 @@ class FrazilStore(Store):
                 kind=ErrorKind.INVALID_ARGUMENT,
             )
         n = math.prod(grid)
-        where = np.asarray(locations)
+        # a list is checked item by item (np.asarray would turn 3 into "3")
+        where = (
+            locations if isinstance(locations, np.ndarray) else np.asarray(locations, dtype=object)
+        )
         if where.size != n:
             raise InvalidInputError(
                 f"locations has {where.size} entries for a chunk grid of {grid} ({n} chunks)",

@@ -151,7 +151,7 @@ def write_virtual_table(
     offset = _int_column("offsets", offsets, n)
     length = _int_column("lengths", lengths, n)
     if locations.dtype.kind != "U":
-        if locations.dtype == object and all(isinstance(x, str) for x in set(locations.tolist())):
+        if locations.dtype == object and set(map(type, locations.tolist())) <= {str}:
             locations = locations.astype(str) if n else np.zeros(0, dtype="U1")
         else:
             bad = next((x for x in locations.tolist() if not isinstance(x, str)), None)

@@ -8,6 +8,8 @@ the preconditions. s3fs is imported only when an S3 storage is first used.
 from __future__ import annotations
 
 import asyncio
+import atexit
+import contextlib
 import datetime
 import os
 from dataclasses import asdict, dataclass
@@ -115,6 +117,29 @@ def _check_options(options: S3Options) -> None:
 # One client per (options, process, loop), shared by every S3Storage with those options:
 # they pool connections and live as long as the process.
 _CLIENTS: dict[tuple[S3Options, int, int], Any] = {}
+_CLIENT_LOOPS: dict[tuple[S3Options, int, int], asyncio.AbstractEventLoop] = {}
+_AT_EXIT: list[bool] = []
+
+
+def _close_clients_at_exit() -> None:
+    """Once per process: at exit, close every client on its own loop while the loop still
+    runs (else aiohttp reports each open session as "Unclosed client session")."""
+    if not _AT_EXIT:
+        _AT_EXIT.append(True)
+        atexit.register(_close_clients)
+
+
+def _close_clients() -> None:
+    pid = os.getpid()
+    for ident in [k for k in _CLIENTS if k[1] == pid]:
+        fs = _CLIENTS.pop(ident)
+        loop = _CLIENT_LOOPS.pop(ident, None)
+        client = getattr(fs, "_s3", None)
+        if client is None or loop is None or loop.is_closed() or not loop.is_running():
+            continue
+        future = asyncio.run_coroutine_threadsafe(client.__aexit__(None, None, None), loop)
+        with contextlib.suppress(Exception):  # exiting: nothing to report to
+            future.result(5)
 
 
 class S3Storage(Storage):
@@ -192,7 +217,10 @@ class S3Storage(Storage):
             # forget clients inherited from a parent process across fork
             for stale in [k for k in _CLIENTS if k[1] != ident[1]]:
                 del _CLIENTS[stale]
+                _CLIENT_LOOPS.pop(stale, None)
             _CLIENTS[ident] = fs
+            _CLIENT_LOOPS[ident] = loop
+            _close_clients_at_exit()
         return fs
 
     async def _on_io_loop[T](self, work: Callable[[Any], Awaitable[T]]) -> T:
