@@ -196,12 +196,21 @@ class _S3Backend(_Backend):
         self._credentials = credentials
         self._fs: Any = None
         self._key: S3StaticCredentials | None = None
+        self._making: asyncio.Lock | None = None
 
     async def _client(self) -> Any:
         if self._fs is not None and (self._key is None or not self._key.expired()):
             return self._fs
-        if self._fs is not None:
-            await self.close()
+        if self._making is None:
+            self._making = asyncio.Lock()
+        async with self._making:  # concurrent first reads make one client, not several
+            if self._fs is not None and (self._key is None or not self._key.expired()):
+                return self._fs
+            if self._fs is not None:
+                await self.close()
+            return await self._new_client()
+
+    async def _new_client(self) -> Any:
         import s3fs
 
         opts = self._options
