@@ -624,10 +624,12 @@ class FrazilStore(Store):
                 kind=ErrorKind.INVALID_ARGUMENT,
             )
         n = math.prod(grid)
-        # a list is checked item by item (np.asarray would turn 3 into "3")
-        where = (
-            locations if isinstance(locations, np.ndarray) else np.asarray(locations, dtype=object)
-        )
+        if isinstance(locations, np.ndarray):
+            where = locations
+        else:  # np.asarray would quietly turn 3 into "3": check the types first
+            items = list(locations)
+            strings = set(map(type, items)) <= {str}
+            where = np.asarray(items) if strings and items else np.asarray(items, dtype=object)
         if where.size != n:
             raise InvalidInputError(
                 f"locations has {where.size} entries for a chunk grid of {grid} ({n} chunks)",
@@ -660,6 +662,7 @@ class FrazilStore(Store):
             lengths,
             pins=checksum_pins(checksum, n),
             validate_containers=validate_containers,
+            unique=True,
         )
 
     def set_virtual_refs_arr(

@@ -133,11 +133,13 @@ def write_virtual_table(
     *,
     pins: str | np.ndarray[Any, Any] | None = None,
     validate_containers: bool,
+    unique: bool = False,
 ) -> list[tuple[int, ...]] | None:
     """Record virtual references of ``view``, one per row of ``coords`` (``(n, ndim)``).
 
     ``locations`` is a 1-D string array; rows with an empty location are skipped.
-    ``pins`` (from :func:`checksum_pins`) pins the sources' ETags or times. With
+    ``pins`` (from :func:`checksum_pins`) pins the sources' ETags or times.
+    ``unique=True`` promises the coordinates are distinct and in row-major order. With
     ``validate_containers``, rows whose location is in no declared container are not
     written and their coordinates are returned.
 
@@ -170,13 +172,11 @@ def write_virtual_table(
     # numpy's unicode arrays drop trailing NULs, which only the keys see: entries are
     # rebuilt below from the Python strings
     keys = np.char.add(locations, pins.astype(str)) if isinstance(pins, np.ndarray) else locations
-    names, inverse = np.unique(keys[keep], return_inverse=True)
-    inverse = inverse.reshape(-1)
+    kept = np.flatnonzero(keep)
+    names, inverse, first_seen = _factorize(keys[kept] if len(kept) != n else keys)
     entries: list[str] = []
     failed_entry = np.zeros(len(names), dtype=bool)
-    first_row: np.ndarray[Any, Any] = np.zeros(0, dtype=np.int64)
-    if len(names):
-        first_row = np.flatnonzero(keep)[np.unique(inverse, return_index=True)[1]]
+    first_row = kept[first_seen]
     for i, row in enumerate(first_row.tolist()):
         url = str(locations[row])
         suffix = pins if isinstance(pins, str) else "" if pins is None else str(pins[row])
@@ -189,7 +189,7 @@ def write_virtual_table(
                 failed_entry[i] = True
         elif "://" not in url and not url.startswith("/"):
             raise _bad(f"virtual chunk location {url!r} is not a URL like 's3://bucket/file'")
-    rows = np.flatnonzero(keep)
+    rows = kept
     failed: list[tuple[int, ...]] | None = None
     if bool(failed_entry.any()):
         bad_rows = failed_entry[inverse]
@@ -207,5 +207,29 @@ def write_virtual_table(
         location=inverse.astype(np.uint32),
         locations=tuple(entries),
     )
-    state.add_chunk_table(ws, view, table.dedup_last().compact())
+    if not unique:
+        table = table.dedup_last()
+    state.add_chunk_table(ws, view, table.compact() if failed else table)
     return failed
+
+
+def _factorize(
+    keys: np.ndarray[Any, Any],
+) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+    """Distinct keys, each row's index into them, and each distinct key's first row.
+
+    References usually come in runs (every chunk of one file, then the next file), so the
+    distinct values of the run heads are found first: one vectorised comparison of
+    neighbours and a sort of the heads, instead of a sort of every row.
+    """
+    n = len(keys)
+    if n == 0:
+        return keys[:0], np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    heads = np.flatnonzero(np.concatenate(([True], keys[1:] != keys[:-1])))
+    if 4 * len(heads) > n:
+        names, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+        return names, inverse.reshape(-1), first
+    names, head_first, head_inverse = np.unique(keys[heads], return_index=True, return_inverse=True)
+    runs = np.diff(np.append(heads, n))
+    inverse = np.repeat(head_inverse.reshape(-1), runs)
+    return names, inverse, heads[head_first]
