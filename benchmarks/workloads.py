@@ -525,7 +525,7 @@ def w12_virtual_refs(adapter: Adapter, params: dict[str, Any], quick: bool) -> d
     storage = adapter._storage()  # type: ignore[attr-defined]
     repo = module.Repository.create(storage, config, authorize_virtual_chunk_access=access)
     session = repo.writable_session("main")
-    side = int(round(n**0.5))
+    side = round(n**0.5)
     zarr.create_array(
         session.store,
         name="v",
