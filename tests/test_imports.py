@@ -220,6 +220,8 @@ def test_all_is_sorted_and_complete():
         "xarray",
         "cli",
         "jobs",
+        "credentials",
+        "virtual",
     }
     assert public <= set(frazil.__all__), public - set(frazil.__all__)
     for name in frazil.__all__:
