@@ -152,6 +152,9 @@ def write_virtual_table(
     n = len(coords)
     offset = _int_column("offsets", offsets, n)
     length = _int_column("lengths", lengths, n)
+    if locations.dtype.kind == "T":  # numpy's variable-width StringDType
+        width = int(np.strings.str_len(locations).max()) if n else 1
+        locations = locations.astype(f"U{max(width, 1)}")
     if locations.dtype.kind != "U":
         if locations.dtype == object and set(map(type, locations.tolist())) <= {str}:
             locations = locations.astype(str) if n else np.zeros(0, dtype="U1")
