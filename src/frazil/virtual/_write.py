@@ -253,7 +253,8 @@ def import_kerchunk(
     if not isinstance(loaded["refs"], dict) or not loaded["refs"]:
         raise _bad("the kerchunk references hold no 'refs' entries")
     try:
-        vds = manifestgroup_from_kerchunk_refs(loaded)  # type: ignore[arg-type].to_virtual_dataset()
+        group_refs = manifestgroup_from_kerchunk_refs(loaded)  # type: ignore[arg-type]
+        vds = group_refs.to_virtual_dataset()
     except (KeyError, TypeError, ValueError) as exc:
         raise _bad(f"cannot read these kerchunk references: {exc}") from exc
     write_virtual_dataset(
