@@ -16,6 +16,7 @@ from frazil._errors import (
 )
 from frazil._repo import (
     RepoIO,
+    VirtualReader,
     bootstrap,
     context_for,
 )
@@ -80,7 +81,7 @@ class Repository(RefsMixin, HistoryMixin, SessionsMixin, MaintenanceMixin, JobsM
         """Async version of :meth:`create`."""
         storage = check_storage(storage)
         config = check_config(config) or RepositoryConfig()
-        context_for(storage, config, "", authorize_virtual_chunk_access)  # check it first
+        VirtualReader(config.virtual_chunk_containers, authorize_virtual_chunk_access)  # checks
         doc = await bootstrap(RepoIO(storage, config))
         repo = cls(
             context_for(storage, config, doc.repo_id, authorize_virtual_chunk_access),
