@@ -591,3 +591,39 @@ def test_a_process_using_s3_exits_without_unclosed_sessions(s3_source):
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == str(int(VALUES.sum()))
     assert "Unclosed" not in done.stderr, done.stderr
+
+
+def test_location_pins_round_trip_and_older_manifests_still_read():
+    from frazil.format import ChunkRefs, ManifestSegment, RefKind, pin_location
+
+    n = 4
+    refs = ChunkRefs(
+        coords=np.arange(n, dtype=np.int64).reshape(n, 1),
+        kind=np.full(n, RefKind.VIRTUAL, dtype=np.uint8),
+        chunk_id=np.zeros((n, 12), dtype=np.uint8),
+        offset=np.arange(n, dtype=np.uint64) * 8,
+        length=np.full(n, 8, dtype=np.uint64),
+        checksum=np.zeros(n, dtype=np.uint32),
+        location=np.array([0, 1, 0, 2], dtype=np.uint32),
+        locations=(
+            "s3://b/a.nc",
+            pin_location("s3://b/b.nc", '"etag-1"'),
+            pin_location("s3://b/c.nc", None, 1_700_000_000),
+        ),
+    )
+    manifest = Manifest(
+        manifest_id="0" * 20, segments=(ManifestSegment(node_id="n", block=(0,), refs=refs),)
+    )
+    back = Manifest.decode(manifest.encode(), key="manifests/x").segments[0].refs
+    assert [back.locations[i] for i in back.location.tolist()] == [
+        refs.locations[i] for i in refs.location.tolist()
+    ]
+    assert frazil.format.split_location(back.locations[int(back.location[1])]) == (
+        "s3://b/b.nc",
+        '"etag-1"',
+        None,
+    )
+    # what a manifest written before pins holds: the URLs alone
+    assert frazil.format.locations_from_json(["s3://b/a.nc"], [], key="k") == ("s3://b/a.nc",)
+    with pytest.raises(frazil.FormatError):
+        frazil.format.locations_from_json(["s3://b/a.nc"], [[5, None, 1]], key="k")
