@@ -627,3 +627,24 @@ def test_location_pins_round_trip_and_older_manifests_still_read():
     assert frazil.format.locations_from_json(["s3://b/a.nc"], [], key="k") == ("s3://b/a.nc",)
     with pytest.raises(frazil.FormatError):
         frazil.format.locations_from_json(["s3://b/a.nc"], [[5, None, 1]], key="k")
+
+
+def test_any_fsspec_protocol_can_be_a_container(tmp_path):
+    import fsspec
+
+    fs = fsspec.filesystem("memory")
+    folder = f"/virtual-{uuid.uuid4().hex[:8]}"
+    fs.pipe(f"{folder}/a.bin", HEADER + VALUES.tobytes())
+    prefix = f"memory://{folder}/"
+    repo = new_repo(
+        tmp_path / "repo", frazil.VirtualChunkContainer(prefix, frazil.fsspec_store("memory"))
+    )
+    s = repo.writable_session("main")
+    add_array(s)
+    s.store.set_virtual_refs_arr("/v", (8,), *refs_into(f"{prefix}a.bin"))
+    s.commit("memory refs")
+    np.testing.assert_array_equal(
+        read(repo.reopen(authorize_virtual_chunk_access={prefix: None})), VALUES
+    )
+    with pytest.raises(frazil.VirtualChunkNotAuthorizedError):
+        read(repo)
