@@ -1,4 +1,4 @@
-"""The workloads W1-W10. Each runs inside a fresh process (see ``_runner.py``), sets up
+"""The workloads W1-W10 and W12. Each runs inside a fresh process (see ``_runner.py``), sets up
 its data untimed, times only the operation it is about, and validates the result by
 reading the data back. A workload returns ``{metric: value}``; a failed validation raises.
 """
