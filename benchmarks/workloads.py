@@ -1,4 +1,4 @@
-"""The workloads W1-W10. Each runs inside a fresh process (see ``_runner.py``), sets up
+"""The workloads W1-W10 and W12. Each runs inside a fresh process (see ``_runner.py``), sets up
 its data untimed, times only the operation it is about, and validates the result by
 reading the data back. A workload returns ``{metric: value}``; a failed validation raises.
 """
@@ -497,6 +497,75 @@ def w9_ten_million(adapter: Adapter, params: dict[str, Any], quick: bool) -> dic
     }
 
 
+# ----------------------------------------------------------------------------- W12
+def _w12_files(root: str, count: int) -> str:
+    """``count`` small source files under ``root/src``; returns the container prefix."""
+    folder = os.path.join(root + "-src")
+    os.makedirs(folder, exist_ok=True)
+    for i in range(count):
+        with open(os.path.join(folder, f"f{i:05d}.bin"), "wb") as f:
+            f.write(np.arange(100 * 8, dtype="<i8").tobytes())  # 100 chunks of 8 bytes
+    return f"file://{folder}/"
+
+
+def w12_virtual_refs(adapter: Adapter, params: dict[str, Any], quick: bool) -> dict[str, float]:
+    """Commit 1,000,000 virtual refs into 10,000 files with ``set_virtual_refs_arr``
+    (flat NumPy arrays, locations repeated per chunk); report the time, the manifest
+    bytes per ref, and a cold read of the refs through the container."""
+    files, per_file = (100, 100) if quick else (10_000, 100)
+    n = files * per_file
+    prefix = _w12_files(adapter.root, files)
+    module = adapter._module()  # type: ignore[attr-defined]
+    config = module.RepositoryConfig.default()
+    folder = prefix.removeprefix("file://")
+    config.set_virtual_chunk_container(
+        module.VirtualChunkContainer(prefix, module.local_filesystem_store(folder))
+    )
+    access = {prefix: None}
+    storage = adapter._storage()  # type: ignore[attr-defined]
+    repo = module.Repository.create(storage, config, authorize_virtual_chunk_access=access)
+    session = repo.writable_session("main")
+    side = round(n**0.5)
+    zarr.create_array(
+        session.store,
+        name="v",
+        shape=(side, side),
+        chunks=(1, 1),
+        dtype="<i8",
+        compressors=None,
+        fill_value=-1,
+    )
+    names = np.array([f"{prefix}f{i:05d}.bin" for i in range(files)])
+    locations = np.repeat(names, per_file).tolist()  # what VirtualiZarr-style code holds
+    offsets = np.tile(np.arange(per_file, dtype=np.uint64) * 8, files)
+    lengths = np.full(n, 8, dtype=np.uint64)
+    quiesce()
+    start = time.perf_counter()
+    failed = session.store.set_virtual_refs_arr(
+        "/v", (side, side), locations, offsets, lengths, validate_containers=True
+    )
+    set_s = time.perf_counter() - start
+    session.commit(f"{n} virtual refs")
+    total_s = time.perf_counter() - start
+    check(not failed, f"W12 refused {len(failed or [])} refs")
+    manifest_bytes = 0
+    for dirpath, _, filenames in os.walk(adapter.root):
+        if "manifest" in dirpath:
+            manifest_bytes += sum(os.path.getsize(os.path.join(dirpath, f)) for f in filenames)
+    repo = module.Repository.open(storage, authorize_virtual_chunk_access=access)
+    start = time.perf_counter()
+    values = zarr.open_array(repo.readonly_session("main").store, path="v", mode="r")[:2, :]
+    read_s = time.perf_counter() - start
+    expected = np.tile(np.arange(per_file), (2 * side) // per_file + 1)[: 2 * side]
+    check(np.array_equal(values.reshape(-1), expected), "W12 virtual data differs")
+    return {
+        "set refs s": set_s,
+        "set+commit s": total_s,
+        "manifest bytes/ref": manifest_bytes / n,
+        "read 2 rows s": read_s,
+    }
+
+
 # ----------------------------------------------------------------------------- W10
 def w10_many_forks(adapter: Adapter, params: dict[str, Any], quick: bool) -> dict[str, float]:
     """Merge 10,000 pickled one-chunk forks, all at once or tree-reduced 8 at a time."""
@@ -769,6 +838,18 @@ WORKLOADS: dict[str, Workload] = {
             "cold read ms before": "lower",
             "cold read ms after": "lower",
             "rewrite ms": "lower",
+        },
+    ),
+    "W12": Workload(
+        "W12",
+        "1,000,000 virtual refs into 10,000 files via set_virtual_refs_arr",
+        w12_virtual_refs,
+        lambda quick: [Variant("1M refs", {}, TRANSACTIONAL)],
+        {
+            "set refs s": "lower",
+            "set+commit s": "lower",
+            "manifest bytes/ref": "lower",
+            "read 2 rows s": "lower",
         },
     ),
     "W8": Workload(

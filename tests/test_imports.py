@@ -44,6 +44,7 @@ LAYERS = {
     "distributed": 8,
     "_distributed": 8,
     "virtual": 8,
+    "credentials": 8,
     "jobs": 8,
     # L9 applications and the test kit
     "catalog": 9,
@@ -220,6 +221,8 @@ def test_all_is_sorted_and_complete():
         "cli",
         "jobs",
         "catalog",
+        "credentials",
+        "virtual",
     }
     assert public <= set(frazil.__all__), public - set(frazil.__all__)
     for name in frazil.__all__:

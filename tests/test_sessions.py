@@ -419,6 +419,14 @@ def test_virtual_references_read_bytes_of_outside_files(repo, tmp_path):
     session.set_virtual_ref("v/c/1", f"file://{raw}", offset=22, length=16)
     assert session.chunk_type("/v", [0]) == frazil.ChunkType.virtual
     session.commit("virtual")
+    # reading needs the file's container declared and authorised for this object
+    with pytest.raises(frazil.VirtualChunkNotAuthorizedError, match=r"outside\.bin"):
+        zarr.open_array(repo.readonly_session("main").store, path="v", mode="r")[:]
+    config = repo.config
+    config.set_virtual_chunk_container(
+        frazil.VirtualChunkContainer(f"file://{tmp_path}/", frazil.local_filesystem_store(tmp_path))
+    )
+    repo = repo.reopen(config, authorize_virtual_chunk_access={f"file://{tmp_path}/": None})
     ro = repo.readonly_session("main")
     np.testing.assert_array_equal(zarr.open_array(ro.store, path="v", mode="r")[:], values)
     assert ro.all_virtual_chunk_locations() == sorted([str(raw), f"file://{raw}"])

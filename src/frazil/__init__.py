@@ -6,7 +6,7 @@ modules. ``tests/test_imports.py`` holds the map and enforces it; ``docs/design/
 explains it::
 
     L9 applications   catalog/  cli/  testing/
-    L8 integrations   jobs/  dask  xarray  distributed  (_dask _xarray _distributed)
+    L8 integrations   jobs/  virtual/  dask  xarray  distributed  credentials  (_dask _xarray _distributed)
     L7 facade         _repository/  repository, refs, history, sessions, maintenance, jobs
     L6 sessions       _session/   state, store, committer, forks, session
     L5 transactions   _commit/    build, protocol, rebase, solvers, staging, tickets
@@ -43,6 +43,7 @@ if _TYPE_CHECKING:  # explicit re-exports for type checkers: the same names as _
         CommitRetryConfig as CommitRetryConfig,
         CompressionAlgorithm as CompressionAlgorithm,
         CompressionConfig as CompressionConfig,
+        Credentials as Credentials,
         ManifestConfig as ManifestConfig,
         ManifestPreloadCondition as ManifestPreloadCondition,
         ManifestPreloadConfig as ManifestPreloadConfig,
@@ -52,17 +53,25 @@ if _TYPE_CHECKING:  # explicit re-exports for type checkers: the same names as _
         ManifestVirtualChunkLocationCompressionConfig as ManifestVirtualChunkLocationCompressionConfig,
         ObjectStoreConfig as ObjectStoreConfig,
         RepositoryConfig as RepositoryConfig,
+        S3Credentials as S3Credentials,
+        S3StaticCredentials as S3StaticCredentials,
         StorageConcurrencySettings as StorageConcurrencySettings,
         StorageRetriesSettings as StorageRetriesSettings,
         StorageSettings as StorageSettings,
         StorageTimeoutSettings as StorageTimeoutSettings,
         VirtualChunkContainer as VirtualChunkContainer,
         azure_store as azure_store,
+        containers_credentials as containers_credentials,
         fsspec_store as fsspec_store,
         gcs_store as gcs_store,
         http_store as http_store,
         local_filesystem_store as local_filesystem_store,
+        s3_anonymous_credentials as s3_anonymous_credentials,
         s3_compatible_store as s3_compatible_store,
+        s3_credentials as s3_credentials,
+        s3_from_env_credentials as s3_from_env_credentials,
+        s3_refreshable_credentials as s3_refreshable_credentials,
+        s3_static_credentials as s3_static_credentials,
         s3_store as s3_store,
     )
     from frazil._errors import (
@@ -87,6 +96,8 @@ if _TYPE_CHECKING:  # explicit re-exports for type checkers: the same names as _
         ShardsFailedError as ShardsFailedError,
         SnapshotNotFoundError as SnapshotNotFoundError,
         StorageError as StorageError,
+        VirtualChunkNotAuthorizedError as VirtualChunkNotAuthorizedError,
+        VirtualSourceChangedError as VirtualSourceChangedError,
     )
     from frazil._ops import (
         ChunkStorageStats as ChunkStorageStats,
@@ -110,6 +121,7 @@ if _TYPE_CHECKING:  # explicit re-exports for type checkers: the same names as _
         FrazilStore as FrazilStore,
         Session as Session,
         SessionMode as SessionMode,
+        VirtualChunkSpec as VirtualChunkSpec,
     )
     from frazil.catalog import (
         AsyncClient as AsyncClient,
@@ -139,6 +151,15 @@ _LAZY: dict[str, str] = {
         (
             "CachingConfig",
             "CommitRetryConfig",
+            "Credentials",
+            "S3Credentials",
+            "S3StaticCredentials",
+            "containers_credentials",
+            "s3_anonymous_credentials",
+            "s3_credentials",
+            "s3_from_env_credentials",
+            "s3_refreshable_credentials",
+            "s3_static_credentials",
             "CompressionAlgorithm",
             "CompressionConfig",
             "ManifestConfig",
@@ -174,7 +195,8 @@ _LAZY: dict[str, str] = {
     ),
     "Repository": "frazil._repository",
     **dict.fromkeys(
-        ("ChunkType", "ForkSession", "FrazilStore", "Session", "SessionMode"), "frazil._session"
+        ("ChunkType", "ForkSession", "FrazilStore", "Session", "SessionMode", "VirtualChunkSpec"),
+        "frazil._session",
     ),
     **dict.fromkeys(
         (
@@ -194,7 +216,18 @@ __version__ = "0.1.0"
 __all__ = sorted([*_LAZY, "__version__"])  # noqa: PLE0605 -- derived from the one table
 
 _SUBMODULES = frozenset(
-    {"catalog", "dask", "distributed", "format", "jobs", "storage", "testing", "xarray"}
+    {
+        "catalog",
+        "credentials",
+        "dask",
+        "distributed",
+        "format",
+        "jobs",
+        "storage",
+        "testing",
+        "virtual",
+        "xarray",
+    }
 )
 
 

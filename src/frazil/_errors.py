@@ -21,8 +21,10 @@ handler does about the error, not by where it was raised::
     │   └── NoChangesToCommitError
     ├── ShardsFailedError              fix the shard function, then map (or resume) again
     ├── StorageError                   the world broke it; often transient
+    │   └── VirtualSourceChangedError  (a virtual chunk's file changed since referenced)
     ├── FormatError                    stored bytes are corrupt or from the future
-    └── InternalError                  a bug in frazil: please report it
+    ├── InternalError                  a bug in frazil: please report it
+    └── VirtualChunkNotAuthorizedError (also a PermissionError) authorise the container
 
 Every instance carries ``message`` and a stable, append-only ``kind`` code
 (:class:`ErrorKind`) so code can match the precise failure without one class per failure.
@@ -56,6 +58,8 @@ __all__ = [
     "ShardsFailedError",
     "SnapshotNotFoundError",
     "StorageError",
+    "VirtualChunkNotAuthorizedError",
+    "VirtualSourceChangedError",
 ]
 
 
@@ -145,6 +149,10 @@ class ErrorKind(StrEnum):
     NOT_A_CATALOG = "not-a-catalog"
     CLIENT_CLOSED = "client-closed"
     REPOSITORY_DELETED = "repository-deleted"
+    # virtual chunks
+    VIRTUAL_CHUNK_NOT_AUTHORIZED = "virtual-chunk-not-authorized"
+    VIRTUAL_SOURCE_CHANGED = "virtual-source-changed"
+    INVALID_CREDENTIALS = "invalid-credentials"
 
 
 class FrazilError(Exception):
@@ -461,6 +469,53 @@ class InternalError(FrazilError):
     """An unexpected internal error: a bug in frazil worth reporting."""
 
     default_kind = ErrorKind.INTERNAL
+
+
+class VirtualChunkNotAuthorizedError(FrazilError, PermissionError):
+    """A virtual chunk lives where this Repository object may not read.
+
+    Raised before anything is read: either no virtual chunk container of the repository's
+    configuration holds the chunk's location, or the container was not authorised when the
+    repository was opened (``authorize_virtual_chunk_access={prefix: credentials}``).
+
+    Attributes
+    ----------
+    location
+        The chunk's URL.
+    """
+
+    default_kind = ErrorKind.VIRTUAL_CHUNK_NOT_AUTHORIZED
+
+    def __init__(
+        self, message: str, *, location: str = "", kind: ErrorKind | str | None = None
+    ) -> None:
+        super().__init__(message, kind=kind)
+        self.location = location
+
+    def _extra_state(self) -> dict[str, Any]:
+        return {"location": self.location}
+
+
+class VirtualSourceChangedError(StorageError):
+    """The file a virtual chunk points into changed since the reference was written (its
+    ETag differs, it was modified after the pinned time, or it is too short).
+
+    Attributes
+    ----------
+    location
+        The chunk's URL.
+    """
+
+    default_kind = ErrorKind.VIRTUAL_SOURCE_CHANGED
+
+    def __init__(
+        self, message: str, *, location: str = "", kind: ErrorKind | str | None = None
+    ) -> None:
+        super().__init__(message, kind=kind)
+        self.location = location
+
+    def _extra_state(self) -> dict[str, Any]:
+        return {**super()._extra_state(), "location": self.location}
 
 
 for _name in __all__:

@@ -18,7 +18,7 @@ from frazil._changes.changeset import ChangeSet, ChunkRef, NodeOp, ref_at
 from frazil._changes.zarrmeta import ArrayLayout, parse_node_metadata
 from frazil._errors import AlreadyExistsError, ErrorKind, InvalidInputError, NodeNotFoundError
 from frazil._repo import Diff, net_moves
-from frazil.format import ChunkRefs, RefKind, new_id
+from frazil.format import ChunkRefs, RefKind, new_id, split_location
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
@@ -393,8 +393,9 @@ class Workspace:
                 table = await self.chunk_table(view)
                 virtual = table.kind == RefKind.VIRTUAL
                 if bool(virtual.any()):
-                    locations.update(
-                        table.locations[i] for i in np.unique(table.location[virtual]).tolist()
+                    locations.update(  # a loop over distinct entries, pins dropped
+                        split_location(table.locations[i])[0]
+                        for i in np.unique(table.location[virtual]).tolist()
                     )
         return sorted(locations)
 

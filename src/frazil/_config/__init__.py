@@ -18,6 +18,21 @@ names for knobs frazil's engine does not have) are accepted, persisted and repor
 
 from __future__ import annotations
 
+from frazil._config.credentials import (
+    AnyCredential,
+    AnyS3Credential,
+    Credentials,
+    S3Credentials,
+    S3StaticCredentials,
+    check_credentials,
+    containers_credentials,
+    s3_anonymous_credentials,
+    s3_credentials,
+    s3_from_env_credentials,
+    s3_refreshable_credentials,
+    s3_static_credentials,
+    s3fs_credential_options,
+)
 from frazil._config.manifest import (
     ManifestConfig,
     ManifestPreloadCondition,
@@ -53,10 +68,13 @@ from frazil._config.virtual import (
 )
 
 __all__ = [
+    "AnyCredential",
+    "AnyS3Credential",
     "CachingConfig",
     "CommitRetryConfig",
     "CompressionAlgorithm",
     "CompressionConfig",
+    "Credentials",
     "ManifestConfig",
     "ManifestPreloadCondition",
     "ManifestPreloadConfig",
@@ -66,18 +84,28 @@ __all__ = [
     "ManifestVirtualChunkLocationCompressionConfig",
     "ObjectStoreConfig",
     "RepositoryConfig",
+    "S3Credentials",
+    "S3StaticCredentials",
     "StorageConcurrencySettings",
     "StorageRetriesSettings",
     "StorageSettings",
     "StorageTimeoutSettings",
     "VirtualChunkContainer",
     "azure_store",
+    "check_credentials",
+    "containers_credentials",
     "fsspec_store",
     "gcs_store",
     "http_store",
     "local_filesystem_store",
+    "s3_anonymous_credentials",
     "s3_compatible_store",
+    "s3_credentials",
+    "s3_from_env_credentials",
+    "s3_refreshable_credentials",
+    "s3_static_credentials",
     "s3_store",
+    "s3fs_credential_options",
 ]
 
 for _name in __all__:

@@ -57,7 +57,7 @@ from frazil._repo.refs import (
     tag_key,
     validate_ref_name,
 )
-from frazil._repo.virtual import read_virtual
+from frazil._repo.virtual import VirtualReader, container_of, normalize_location
 
 __all__ = [
     "BRANCHES",
@@ -77,12 +77,14 @@ __all__ = [
     "SnapshotInfo",
     "Update",
     "UpdateType",
+    "VirtualReader",
     "ancestry",
     "ancestry_windows",
     "bootstrap",
     "branch_key",
     "cas_ref",
     "commits_between",
+    "container_of",
     "context_for",
     "create_job",
     "create_named_ref",
@@ -101,10 +103,10 @@ __all__ = [
     "named_ref_state",
     "net_moves",
     "new_token",
+    "normalize_location",
     "read_job",
     "read_ref",
     "read_updates",
-    "read_virtual",
     "record_update",
     "replace_job",
     "require_job",

@@ -16,8 +16,11 @@ from typing import TYPE_CHECKING, Any
 
 from frazil._check import check_commit_metadata
 from frazil._repo.io import RepoIO
+from frazil._repo.virtual import VirtualReader
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from frazil._config import RepositoryConfig
     from frazil.storage import Storage
 
@@ -32,6 +35,8 @@ class RepoContext:
     """Encoded object I/O and its caches."""
     repo_id: str
     """The repository's random id."""
+    virtual: VirtualReader
+    """Authorised reads of virtual chunks (the containers this context may read)."""
     default_metadata: dict[str, Any] = field(default_factory=dict)
     """Metadata merged into every commit (``Repository.set_default_commit_metadata``)."""
 
@@ -62,13 +67,33 @@ _KEEP_ALIVE: list[RepoContext] = []
 """The most recently used contexts stay alive between sessions (their caches are warm)."""
 
 
-def context_for(storage: Storage, config: RepositoryConfig, repo_id: str) -> RepoContext:
-    """The process-wide context (and caches) of a repository, created on first use."""
-    key = (storage, config.fingerprint(), repo_id, os.getpid())
+def context_for(
+    storage: Storage,
+    config: RepositoryConfig,
+    repo_id: str,
+    virtual_access: Mapping[str, object] | None = None,
+) -> RepoContext:
+    """The process-wide context (and caches) of a repository, created on first use.
+
+    Repository objects given different virtual chunk authorisations
+    (``virtual_access``, ``{url_prefix: credentials or None}``) get different contexts:
+    credentials belong to the objects that were given them, never to the process.
+
+    Raises
+    ------
+    InvalidInputError
+        If ``virtual_access`` names no declared container or holds no credentials.
+    """
+    reader = VirtualReader(
+        config.virtual_chunk_containers,
+        virtual_access,
+        concurrency=config.max_concurrent_requests,
+    )
+    key = (storage, config.fingerprint(), repo_id, os.getpid(), reader.key())
     with _CONTEXTS_LOCK:
         context = _CONTEXTS.get(key)
         if context is None:
-            context = RepoContext(io=RepoIO(storage, config), repo_id=repo_id)
+            context = RepoContext(io=RepoIO(storage, config), repo_id=repo_id, virtual=reader)
             _CONTEXTS[key] = context
             _KEEP_ALIVE.append(context)
             del _KEEP_ALIVE[:-16]

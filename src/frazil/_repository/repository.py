@@ -17,6 +17,7 @@ from frazil._errors import (
 from frazil._repo import (
     RepoIO,
     UpdateType,
+    VirtualReader,
     bootstrap,
     context_for,
     record_update,
@@ -65,23 +66,44 @@ class Repository(
     def __reduce__(self) -> tuple[Any, ...]:
         return (
             _restore_repository,
-            (self._storage, self._ctx.config, self._doc, self._read_only_reason),
+            (
+                self._storage,
+                self._ctx.config,
+                self._doc,
+                self._read_only_reason,
+                self._ctx.virtual.access or None,
+            ),
         )
 
     # ------------------------------------------------------------------ opening
     @classmethod
-    async def create_async(cls, storage: Storage, config: RepositoryConfig | None = None) -> Self:
+    async def create_async(
+        cls,
+        storage: Storage,
+        config: RepositoryConfig | None = None,
+        authorize_virtual_chunk_access: dict[str, Any] | None = None,
+    ) -> Self:
         """Async version of :meth:`create`."""
         storage = check_storage(storage)
         config = check_config(config) or RepositoryConfig()
+        VirtualReader(config.virtual_chunk_containers, authorize_virtual_chunk_access)  # checks
         doc = await bootstrap(RepoIO(storage, config))
-        repo = cls(context_for(storage, config, doc.repo_id), storage, doc)
+        repo = cls(
+            context_for(storage, config, doc.repo_id, authorize_virtual_chunk_access),
+            storage,
+            doc,
+        )
         if config != RepositoryConfig():
             await repo.save_config_async()
         return repo
 
     @classmethod
-    def create(cls, storage: Storage, config: RepositoryConfig | None = None) -> Self:
+    def create(
+        cls,
+        storage: Storage,
+        config: RepositoryConfig | None = None,
+        authorize_virtual_chunk_access: dict[str, Any] | None = None,
+    ) -> Self:
         """Create a new repository in an empty storage location.
 
         Parameters
@@ -90,6 +112,11 @@ class Repository(
             Where the repository lives, e.g. ``local_filesystem_storage(path)``.
         config
             Configuration; saved in the repository if it differs from the default.
+        authorize_virtual_chunk_access
+            ``{url_prefix: credentials or None}``: the virtual chunk containers this
+            object may read, each with its credentials (``frazil.credentials``; ``None``
+            for containers that need none). Virtual chunks elsewhere are refused when
+            read. Credentials are kept by this object only, never stored.
 
         Returns
         -------
@@ -104,10 +131,15 @@ class Repository(
         InvalidInputError
             If the location holds other objects.
         """
-        return sync(cls.create_async(storage, config))
+        return sync(cls.create_async(storage, config, authorize_virtual_chunk_access))
 
     @classmethod
-    async def open_async(cls, storage: Storage, config: RepositoryConfig | None = None) -> Self:
+    async def open_async(
+        cls,
+        storage: Storage,
+        config: RepositoryConfig | None = None,
+        authorize_virtual_chunk_access: dict[str, Any] | None = None,
+    ) -> Self:
         """Async version of :meth:`open`."""
         storage = check_storage(storage)
         check_config(config)
@@ -123,10 +155,19 @@ class Repository(
         doc = RepoDoc.decode(data, key=layout.REPO_KEY)
         if config is None:
             config = await cls.fetch_config_async(storage) or RepositoryConfig()
-        return cls(context_for(storage, config, doc.repo_id), storage, doc)
+        return cls(
+            context_for(storage, config, doc.repo_id, authorize_virtual_chunk_access),
+            storage,
+            doc,
+        )
 
     @classmethod
-    def open(cls, storage: Storage, config: RepositoryConfig | None = None) -> Self:
+    def open(
+        cls,
+        storage: Storage,
+        config: RepositoryConfig | None = None,
+        authorize_virtual_chunk_access: dict[str, Any] | None = None,
+    ) -> Self:
         """Open an existing repository.
 
         Parameters
@@ -135,6 +176,11 @@ class Repository(
             Where the repository lives.
         config
             Use this configuration instead of the one saved in the repository.
+        authorize_virtual_chunk_access
+            ``{url_prefix: credentials or None}``: the virtual chunk containers this
+            object may read, each with its credentials (``frazil.credentials``; ``None``
+            for containers that need none). Virtual chunks elsewhere are refused when
+            read. Credentials are kept by this object only, never stored.
 
         Raises
         ------
@@ -142,27 +188,40 @@ class Repository(
             (a :class:`NotFoundError`) if there is no repository there.
         FormatError
             If the repository was written by a newer, incompatible frazil.
+        InvalidInputError
+            If ``authorize_virtual_chunk_access`` names a prefix that is no container of
+            the configuration, or holds something that is not credentials.
         """
-        return sync(cls.open_async(storage, config))
+        return sync(cls.open_async(storage, config, authorize_virtual_chunk_access))
 
     @classmethod
     async def open_or_create_async(
-        cls, storage: Storage, config: RepositoryConfig | None = None
+        cls,
+        storage: Storage,
+        config: RepositoryConfig | None = None,
+        authorize_virtual_chunk_access: dict[str, Any] | None = None,
     ) -> Self:
         """Async version of :meth:`open_or_create`."""
+        access = authorize_virtual_chunk_access
         try:
-            return await cls.open_async(storage, config)
+            return await cls.open_async(storage, config, access)
         except RepositoryNotFoundError:
             pass
         try:
-            return await cls.create_async(storage, config)
+            return await cls.create_async(storage, config, access)
         except AlreadyExistsError:
-            return await cls.open_async(storage, config)
+            return await cls.open_async(storage, config, access)
 
     @classmethod
-    def open_or_create(cls, storage: Storage, config: RepositoryConfig | None = None) -> Self:
-        """Open the repository at ``storage``, creating it if there is none."""
-        return sync(cls.open_or_create_async(storage, config))
+    def open_or_create(
+        cls,
+        storage: Storage,
+        config: RepositoryConfig | None = None,
+        authorize_virtual_chunk_access: dict[str, Any] | None = None,
+    ) -> Self:
+        """Open the repository at ``storage``, creating it if there is none (arguments as
+        for :meth:`open`)."""
+        return sync(cls.open_or_create_async(storage, config, authorize_virtual_chunk_access))
 
     @staticmethod
     async def exists_async(storage: Storage) -> bool:
@@ -224,11 +283,24 @@ class Repository(
         """The repository's random id (forks of other repositories are refused by it)."""
         return self._doc.repo_id
 
-    def reopen(self, config: RepositoryConfig | None = None) -> Repository:
-        """A new Repository object on the same storage with another configuration."""
+    def reopen(
+        self,
+        config: RepositoryConfig | None = None,
+        authorize_virtual_chunk_access: dict[str, Any] | None = None,
+    ) -> Repository:
+        """A new Repository object on the same storage with another configuration.
+
+        ``authorize_virtual_chunk_access`` replaces this object's authorisation when
+        given (see :meth:`open`); otherwise the new object may read what this one may.
+        """
         config = check_config(config) or self._ctx.config
+        access = (
+            self._ctx.virtual.access
+            if authorize_virtual_chunk_access is None
+            else authorize_virtual_chunk_access
+        )
         repo = Repository(
-            context_for(self._storage, config, self._doc.repo_id),
+            context_for(self._storage, config, self._doc.repo_id, access),
             self._storage,
             self._doc,
             read_only_reason=self._read_only_reason,
@@ -236,9 +308,18 @@ class Repository(
         repo._ctx.default_metadata = dict(self._ctx.default_metadata)
         return repo
 
-    async def reopen_async(self, config: RepositoryConfig | None = None) -> Repository:
+    async def reopen_async(
+        self,
+        config: RepositoryConfig | None = None,
+        authorize_virtual_chunk_access: dict[str, Any] | None = None,
+    ) -> Repository:
         """Async version of :meth:`reopen` (it does no I/O; provided for symmetry)."""
-        return self.reopen(config)
+        return self.reopen(config, authorize_virtual_chunk_access)
+
+    @property
+    def authorized_virtual_container_prefixes(self) -> set[str]:
+        """The virtual chunk container prefixes this object may read."""
+        return set(self._ctx.virtual.authorized_prefixes)
 
     def as_read_only(self, reason: str | None = None) -> Repository:
         """A view of this repository that reads as usual and refuses every write.
@@ -289,10 +370,14 @@ Repository.__module__ = "frazil"
 
 
 def _restore_repository(
-    storage: Storage, config: RepositoryConfig, doc: RepoDoc, read_only_reason: str | None = None
+    storage: Storage,
+    config: RepositoryConfig,
+    doc: RepoDoc,
+    read_only_reason: str | None = None,
+    virtual_access: dict[str, Any] | None = None,
 ) -> Repository:
     return Repository(
-        context_for(storage, config, doc.repo_id),
+        context_for(storage, config, doc.repo_id, virtual_access),
         storage,
         doc,
         read_only_reason=read_only_reason,

@@ -18,6 +18,7 @@ from frazil._session.forks import (
 from frazil._session.session import ChunkType, ForkSession, Session, session_for
 from frazil._session.state import SessionMode, SessionState, state_of
 from frazil._session.store import FrazilStore
+from frazil._session.virtual import VirtualChunkSpec
 
 __all__ = [
     "ChunkType",
@@ -26,6 +27,7 @@ __all__ = [
     "Session",
     "SessionMode",
     "SessionState",
+    "VirtualChunkSpec",
     "check_ticket",
     "copy_fork",
     "delete_forks",

@@ -28,7 +28,7 @@ from frazil._errors import (
     ReadOnlyError,
     SessionStateError,
 )
-from frazil._repo import context_for, read_virtual
+from frazil._repo import context_for
 from frazil._sync import sync
 from frazil.format import RefKind, encode_id
 from frazil.storage import slice_range
@@ -228,7 +228,7 @@ class SessionState:
                 )
             case RefKind.VIRTUAL:
                 assert ref.location is not None
-                data = await read_virtual(ref.location, ref.offset, ref.length)
+                data = await self.ctx.virtual.read(ref.location, ref.offset, ref.length)
                 return slice_range(data, byte_range)
         raise InvalidInputError(f"cannot read a reference of kind {ref.kind!r}")  # pragma: no cover
 
@@ -356,6 +356,10 @@ class SessionState:
         }
         if self.ctx.io.config_fingerprint != _DEFAULT_FINGERPRINT:
             state["config"] = self.ctx.config
+        if self.ctx.virtual.access:
+            # copies read the same virtual containers as the original (its credentials
+            # travel with it, as the storage's do)
+            state["virtual_access"] = self.ctx.virtual.access
         if self.branch is not None:
             state["branch"] = self.branch
         if self.mode != SessionMode.READONLY:
@@ -371,7 +375,10 @@ class SessionState:
     def from_pickle(cls, state: dict[str, Any]) -> SessionState:
         """Rebuild a state from :meth:`to_pickle` in this process."""
         ctx = context_for(
-            state["storage"], state.get("config") or RepositoryConfig(), state["repo"]
+            state["storage"],
+            state.get("config") or RepositoryConfig(),
+            state["repo"],
+            state.get("virtual_access"),
         )
         mode = SessionMode(state.get("mode", 0))
         changes = None

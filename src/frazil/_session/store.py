@@ -18,6 +18,7 @@ zarr's ``ByteRequest`` becomes a frazil byte range, and writes to a read-only st
 from __future__ import annotations
 
 import hashlib
+import math
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -37,13 +38,18 @@ from frazil._changes import (
     parse_node_metadata,
     resolve_key,
 )
+from frazil._check import require_int
 from frazil._checksum import crc32c
 from frazil._errors import ErrorKind, InvalidInputError, ReadOnlyError, SessionStateError
+from frazil._repo import container_of
+from frazil._session.virtual import VirtualChunkSpec, checksum_pins, write_virtual_table
+from frazil._sync import sync
 from frazil.format import ChunkRefs, RefKind, encode_id, new_id_bytes
 from frazil.storage import OffsetRange, SuffixRange, WindowRange, slice_range, validate_key
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Iterable
+    import datetime
+    from collections.abc import AsyncIterator, Iterable, Sequence
 
     from zarr.abc.store import ByteRequest
     from zarr.core.buffer import BufferPrototype
@@ -53,6 +59,9 @@ if TYPE_CHECKING:
     from frazil.storage import ByteRange
 
 __all__ = ["FrazilStore"]
+
+type _Failed = list[tuple[int, ...]] | None
+"""Chunk indices of references skipped by container validation (None: none skipped)."""
 
 _READ_ONLY_MESSAGE = "store was opened in read-only mode and does not support writing"
 
@@ -425,6 +434,293 @@ class FrazilStore(Store):
         keys = await self._keys_with_prefix(base)
         sizes = await self._state.io.read_many([partial(self.getsize, k) for k in keys])
         return int(sum(sizes))
+
+    # ------------------------------------------------------------------ virtual references
+    async def set_virtual_ref_async(
+        self,
+        key: str,
+        location: str,
+        *,
+        offset: int,
+        length: int,
+        checksum: str | datetime.datetime | None = None,
+        validate_container: bool = True,
+    ) -> None:
+        """Async version of :meth:`set_virtual_ref`."""
+        self._check_writable()
+        ws = await self._state.workspace()
+        resolved = resolve_key(ws, key)
+        if not isinstance(resolved, ChunkKey):
+            raise InvalidInputError(
+                f"{key!r} is not a chunk key of an existing array", kind=ErrorKind.INVALID_KEY
+            )
+        where: object = location
+        if not isinstance(where, str) or not where:
+            raise InvalidInputError(
+                f"a virtual chunk location must be a non-empty URL string, got {where!r}",
+                kind=ErrorKind.INVALID_ARGUMENT,
+            )
+        failed = write_virtual_table(
+            self._state,
+            ws,
+            resolved.view,
+            np.asarray([resolved.coords], dtype=np.int64).reshape(1, -1),
+            np.asarray([location]),
+            np.asarray([require_int("virtual reference offset", offset)]),
+            np.asarray([require_int("virtual reference length", length)]),
+            pins=checksum_pins(checksum, 1),
+            validate_containers=validate_container,
+        )
+        if failed:
+            container_of(self._state.config.virtual_chunk_containers, location)  # raises
+
+    def set_virtual_ref(
+        self,
+        key: str,
+        location: str,
+        *,
+        offset: int,
+        length: int,
+        checksum: str | datetime.datetime | None = None,
+        validate_container: bool = True,
+    ) -> None:
+        """Point the chunk ``key`` at ``length`` bytes at ``offset`` of ``location``.
+
+        Parameters
+        ----------
+        key
+            A chunk key, like ``"temperature/c/0/1"``.
+        location
+            The file's URL (``s3://bucket/file.nc``, ``file:///data/file.nc``, ...).
+        offset, length
+            The byte range of the chunk in the file.
+        checksum
+            Pins the file: an ETag (str), or a time after which it must not have been
+            modified (datetime). Reading fails if the file changed.
+        validate_container
+            Refuse a location that no virtual chunk container of the configuration holds.
+
+        Raises
+        ------
+        InvalidInputError
+            If the key is no chunk of an existing array, the location is not a URL or is
+            in no container (with validation), or the offset or length is negative.
+        """
+        sync(
+            self.set_virtual_ref_async(
+                key,
+                location,
+                offset=offset,
+                length=length,
+                checksum=checksum,
+                validate_container=validate_container,
+            )
+        )
+
+    async def set_virtual_refs_async(
+        self,
+        array_path: str,
+        chunks: Sequence[VirtualChunkSpec],
+        *,
+        validate_containers: bool = True,
+    ) -> _Failed:
+        """Async version of :meth:`set_virtual_refs`."""
+        self._check_writable()
+        ws = await self._state.workspace()
+        view = ws.require_array(array_path)
+        specs: Sequence[object] = [*chunks]
+        for spec in specs:
+            if not isinstance(spec, VirtualChunkSpec):
+                raise InvalidInputError(
+                    f"set_virtual_refs takes a list of frazil.VirtualChunkSpec, got "
+                    f"{type(spec).__name__!r}",
+                    kind=ErrorKind.INVALID_ARGUMENT,
+                )
+        ndim = view.layout.ndim
+        try:
+            coords = np.asarray([[*c.index] for c in chunks], dtype=np.int64)
+        except (TypeError, ValueError) as exc:
+            raise InvalidInputError(
+                f"VirtualChunkSpec indices must be integer sequences: {exc}",
+                kind=ErrorKind.INVALID_CHUNK_INDEX,
+            ) from exc
+        if len(chunks) and tuple(coords.shape) != (len(chunks), ndim):
+            raise InvalidInputError(
+                f"every VirtualChunkSpec index of {array_path!r} needs {ndim} coordinates",
+                kind=ErrorKind.INVALID_CHUNK_INDEX,
+            )
+        checksums = [c.etag_checksum or c.last_updated_at_checksum for c in chunks]
+        return write_virtual_table(
+            self._state,
+            ws,
+            view,
+            coords.reshape(len(chunks), ndim),
+            np.asarray([c.location for c in chunks], dtype=object),
+            np.asarray([c.offset for c in chunks], dtype=None if chunks else np.int64),
+            np.asarray([c.length for c in chunks], dtype=None if chunks else np.int64),
+            pins=checksum_pins(checksums, len(chunks))
+            if any(x is not None for x in checksums)
+            else None,
+            validate_containers=validate_containers,
+        )
+
+    def set_virtual_refs(
+        self,
+        array_path: str,
+        chunks: Sequence[VirtualChunkSpec],
+        *,
+        validate_containers: bool = True,
+    ) -> _Failed:
+        """Record many virtual references of one array.
+
+        Parameters
+        ----------
+        array_path
+            The array, like ``"/group/temperature"``.
+        chunks
+            One :class:`VirtualChunkSpec` per chunk.
+        validate_containers
+            Skip (and report) references whose location no container holds.
+
+        Returns
+        -------
+        list of tuple of int or None
+            The indices of the references skipped by validation, or None if every one
+            was recorded.
+
+        Raises
+        ------
+        InvalidInputError
+            On a bad index, location, offset or length (nothing is recorded).
+        """
+        return sync(
+            self.set_virtual_refs_async(array_path, chunks, validate_containers=validate_containers)
+        )
+
+    async def set_virtual_refs_arr_async(
+        self,
+        array_path: str,
+        chunk_grid_shape: tuple[int, ...],
+        locations: Any,
+        offsets: Any,
+        lengths: Any,
+        *,
+        arr_offset: tuple[int, ...] | None = None,
+        checksum: Any = None,
+        validate_containers: bool = True,
+    ) -> _Failed:
+        """Async version of :meth:`set_virtual_refs_arr`."""
+        self._check_writable()
+        ws = await self._state.workspace()
+        view = ws.require_array(array_path)
+        try:
+            grid = tuple(int(g) for g in chunk_grid_shape)
+        except (TypeError, ValueError):
+            grid = ()
+        if len(grid) != view.layout.ndim or any(g < 0 for g in grid):
+            raise InvalidInputError(
+                f"chunk_grid_shape {chunk_grid_shape!r} must be {view.layout.ndim} "
+                f"non-negative integers for {array_path!r}",
+                kind=ErrorKind.INVALID_ARGUMENT,
+            )
+        n = math.prod(grid)
+        if isinstance(locations, np.ndarray):
+            where = locations
+        else:  # np.asarray would quietly turn 3 into "3": check the types first
+            items = list(locations)
+            strings = set(map(type, items)) <= {str}
+            where = np.asarray(items) if strings and items else np.asarray(items, dtype=object)
+        if where.size != n:
+            raise InvalidInputError(
+                f"locations has {where.size} entries for a chunk grid of {grid} ({n} chunks)",
+                kind=ErrorKind.INVALID_ARGUMENT,
+            )
+        start = np.zeros(len(grid), dtype=np.int64)
+        if arr_offset is not None:
+            try:
+                start = np.asarray([int(a) for a in arr_offset], dtype=np.int64)
+            except (TypeError, ValueError):
+                start = np.zeros(0, dtype=np.int64)
+            if start.shape != (len(grid),) or bool((start < 0).any()):
+                raise InvalidInputError(
+                    f"arr_offset {arr_offset!r} must be {len(grid)} non-negative integers",
+                    kind=ErrorKind.INVALID_CHUNK_INDEX,
+                )
+        coords = np.stack(np.unravel_index(np.arange(n), grid), axis=1) if n else None
+        coords = (
+            coords.astype(np.int64) + start
+            if coords is not None
+            else np.zeros((0, len(grid)), dtype=np.int64)
+        )
+        return write_virtual_table(
+            self._state,
+            ws,
+            view,
+            coords,
+            where.reshape(-1),
+            offsets,
+            lengths,
+            pins=checksum_pins(checksum, n),
+            validate_containers=validate_containers,
+            unique=True,
+        )
+
+    def set_virtual_refs_arr(
+        self,
+        array_path: str,
+        chunk_grid_shape: tuple[int, ...],
+        locations: Any,
+        offsets: Any,
+        lengths: Any,
+        *,
+        arr_offset: tuple[int, ...] | None = None,
+        checksum: Any = None,
+        validate_containers: bool = True,
+    ) -> _Failed:
+        """Record the virtual references of a block of chunks from NumPy arrays.
+
+        Vectorised: no Python work per chunk, so millions of references take seconds.
+
+        Parameters
+        ----------
+        array_path
+            The array, like ``"/temperature"``.
+        chunk_grid_shape
+            The shape of the block of chunks the arrays describe.
+        locations
+            File URLs, shaped like the block or flat in C order; ``""`` skips a chunk.
+        offsets, lengths
+            Byte ranges, shaped like ``locations`` (integers, not negative).
+        arr_offset
+            Chunk index of the block's first chunk in the array (for appends).
+        checksum
+            One ETag or last-modified time for every reference, or an array of them.
+        validate_containers
+            Skip (and report) references whose location no container holds.
+
+        Returns
+        -------
+        list of tuple of int or None
+            The indices of the references skipped by validation, or None.
+
+        Raises
+        ------
+        InvalidInputError
+            If shapes disagree, an offset or length is negative, a location is not a
+            string, or a chunk falls outside the array's grid (nothing is recorded).
+        """
+        return sync(
+            self.set_virtual_refs_arr_async(
+                array_path,
+                chunk_grid_shape,
+                locations,
+                offsets,
+                lengths,
+                arr_offset=arr_offset,
+                checksum=checksum,
+                validate_containers=validate_containers,
+            )
+        )
 
 
 def _digest(data: memoryview) -> str:

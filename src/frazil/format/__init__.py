@@ -7,7 +7,16 @@ describes the format and how it evolves.
 from __future__ import annotations
 
 from frazil.format import layout
-from frazil.format._chunkrefs import ChunkRefs, RefIndex, RefKind, coord_keys
+from frazil.format._chunkrefs import (
+    ChunkRefs,
+    RefIndex,
+    RefKind,
+    coord_keys,
+    locations_from_json,
+    locations_to_json,
+    pin_location,
+    split_location,
+)
 from frazil.format._envelope import (
     FORMAT_VERSION,
     Compression,
@@ -56,8 +65,12 @@ __all__ = [
     "encode_id",
     "is_id",
     "layout",
+    "locations_from_json",
+    "locations_to_json",
     "looks_like_id",
     "micros_to_datetime",
     "new_id",
     "new_id_bytes",
+    "pin_location",
+    "split_location",
 ]

@@ -12,6 +12,13 @@ Row kinds:
 * ``VIRTUAL`` - the bytes are ``length`` bytes at ``offset`` of ``locations[location]``.
 
 ``checksum`` is the crc32c of the chunk's bytes (0 for tombstones and virtual refs).
+
+Virtual locations are a table of distinct entries per table (``locations``), indexed by
+the ``location`` column. An entry may pin the source object: :func:`pin_location` joins a
+URL with the ETag and/or last-modified time the source must still have, and
+:func:`split_location` takes them apart again. Stored objects hold the plain URLs and the
+pins as separate lists (:func:`locations_to_json`), so readers that predate pins still
+find the URLs.
 """
 
 from __future__ import annotations
@@ -28,7 +35,16 @@ from frazil._errors import FormatError
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-__all__ = ["ChunkRefs", "RefIndex", "RefKind", "coord_keys"]
+__all__ = [
+    "ChunkRefs",
+    "RefIndex",
+    "RefKind",
+    "coord_keys",
+    "locations_from_json",
+    "locations_to_json",
+    "pin_location",
+    "split_location",
+]
 
 type IntArray = np.ndarray[Any, np.dtype[np.int64]]
 
@@ -43,6 +59,53 @@ class RefKind(enum.IntEnum):
 
 
 _EMPTY_ID = np.zeros(12, dtype=np.uint8)
+
+_PIN = "\x00"
+"""Separates a URL from its pins inside an in-memory location entry (never in a URL)."""
+
+
+def pin_location(url: str, etag: str | None = None, modified: int | None = None) -> str:
+    """A location entry: ``url`` alone, or with the source's ETag and/or the time (whole
+    seconds since the epoch) after which the source must not have been modified."""
+    if etag is None and modified is None:
+        return url
+    return f"{url}{_PIN}{etag or ''}{_PIN}{'' if modified is None else int(modified)}"
+
+
+def split_location(entry: str) -> tuple[str, str | None, int | None]:
+    """``(url, etag, modified)`` of a location entry made by :func:`pin_location`."""
+    if _PIN not in entry:
+        return entry, None, None
+    url, etag, modified = entry.split(_PIN, 2)
+    return url, etag or None, int(modified) if modified else None
+
+
+def locations_to_json(locations: Sequence[str]) -> tuple[list[str], list[list[Any]]]:
+    """The stored form of a location table: the URLs, and ``[index, etag, modified]``
+    for each pinned entry."""
+    urls = []
+    pins: list[list[Any]] = []
+    for i, entry in enumerate(locations):
+        url, etag, modified = split_location(entry)
+        urls.append(url)
+        if etag is not None or modified is not None:
+            pins.append([i, etag, modified])
+    return urls, pins
+
+
+def locations_from_json(urls: Sequence[Any], pins: Sequence[Any], *, key: str) -> tuple[str, ...]:
+    """Rebuild a location table from :func:`locations_to_json` output."""
+    out = [str(u) for u in urls]
+    try:
+        for i, etag, modified in pins:
+            out[int(i)] = pin_location(
+                out[int(i)],
+                None if etag is None else str(etag),
+                None if modified is None else int(modified),
+            )
+    except (TypeError, ValueError, IndexError) as exc:
+        raise FormatError(f"object {key!r} has malformed location pins: {exc}", key=key) from exc
+    return tuple(out)
 
 
 def coord_keys(coords: Sequence[np.ndarray[Any, Any]]) -> list[np.ndarray[Any, Any]]:
@@ -249,10 +312,15 @@ class ChunkRefs:
         locations = self.locations
         location = self.location
         if len(locations):
-            used, inverse = np.unique(self.location[virtual_rows], return_inverse=True)
+            # one entry per distinct location string (tables concatenated from many parts
+            # repeat entries); a loop over distinct entries, never over rows
+            table = np.asarray(self.locations, dtype=object)
+            names, first = np.unique(table, return_inverse=True)
+            remap = first.reshape(-1).astype(np.uint32)
+            used, inverse = np.unique(remap[self.location[virtual_rows]], return_inverse=True)
             location = self.location.copy()
             location[virtual_rows] = inverse.astype(np.uint32)
-            locations = tuple(self.locations[i] for i in used.tolist())
+            locations = tuple(names[used].tolist())
         return ChunkRefs(
             coords=self.coords,
             kind=self.kind,

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from frazil._errors import FormatError
-from frazil.format._chunkrefs import ChunkRefs
+from frazil.format._chunkrefs import ChunkRefs, locations_from_json, locations_to_json
 from frazil.format._envelope import Compression, ObjectKind, decode_document, encode_document
 
 if TYPE_CHECKING:
@@ -272,10 +272,12 @@ class Snapshot:
             "ancestors": [a.to_json() for a in self.ancestors],
             "nodes": [n.to_json() for n in self.nodes.values()],
             "blob_keys": list(self.blob_keys),
-            "blob_locations": list(self.blob_refs.locations),
             "flushed": self.flushed,
         }
         refs = self.blob_refs.compact()
+        doc["blob_locations"], pins = locations_to_json(refs.locations)
+        if pins:
+            doc["blob_location_pins"] = pins
         return _encode(ObjectKind.SNAPSHOT, doc, refs.columns(), compression, level)
 
     @classmethod
@@ -291,7 +293,9 @@ class Snapshot:
             nodes[record.path] = record
         blob_keys = tuple(str(k) for k in doc.get("blob_keys", []))
         refs = ChunkRefs.from_columns(columns, key=key).with_locations(
-            tuple(str(x) for x in doc.get("blob_locations", []))
+            locations_from_json(
+                doc.get("blob_locations", []), doc.get("blob_location_pins", []), key=key
+            )
         )
         if len(refs) != len(blob_keys):
             raise FormatError(f"object {key!r} has mismatched blob columns", key=key)
@@ -350,15 +354,16 @@ class Manifest:
             coord_pos += n * ndim
             parts.append(refs.with_coords(np.zeros((n, 0), dtype=np.int64)))
         merged = ChunkRefs.concat(parts, 0)
+        if len(parts) > 1 and len(merged.locations):
+            merged = merged.compact()  # one location table for every segment, deduplicated
         columns = merged.columns()
         columns["coords"] = (
             np.concatenate(flat_coords) if flat_coords else np.zeros(0, dtype=np.int64)
         )
-        doc = {
-            "id": self.manifest_id,
-            "segments": seg_json,
-            "locations": list(merged.locations),
-        }
+        urls, pins = locations_to_json(merged.locations)
+        doc: dict[str, Any] = {"id": self.manifest_id, "segments": seg_json, "locations": urls}
+        if pins:
+            doc["location_pins"] = pins
         return _encode(ObjectKind.MANIFEST, doc, columns, compression, level)
 
     @classmethod
@@ -372,7 +377,9 @@ class Manifest:
             {**columns, "coords": np.zeros((len(columns.get("kind", [])), 0), dtype=np.int64)},
             key=key,
         )
-        locations = tuple(str(x) for x in doc.get("locations", []))
+        locations = locations_from_json(
+            doc.get("locations", []), doc.get("location_pins", []), key=key
+        )
         segments = []
         try:
             for node_id, block, ndim, start, stop, coord_pos in doc["segments"]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from frazil._config import S3Credentials, check_credentials
 from frazil._errors import ErrorKind, InvalidInputError
 from frazil.storage._base import (
     ByteRange,
@@ -28,11 +29,12 @@ from frazil.storage._fsspec import FsspecStorage
 from frazil.storage._local import LocalStorage
 from frazil.storage._memory import MemoryStorage
 from frazil.storage._retry import RetryingStorage, RetrySettings, backoff_delay
-from frazil.storage._s3 import S3Options, S3Storage
+from frazil.storage._s3 import S3Options, S3Storage, fetch_static_key
 from frazil.storage._wrapper import WrapperStorage
 
 if TYPE_CHECKING:
     import os
+    from collections.abc import Callable
 
 __all__ = [
     "ByteRange",
@@ -117,6 +119,12 @@ def s3_storage(
     session_token: str | None = None,
     anonymous: bool = False,
     from_env: bool = False,
+    get_credentials: Callable[[], Any] | None = None,
+    scatter_initial_credentials: bool = False,
+    force_path_style: bool = False,
+    network_stream_timeout_seconds: int | None = None,
+    requester_pays: bool = False,
+    credentials: Any = None,
 ) -> S3Storage:
     """Return a storage in an S3 (or S3-compatible) bucket.
 
@@ -138,6 +146,22 @@ def s3_storage(
         Unsigned requests; such a storage is read-only.
     from_env
         Take credentials from the environment explicitly.
+    get_credentials
+        A function returning ``frazil.credentials.S3StaticCredentials``, called for the
+        first key and again whenever the last one expires (it must pickle to reach other
+        processes).
+    scatter_initial_credentials
+        Call ``get_credentials`` now, so copies sent to other processes start with a key.
+    force_path_style
+        Path-style bucket addressing (``endpoint/bucket/key``).
+    network_stream_timeout_seconds
+        Read timeout of response streams.
+    requester_pays
+        Bill requests to the requester (requester-pays buckets).
+    credentials
+        A ``frazil.credentials`` object instead of the keyword arguments above
+        (``s3_static_credentials(...)``, ``s3_anonymous_credentials()``,
+        ``s3_from_env_credentials()``, ``s3_refreshable_credentials(fn)``).
 
     Returns
     -------
@@ -147,9 +171,39 @@ def s3_storage(
     Raises
     ------
     InvalidInputError
-        For a bad bucket name, a ``..`` in the prefix, or an http endpoint without
-        ``allow_http``.
+        For a bad bucket name, a ``..`` in the prefix, an http endpoint without
+        ``allow_http``, credentials of the wrong type, or two kinds of credentials.
     """
+    if credentials is not None:
+        if access_key_id or anonymous or from_env or get_credentials is not None:
+            raise InvalidInputError(
+                "s3_storage takes credentials= or the credential keywords "
+                "(access_key_id=, anonymous=, from_env=, get_credentials=), not both",
+                kind=ErrorKind.INVALID_CREDENTIALS,
+            )
+        creds = check_credentials("s3_storage", credentials)
+        inner = creds.credentials if creds is not None else None
+        match inner:
+            case S3Credentials.Static(credentials=key):
+                access_key_id, secret_access_key = key.access_key_id, key.secret_access_key
+                session_token = key.session_token
+            case S3Credentials.Anonymous():
+                anonymous = True
+            case S3Credentials.FromEnv():
+                from_env = True
+            case S3Credentials.Refreshable(pickled_function=fn, current=current):
+                get_credentials = fn
+                if current is not None:
+                    scatter_initial_credentials = True
+    initial_key = None
+    if get_credentials is not None:
+        if not callable(get_credentials):
+            raise InvalidInputError(
+                f"get_credentials must be a function, got {get_credentials!r}",
+                kind=ErrorKind.INVALID_CREDENTIALS,
+            )
+        if scatter_initial_credentials:
+            initial_key = fetch_static_key(get_credentials)
     return S3Storage(
         S3Options(
             bucket=bucket,
@@ -162,6 +216,11 @@ def s3_storage(
             session_token=session_token,
             anonymous=anonymous,
             from_env=from_env,
+            get_credentials=get_credentials,
+            initial_key=initial_key,
+            force_path_style=force_path_style,
+            network_stream_timeout_seconds=network_stream_timeout_seconds,
+            requester_pays=requester_pays,
         )
     )
 

@@ -8,8 +8,11 @@ the preconditions. s3fs is imported only when an S3 storage is first used.
 from __future__ import annotations
 
 import asyncio
+import atexit
+import contextlib
 import datetime
 import os
+import time
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -39,7 +42,7 @@ if TYPE_CHECKING:
 
     from frazil.storage._base import ByteRange, Bytes, PutMode
 
-__all__ = ["S3Options", "S3Storage"]
+__all__ = ["S3Options", "S3Storage", "fetch_static_key"]
 
 _TRANSIENT_CODES = frozenset(
     {
@@ -84,6 +87,17 @@ class S3Options:
     """Send unsigned requests (public buckets)."""
     from_env: bool = False
     """Take credentials from the environment (botocore's default chain) explicitly."""
+    get_credentials: Callable[[], Any] | None = None
+    """Returns ``frazil.credentials.S3StaticCredentials``; asked again when they expire."""
+    initial_key: tuple[str, str, str | None, float | None] | None = None
+    """A key fetched when the storage was built (``scatter_initial_credentials``):
+    access key, secret, token, expiry (seconds since the epoch)."""
+    force_path_style: bool = False
+    """Address buckets as ``endpoint/bucket/key`` (MinIO and most S3-compatible servers)."""
+    network_stream_timeout_seconds: int | None = None
+    """Read timeout of a response stream."""
+    requester_pays: bool = False
+    """Send ``x-amz-request-payer: requester``."""
 
 
 def _check_options(options: S3Options) -> None:
@@ -105,7 +119,9 @@ def _check_options(options: S3Options) -> None:
             "use it (credentials and data travel unencrypted)",
             kind=ErrorKind.STORAGE_CONFIG,
         )
-    if options.anonymous and (options.access_key_id or options.from_env):
+    if options.anonymous and (
+        options.access_key_id or options.from_env or options.get_credentials is not None
+    ):
         raise InvalidInputError(
             "anonymous=True cannot be combined with credentials or from_env=True",
             kind=ErrorKind.STORAGE_CONFIG,
@@ -115,6 +131,29 @@ def _check_options(options: S3Options) -> None:
 # One client per (options, process, loop), shared by every S3Storage with those options:
 # they pool connections and live as long as the process.
 _CLIENTS: dict[tuple[S3Options, int, int], Any] = {}
+_CLIENT_LOOPS: dict[tuple[S3Options, int, int], asyncio.AbstractEventLoop] = {}
+_AT_EXIT: list[bool] = []
+
+
+def _close_clients_at_exit() -> None:
+    """Once per process: at exit, close every client on its own loop while the loop still
+    runs (else aiohttp reports each open session as "Unclosed client session")."""
+    if not _AT_EXIT:
+        _AT_EXIT.append(True)
+        atexit.register(_close_clients)
+
+
+def _close_clients() -> None:
+    pid = os.getpid()
+    for ident in [k for k in _CLIENTS if k[1] == pid]:
+        fs = _CLIENTS.pop(ident)
+        loop = _CLIENT_LOOPS.pop(ident, None)
+        client = getattr(fs, "_s3", None)
+        if client is None or loop is None or loop.is_closed() or not loop.is_running():
+            continue
+        future = asyncio.run_coroutine_threadsafe(client.__aexit__(None, None, None), loop)
+        with contextlib.suppress(Exception):  # exiting: nothing to report to
+            future.result(5)
 
 
 class S3Storage(Storage):
@@ -168,6 +207,11 @@ class S3Storage(Storage):
         loop = asyncio.get_running_loop()
         ident = (self._options, os.getpid(), id(loop))
         fs = _CLIENTS.get(ident)
+        if fs is not None and _expired(getattr(fs, "frazil_expires", None)):
+            _CLIENTS.pop(ident, None)  # refreshable credentials expired: a new client
+            with contextlib.suppress(Exception):
+                await fs._s3.__aexit__(None, None, None)
+            fs = None
         if fs is None:
             import s3fs
 
@@ -177,22 +221,42 @@ class S3Storage(Storage):
                 client_kwargs["endpoint_url"] = opts.endpoint_url
             if opts.region:
                 client_kwargs["region_name"] = opts.region
+            config_kwargs: dict[str, Any] = {}
+            if opts.force_path_style:
+                config_kwargs["s3"] = {"addressing_style": "path"}
+            if opts.network_stream_timeout_seconds is not None:
+                config_kwargs["read_timeout"] = opts.network_stream_timeout_seconds
+            key, secret, token = opts.access_key_id, opts.secret_access_key, opts.session_token
+            expires: float | None = None
+            if opts.get_credentials is not None:
+                if opts.initial_key is not None and not _expired(opts.initial_key[3]):
+                    key, secret, token, expires = opts.initial_key
+                else:
+                    key, secret, token, expires = await asyncio.to_thread(
+                        fetch_static_key, opts.get_credentials
+                    )
             fs = s3fs.S3FileSystem(
                 asynchronous=True,
                 loop=loop,
                 skip_instance_cache=True,
                 anon=opts.anonymous,
-                key=opts.access_key_id,
-                secret=opts.secret_access_key,
-                token=opts.session_token,
+                key=key,
+                secret=secret,
+                token=token,
                 client_kwargs=client_kwargs,
+                config_kwargs=config_kwargs,
+                requester_pays=opts.requester_pays,
             )
+            fs.frazil_expires = expires
             fs.retries = 1  # frazil's RetryingStorage owns retries and their backoff
             await fs.set_session()
             # forget clients inherited from a parent process across fork
             for stale in [k for k in _CLIENTS if k[1] != ident[1]]:
                 del _CLIENTS[stale]
+                _CLIENT_LOOPS.pop(stale, None)
             _CLIENTS[ident] = fs
+            _CLIENT_LOOPS[ident] = loop
+            _close_clients_at_exit()
         return fs
 
     async def _on_io_loop[T](self, work: Callable[[Any], Awaitable[T]]) -> T:
@@ -400,6 +464,27 @@ def _translate(exc: Exception, key: str | None, where: str) -> Exception:
         transient=transient,
         key=key,
     )
+
+
+def _expired(expires: float | None) -> bool:
+    return expires is not None and time.time() >= expires - 60  # a minute early
+
+
+def fetch_static_key(
+    get_credentials: Callable[[], Any],
+) -> tuple[str, str, str | None, float | None]:
+    """Call a ``get_credentials`` function and check what it returned."""
+    from frazil._config import S3StaticCredentials
+
+    key = get_credentials()
+    if not isinstance(key, S3StaticCredentials):
+        raise InvalidInputError(
+            "get_credentials must return frazil.credentials.S3StaticCredentials, it "
+            f"returned {type(key).__name__!r}",
+            kind=ErrorKind.INVALID_CREDENTIALS,
+        )
+    expires = key.expires_after.timestamp() if key.expires_after is not None else None
+    return key.access_key_id, key.secret_access_key, key.session_token, expires
 
 
 def _restore_s3(options: dict[str, Any]) -> S3Storage:
