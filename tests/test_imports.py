@@ -45,6 +45,11 @@ LAYERS = {
     "_distributed": 8,
     "virtual": 8,
     "jobs": 8,
+    "session": 8,
+    "store": 8,
+    "repository": 8,
+    "config": 8,
+    "conflicts": 8,
     # L9 applications and the test kit
     "catalog": 9,
     "cli": 9,
@@ -219,6 +224,11 @@ def test_all_is_sorted_and_complete():
         "xarray",
         "cli",
         "jobs",
+        "session",
+        "store",
+        "repository",
+        "config",
+        "conflicts",
     }
     assert public <= set(frazil.__all__), public - set(frazil.__all__)
     for name in frazil.__all__:

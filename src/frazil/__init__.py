@@ -7,6 +7,7 @@ explains it::
 
     L9 applications   catalog/  cli/  testing/
     L8 integrations   jobs/  dask  xarray  distributed  (_dask _xarray _distributed)
+    L8 (faces)        session  store  repository  config  conflicts
     L7 facade         _repository/  repository, refs, history, sessions, maintenance, jobs
     L6 sessions       _session/   state, store, committer, forks, session
     L5 transactions   _commit/    build, protocol, rebase, solvers, staging, tickets
@@ -174,7 +175,22 @@ __version__ = "0.1.0"
 
 __all__ = sorted([*_LAZY, "__version__"])  # noqa: PLE0605 -- derived from the one table
 
-_SUBMODULES = frozenset({"dask", "distributed", "format", "jobs", "storage", "testing", "xarray"})
+_SUBMODULES = frozenset(
+    {
+        "config",
+        "conflicts",
+        "dask",
+        "distributed",
+        "format",
+        "jobs",
+        "repository",
+        "session",
+        "storage",
+        "store",
+        "testing",
+        "xarray",
+    }
+)
 
 
 def __getattr__(name: str) -> object:

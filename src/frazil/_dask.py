@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     import dask.array
     import zarr
 
-__all__ = ["as_list", "merged_fork_graph", "store_dask"]
+__all__ = ["as_list", "merged_fork_graph", "session_merge_reduction", "store_dask"]
 
 _META = np.array([object()], dtype=object)
 
@@ -164,4 +164,41 @@ def store_dask(
         **store_kwargs,
     )
     result: ForkSession = merged_fork_graph(as_list(stored), split_every=split_every).compute()
+    return result
+
+
+def session_merge_reduction(
+    arrays: dask.array.Array | Sequence[dask.array.Array],
+    *,
+    split_every: int | None,
+    **compute_kwargs: Any,
+) -> ForkSession:
+    """Compute stored Dask arrays and tree-merge the forks their blocks wrote into one.
+
+    The second half of :func:`store_dask`, for graphs built by hand: ``arrays`` are the
+    results of ``dask.array.store(..., compute=False, return_stored=True,
+    load_stored=False)`` over zarr arrays opened on a :class:`ForkSession`'s store.
+
+    Parameters
+    ----------
+    arrays
+        One stored Dask array or several.
+    split_every
+        Fan-in of the merge tree (``None``: Dask's default).
+    **compute_kwargs
+        Passed to ``compute`` (``scheduler=...`` and the like).
+
+    Returns
+    -------
+    ForkSession
+        Merge it into the coordinating session (``session.merge(fork)``), then commit.
+
+    Raises
+    ------
+    SessionStateError
+        If a block was not written through a ForkSession's store.
+    """
+    result: ForkSession = merged_fork_graph(as_list(arrays), split_every=split_every).compute(
+        **compute_kwargs
+    )
     return result

@@ -134,6 +134,65 @@ class ErrorKind(StrEnum):
     INTERNAL = "internal"
     # shards of a job
     SHARDS_FAILED = "shards-failed"
+    # Icechunk's codes for situations frazil meets too (the same strings as Icechunk's)
+    REF_NOT_FOUND = "ref-not-found"
+    """A branch or tag does not exist (raised instead of branch-/tag-not-found)."""
+    BRANCH_UPDATE_CONFLICT = "branch-update-conflict"
+    CONFIG_UPDATED = "config-updated"
+    REPO_INFO_UPDATED = "repo-info-updated"
+    UPDATE_ATTEMPTS_EXHAUSTED = "update-attempts-exhausted"
+    ANCESTOR_NODE_NOT_FOUND = "ancestor-node-not-found"
+    CHUNK_NOT_FOUND = "chunk-not-found"
+    KEY_NOT_FOUND = "key-not-found"
+    MANIFEST_INFO_NOT_FOUND = "manifest-info-not-found"
+    MOVE_WONT_OVERWRITE = "move-wont-overwrite"
+    ZERO_LENGTH_CHUNK = "zero-length-chunk"
+    INVALID_REF_TYPE = "invalid-ref-type"
+    BAD_KEY_PREFIX = "bad-key-prefix"
+    BAD_METADATA = "bad-metadata"
+    BAD_PREFIX = "bad-prefix"
+    NOT_AN_ARRAY = "not-an-array"
+    NOT_A_GROUP = "not-a-group"
+    INVALID_COMMIT_CONFIGURATION = "invalid-commit-configuration"
+    INVALID_ARRAY_METADATA = "invalid-array-metadata"
+    INVALID_VIRTUAL_REF = "invalid-virtual-ref"
+    INVALID_CREDENTIALS = "invalid-credentials"
+    NO_CONTAINER_FOR_VIRTUAL_CHUNK = "no-container-for-virtual-chunk"
+    UNAUTHORIZED_VIRTUAL_CHUNK_CONTAINER = "unauthorized-virtual-chunk-container"
+    EMPTY_PREFIX_CREATION = "empty-prefix-creation"
+    PARENT_DIRECTORY_NOT_CLEAN = "parent-directory-not-clean"
+    BAD_SNAPSHOT_CHAIN_FOR_DIFF = "bad-snapshot-chain-for-diff"
+    MERGE_NOT_ALLOWED = "merge-not-allowed"
+    MOVE_INTO_SELF_OR_DESCENDANT = "move-into-self-or-descendant"
+    MOVE_DESTINATION_PARENT_MISSING = "move-destination-parent-missing"
+    MOVE_DESTINATION_PARENT_NOT_GROUP = "move-destination-parent-not-group"
+    NO_SNAPSHOT = "no-snapshot"
+    UNCOMMITTED_CHANGES = "uncommitted-changes"
+    MERGE_FAILED = "merge-failed"
+    NOT_ALLOWED = "not-allowed"
+    UNIMPLEMENTED = "unimplemented"
+    REBASE_TX_LOG_PRUNED = "rebase-tx-log-pruned"
+    TAG_ERROR = "tag-error"
+    OBJECT_STORE = "object-store"
+    IO = "io"
+    CANNOT_PARSE_URL = "cannot-parse-url"
+    THROTTLED = "throttled"
+    STORAGE_OTHER = "storage-other"
+    VIRTUAL_CHUNK_FETCH = "virtual-chunk-fetch"
+    VIRTUAL_CHUNK_MODIFIED = "virtual-chunk-modified"
+    INVALID_OBJECT_SIZE = "invalid-object-size"
+    SERIALIZATION = "serialization"
+    DESERIALIZATION = "deserialization"
+    CONFIG_DESERIALIZATION = "config-deserialization"
+    INVALID_FILE_FORMAT = "invalid-file-format"
+    UNSUPPORTED_SPEC_VERSION = "unsupported-spec-version"
+    UNSUPPORTED_OPERATION_FOR_VERSION = "unsupported-operation-for-version"
+    SNAPSHOT_TIMESTAMP = "snapshot-timestamp"
+    DUPLICATE_SNAPSHOT_ID = "duplicate-snapshot-id"
+    CONCURRENCY = "concurrency"
+    INCONSISTENT_MANIFESTS = "inconsistent-manifests"
+    PICKLE = "pickle"
+    UNKNOWN = "unknown"
 
 
 class FrazilError(Exception):
@@ -149,7 +208,9 @@ class FrazilError(Exception):
 
     default_kind: ErrorKind = ErrorKind.INTERNAL
 
-    def __init__(self, message: str, *, kind: ErrorKind | str | None = None) -> None:
+    # ``FrazilError("message", "io")``: the kind may be given positionally, as in Icechunk.
+
+    def __init__(self, message: str, kind: ErrorKind | str | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.kind = ErrorKind(kind) if kind is not None else self.default_kind
@@ -193,12 +254,20 @@ class ConflictError(FrazilError):
 
     def __init__(
         self,
-        message: str | None = None,
-        *,
         expected_parent: str | None = None,
         actual_parent: str | None = None,
+        message: str | None = None,
         kind: ErrorKind | str | None = None,
     ) -> None:
+        # Icechunk's positional order is (expected_parent, actual_parent, message, kind).
+        # A lone positional argument with spaces in it is a message, the older frazil form.
+        if (
+            message is None
+            and actual_parent is None
+            and expected_parent is not None
+            and any(c.isspace() for c in expected_parent)
+        ):
+            message, expected_parent = expected_parent, None
         if message is None:
             message = (
                 f"branch tip moved: the session is based on {expected_parent!r} but the "
@@ -237,7 +306,7 @@ class RebaseFailedError(ConflictError):
             "BasicConflictSolver(on_chunk_conflict=VersionSelection.UseTheirs), "
             "or discard the session's changes."
         )
-        super().__init__("\n".join(lines), actual_parent=snapshot_id)
+        super().__init__(message="\n".join(lines), actual_parent=snapshot_id)
         self.snapshot_id = snapshot_id
         self.conflicts = list(conflicts)
 
@@ -266,7 +335,7 @@ class MergeConflictError(ConflictError):
     default_kind = ErrorKind.MERGE_CONFLICT
 
     def __init__(self, message: str, *, conflicts: list[Any] | None = None) -> None:
-        super().__init__(message)
+        super().__init__(message=message)
         self.conflicts = list(conflicts or [])
 
     def _extra_state(self) -> dict[str, Any]:
@@ -279,7 +348,7 @@ class PreconditionFailedError(ConflictError):
     default_kind = ErrorKind.PRECONDITION_FAILED
 
     def __init__(self, message: str, *, key: str | None = None) -> None:
-        super().__init__(message)
+        super().__init__(message=message)
         self.key = key
 
     def _extra_state(self) -> dict[str, Any]:
@@ -314,7 +383,7 @@ class SnapshotNotFoundError(NotFoundError):
 class RefNotFoundError(NotFoundError):
     """No branch or tag exists with the given name."""
 
-    default_kind = ErrorKind.BRANCH_NOT_FOUND
+    default_kind = ErrorKind.REF_NOT_FOUND
 
 
 class RepositoryNotFoundError(NotFoundError):
@@ -418,8 +487,8 @@ class StorageError(FrazilError):
     def __init__(
         self,
         message: str,
-        *,
         kind: ErrorKind | str | None = None,
+        *,
         transient: bool = False,
         key: str | None = None,
     ) -> None:
@@ -437,7 +506,7 @@ class FormatError(FrazilError):
     default_kind = ErrorKind.CORRUPT_OBJECT
 
     def __init__(
-        self, message: str, *, key: str | None = None, kind: ErrorKind | str | None = None
+        self, message: str, kind: ErrorKind | str | None = None, *, key: str | None = None
     ) -> None:
         super().__init__(message, kind=kind)
         self.key = key

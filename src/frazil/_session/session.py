@@ -179,8 +179,8 @@ class Session:
     async def commit_async(
         self,
         message: str,
-        *,
         metadata: dict[str, Any] | None = None,
+        *,
         rebase_with: ConflictSolver | None = None,
         rebase_tries: int = 1_000,
         allow_empty: bool = False,
@@ -198,8 +198,8 @@ class Session:
     def commit(
         self,
         message: str,
-        *,
         metadata: dict[str, Any] | None = None,
+        *,
         rebase_with: ConflictSolver | None = None,
         rebase_tries: int = 1_000,
         allow_empty: bool = False,
@@ -693,7 +693,7 @@ class ForkSession(Session):
             kind=ErrorKind.COMMIT_NOT_ALLOWED,
         )
 
-    async def commit_async(self, message: str, **kwargs: Any) -> str:
+    async def commit_async(self, message: str, *args: Any, **kwargs: Any) -> str:
         """Not allowed: forks are merged, not committed."""
         self._refuse("commit")
 

@@ -1,0 +1,22 @@
+"""The repository and the records it returns (the same objects as at the top level;
+Icechunk's ``icechunk.repository``)."""
+
+from __future__ import annotations
+
+from frazil._config import RepositoryConfig, StorageSettings
+from frazil._repo import Diff, GCSummary, SnapshotInfo
+from frazil._repository import Repository
+from frazil._session import FrazilStore, Session
+from frazil.storage import Storage
+
+__all__ = [
+    "Diff",
+    "FrazilStore",
+    "GCSummary",
+    "Repository",
+    "RepositoryConfig",
+    "Session",
+    "SnapshotInfo",
+    "Storage",
+    "StorageSettings",
+]
