@@ -93,6 +93,8 @@ if _TYPE_CHECKING:  # explicit re-exports for type checkers: the same names as _
         Diff as Diff,
         GCSummary as GCSummary,
         JobRecord as JobRecord,
+        RepoAvailability as RepoAvailability,
+        RepoStatus as RepoStatus,
         SnapshotInfo as SnapshotInfo,
     )
     from frazil._repository import (
@@ -104,6 +106,11 @@ if _TYPE_CHECKING:  # explicit re-exports for type checkers: the same names as _
         FrazilStore as FrazilStore,
         Session as Session,
         SessionMode as SessionMode,
+    )
+    from frazil.format import (
+        SpecVersion as SpecVersion,
+        spec_version as spec_version,
+        supported_spec_versions as supported_spec_versions,
     )
     from frazil.jobs import (
         Job as Job,
@@ -152,7 +159,11 @@ _LAZY: dict[str, str] = {
         ),
         "frazil._config",
     ),
-    **dict.fromkeys(("Diff", "GCSummary", "JobRecord", "SnapshotInfo"), "frazil._repo"),
+    **dict.fromkeys(
+        ("Diff", "GCSummary", "JobRecord", "RepoAvailability", "RepoStatus", "SnapshotInfo"),
+        "frazil._repo",
+    ),
+    **dict.fromkeys(("SpecVersion", "spec_version", "supported_spec_versions"), "frazil.format"),
     "Job": "frazil.jobs",
     "Repository": "frazil._repository",
     **dict.fromkeys(

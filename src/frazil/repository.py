@@ -4,19 +4,23 @@ Icechunk's ``icechunk.repository``)."""
 from __future__ import annotations
 
 from frazil._config import RepositoryConfig, StorageSettings
-from frazil._repo import Diff, GCSummary, SnapshotInfo
+from frazil._repo import Diff, GCSummary, RepoAvailability, RepoStatus, SnapshotInfo
 from frazil._repository import Repository
 from frazil._session import FrazilStore, Session
+from frazil.format import SpecVersion
 from frazil.storage import Storage
 
 __all__ = [
     "Diff",
     "FrazilStore",
     "GCSummary",
+    "RepoAvailability",
+    "RepoStatus",
     "Repository",
     "RepositoryConfig",
     "Session",
     "SnapshotInfo",
+    "SpecVersion",
     "Storage",
     "StorageSettings",
 ]

@@ -35,6 +35,7 @@ from frazil._config.repository import (
     RepositoryConfig,
 )
 from frazil._config.storage import (
+    RepoUpdateRetryConfig,
     StorageConcurrencySettings,
     StorageRetriesSettings,
     StorageSettings,
@@ -65,6 +66,7 @@ __all__ = [
     "ManifestSplittingConfig",
     "ManifestVirtualChunkLocationCompressionConfig",
     "ObjectStoreConfig",
+    "RepoUpdateRetryConfig",
     "RepositoryConfig",
     "StorageConcurrencySettings",
     "StorageRetriesSettings",

@@ -27,7 +27,7 @@ class MaintenanceMixin(RepositoryBase):
         self, delete_object_older_than: datetime.datetime, *, dry_run: bool = False
     ) -> GCSummary:
         """Async version of :meth:`garbage_collect`."""
-        self._require_writable()
+        await self._require_online("collect garbage")
         return await garbage_collect(
             self._io, self._doc.initial_snapshot_id, delete_object_older_than, dry_run=dry_run
         )

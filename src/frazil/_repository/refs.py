@@ -71,7 +71,7 @@ class RefsMixin(RepositoryBase):
         self, branch: str, snapshot_id: str, *, from_snapshot_id: str | None = None
     ) -> None:
         """Async version of :meth:`reset_branch`."""
-        self._require_writable()
+        await self._require_online(f"reset branch {branch!r}")
         state = await self._ref_state(BRANCHES, branch)
         await require_snapshot(self._io, snapshot_id)
         if from_snapshot_id is not None and state.doc.snapshot_id != from_snapshot_id:

@@ -23,12 +23,15 @@ from frazil._repository.base import check_config, check_storage
 from frazil._repository.history import HistoryMixin
 from frazil._repository.jobs import JobsMixin
 from frazil._repository.maintenance import MaintenanceMixin
+from frazil._repository.metadata import MetadataMixin
 from frazil._repository.refs import RefsMixin
 from frazil._repository.sessions import SessionsMixin
 from frazil._sync import sync
 from frazil.format import (
     ObjectKind,
     RepoDoc,
+    SpecVersion,
+    check_spec_version,
     decode_document,
     encode_document,
     layout,
@@ -38,7 +41,9 @@ from frazil.storage import RetryingStorage, Storage
 __all__ = ["Repository"]
 
 
-class Repository(RefsMixin, HistoryMixin, SessionsMixin, MaintenanceMixin, JobsMixin):
+class Repository(
+    RefsMixin, HistoryMixin, SessionsMixin, MaintenanceMixin, JobsMixin, MetadataMixin
+):
     """A frazil repository: immutable snapshots plus branches and tags, in one storage.
 
     Create one with :meth:`create`, open one with :meth:`open`. Read and write through
@@ -65,18 +70,35 @@ class Repository(RefsMixin, HistoryMixin, SessionsMixin, MaintenanceMixin, JobsM
 
     # ------------------------------------------------------------------ opening
     @classmethod
-    async def create_async(cls, storage: Storage, config: RepositoryConfig | None = None) -> Self:
+    async def create_async(
+        cls,
+        storage: Storage,
+        config: RepositoryConfig | None = None,
+        *,
+        spec_version: SpecVersion | int | None = None,
+        check_clean_root: bool = True,
+    ) -> Self:
         """Async version of :meth:`create`."""
         storage = check_storage(storage)
         config = check_config(config) or RepositoryConfig()
-        doc = await bootstrap(RepoIO(storage, config))
+        check_spec_version(spec_version)
+        doc = await bootstrap(
+            RepoIO(storage, config), check_clean_root=check_clean_root is not False
+        )
         repo = cls(context_for(storage, config, doc.repo_id), storage, doc)
         if config != RepositoryConfig():
             await repo.save_config_async()
         return repo
 
     @classmethod
-    def create(cls, storage: Storage, config: RepositoryConfig | None = None) -> Self:
+    def create(
+        cls,
+        storage: Storage,
+        config: RepositoryConfig | None = None,
+        *,
+        spec_version: SpecVersion | int | None = None,
+        check_clean_root: bool = True,
+    ) -> Self:
         """Create a new repository in an empty storage location.
 
         Parameters
@@ -85,6 +107,12 @@ class Repository(RefsMixin, HistoryMixin, SessionsMixin, MaintenanceMixin, JobsM
             Where the repository lives, e.g. ``local_filesystem_storage(path)``.
         config
             Configuration; saved in the repository if it differs from the default.
+        spec_version
+            The format to write (default: the current one, :func:`frazil.spec_version`).
+            frazil writes one format; Icechunk's versions 1 and 2 are accepted and mean it.
+        check_clean_root
+            Refuse a location that holds other objects (default). False creates the
+            repository next to them.
 
         Returns
         -------
@@ -97,9 +125,14 @@ class Repository(RefsMixin, HistoryMixin, SessionsMixin, MaintenanceMixin, JobsM
             If a repository already exists there (also when another process created one
             at the same moment).
         InvalidInputError
-            If the location holds other objects.
+            If the location holds other objects, or ``spec_version`` names a format this
+            frazil cannot write (kind ``unsupported-spec-version``).
         """
-        return sync(cls.create_async(storage, config))
+        return sync(
+            cls.create_async(
+                storage, config, spec_version=spec_version, check_clean_root=check_clean_root
+            )
+        )
 
     @classmethod
     async def open_async(cls, storage: Storage, config: RepositoryConfig | None = None) -> Self:
@@ -142,22 +175,45 @@ class Repository(RefsMixin, HistoryMixin, SessionsMixin, MaintenanceMixin, JobsM
 
     @classmethod
     async def open_or_create_async(
-        cls, storage: Storage, config: RepositoryConfig | None = None
+        cls,
+        storage: Storage,
+        config: RepositoryConfig | None = None,
+        *,
+        create_version: SpecVersion | int | None = None,
+        check_clean_root: bool = True,
     ) -> Self:
         """Async version of :meth:`open_or_create`."""
+        check_spec_version(create_version, "create_version")
         try:
             return await cls.open_async(storage, config)
         except RepositoryNotFoundError:
             pass
         try:
-            return await cls.create_async(storage, config)
+            return await cls.create_async(
+                storage, config, spec_version=create_version, check_clean_root=check_clean_root
+            )
         except AlreadyExistsError:
             return await cls.open_async(storage, config)
 
     @classmethod
-    def open_or_create(cls, storage: Storage, config: RepositoryConfig | None = None) -> Self:
-        """Open the repository at ``storage``, creating it if there is none."""
-        return sync(cls.open_or_create_async(storage, config))
+    def open_or_create(
+        cls,
+        storage: Storage,
+        config: RepositoryConfig | None = None,
+        *,
+        create_version: SpecVersion | int | None = None,
+        check_clean_root: bool = True,
+    ) -> Self:
+        """Open the repository at ``storage``, creating it if there is none.
+
+        ``create_version`` and ``check_clean_root`` apply when it is created (see
+        :meth:`create`).
+        """
+        return sync(
+            cls.open_or_create_async(
+                storage, config, create_version=create_version, check_clean_root=check_clean_root
+            )
+        )
 
     @staticmethod
     async def exists_async(storage: Storage) -> bool:
@@ -194,7 +250,7 @@ class Repository(RefsMixin, HistoryMixin, SessionsMixin, MaintenanceMixin, JobsM
 
     async def save_config_async(self) -> None:
         """Async version of :meth:`save_config`."""
-        self._require_writable()
+        await self._require_online("save the configuration")
         data = encode_document(ObjectKind.CONFIG, self._ctx.config.to_dict())
         await self._ctx.storage.put(layout.CONFIG_KEY, data)
 

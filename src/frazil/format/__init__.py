@@ -30,6 +30,12 @@ from frazil.format._objects import (
     datetime_to_micros,
     micros_to_datetime,
 )
+from frazil.format._spec import (
+    SpecVersion,
+    check_spec_version,
+    spec_version,
+    supported_spec_versions,
+)
 
 __all__ = [
     "ANCESTOR_WINDOW",
@@ -47,7 +53,9 @@ __all__ = [
     "RefKind",
     "RepoDoc",
     "Snapshot",
+    "SpecVersion",
     "TransactionLog",
+    "check_spec_version",
     "coord_keys",
     "datetime_to_micros",
     "decode_document",
@@ -60,4 +68,6 @@ __all__ = [
     "micros_to_datetime",
     "new_id",
     "new_id_bytes",
+    "spec_version",
+    "supported_spec_versions",
 ]

@@ -63,6 +63,7 @@ class ObjectKind(enum.IntEnum):
     REF = 6
     CHANGESET = 7
     JOB = 8
+    REPO_INFO = 10
 
 
 class Compression(enum.IntEnum):

@@ -13,6 +13,7 @@ Layout of a repository::
     staging/SESSION/...           refs written by pickled writable stores (markers)
     forks/JOB/FORK                forks published under a ticket
     jobs/NAME                     a coordinator job's record and lease (compare-and-swap)
+    info                          repository metadata and status (compare-and-swap)
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ __all__ = [
     "FORKS_PREFIX",
     "JOBS_PREFIX",
     "MANIFEST_PREFIX",
+    "REPO_INFO_KEY",
     "REPO_KEY",
     "SNAPSHOT_PREFIX",
     "STAGING_PREFIX",
@@ -45,6 +47,7 @@ __all__ = [
 
 REPO_KEY = "repo"
 CONFIG_KEY = "config"
+REPO_INFO_KEY = "info"
 BRANCH_PREFIX = "refs/branch."
 TAG_PREFIX = "refs/tag."
 SNAPSHOT_PREFIX = "snapshots/"
