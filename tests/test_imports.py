@@ -25,6 +25,7 @@ LAYERS = {
     "_sync": 0,
     "_check": 0,
     "_checksum": 0,
+    "_logs": 0,
     # L1 storage, L2 format (they never import each other)
     "storage": 1,
     "format": 2,

@@ -15,7 +15,7 @@ explains it::
     L3 mechanics      _repo/      io, context, bootstrap, refs, history, gc, virtual;  _ops/
     L2 format         format/
     L1 storage        storage/
-    L0 foundation     _errors  _config  _sync  _check  _checksum
+    L0 foundation     _errors  _config  _sync  _check  _checksum  _logs
 
 ``import frazil`` imports none of dask, distributed, xarray or s3fs, and loads the rest of
 the package on first use of a public name (Scientific Python SPEC 1 lazy loading).
@@ -89,6 +89,10 @@ if _TYPE_CHECKING:  # explicit re-exports for type checkers: the same names as _
         SnapshotNotFoundError as SnapshotNotFoundError,
         StorageError as StorageError,
     )
+    from frazil._logs import (
+        print_debug_info as print_debug_info,
+        set_logs_filter as set_logs_filter,
+    )
     from frazil._repo import (
         Diff as Diff,
         GCSummary as GCSummary,
@@ -98,6 +102,8 @@ if _TYPE_CHECKING:  # explicit re-exports for type checkers: the same names as _
         SnapshotInfo as SnapshotInfo,
     )
     from frazil._repository import (
+        AncestryGraph as AncestryGraph,
+        ManifestFileInfo as ManifestFileInfo,
         Repository as Repository,
     )
     from frazil._session import (
@@ -159,13 +165,14 @@ _LAZY: dict[str, str] = {
         ),
         "frazil._config",
     ),
+    **dict.fromkeys(("print_debug_info", "set_logs_filter"), "frazil._logs"),
     **dict.fromkeys(
         ("Diff", "GCSummary", "JobRecord", "RepoAvailability", "RepoStatus", "SnapshotInfo"),
         "frazil._repo",
     ),
     **dict.fromkeys(("SpecVersion", "spec_version", "supported_spec_versions"), "frazil.format"),
     "Job": "frazil.jobs",
-    "Repository": "frazil._repository",
+    **dict.fromkeys(("AncestryGraph", "ManifestFileInfo", "Repository"), "frazil._repository"),
     **dict.fromkeys(
         ("ChunkType", "ForkSession", "FrazilStore", "Session", "SessionMode"), "frazil._session"
     ),

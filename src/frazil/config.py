@@ -24,6 +24,7 @@ from frazil._config import (
     StorageTimeoutSettings,
     VirtualChunkContainer,
 )
+from frazil._logs import set_logs_filter
 
 __all__ = [
     "CachingConfig",
@@ -45,4 +46,5 @@ __all__ = [
     "StorageSettings",
     "StorageTimeoutSettings",
     "VirtualChunkContainer",
+    "set_logs_filter",
 ]

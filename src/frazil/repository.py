@@ -5,15 +5,17 @@ from __future__ import annotations
 
 from frazil._config import RepositoryConfig, StorageSettings
 from frazil._repo import Diff, GCSummary, RepoAvailability, RepoStatus, SnapshotInfo
-from frazil._repository import Repository
+from frazil._repository import AncestryGraph, ManifestFileInfo, Repository
 from frazil._session import FrazilStore, Session
 from frazil.format import SpecVersion
 from frazil.storage import Storage
 
 __all__ = [
+    "AncestryGraph",
     "Diff",
     "FrazilStore",
     "GCSummary",
+    "ManifestFileInfo",
     "RepoAvailability",
     "RepoStatus",
     "Repository",

@@ -21,6 +21,7 @@ from frazil._repo import (
 )
 from frazil._repository.base import check_config, check_storage
 from frazil._repository.history import HistoryMixin
+from frazil._repository.inspect import InspectMixin
 from frazil._repository.jobs import JobsMixin
 from frazil._repository.maintenance import MaintenanceMixin
 from frazil._repository.metadata import MetadataMixin
@@ -42,7 +43,13 @@ __all__ = ["Repository"]
 
 
 class Repository(
-    RefsMixin, HistoryMixin, SessionsMixin, MaintenanceMixin, JobsMixin, MetadataMixin
+    RefsMixin,
+    HistoryMixin,
+    SessionsMixin,
+    MaintenanceMixin,
+    JobsMixin,
+    MetadataMixin,
+    InspectMixin,
 ):
     """A frazil repository: immutable snapshots plus branches and tags, in one storage.
 
