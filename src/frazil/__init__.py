@@ -123,10 +123,15 @@ if _TYPE_CHECKING:  # explicit re-exports for type checkers: the same names as _
     )
     from frazil.storage import (
         Storage as Storage,
+        azure_storage as azure_storage,
+        gcs_storage as gcs_storage,
+        http_storage as http_storage,
         in_memory_storage as in_memory_storage,
         local_filesystem_storage as local_filesystem_storage,
+        r2_storage as r2_storage,
         s3_storage as s3_storage,
         storage_from_url as storage_from_url,
+        tigris_storage as tigris_storage,
     )
 
 _LAZY: dict[str, str] = {
@@ -179,10 +184,15 @@ _LAZY: dict[str, str] = {
     **dict.fromkeys(
         (
             "Storage",
+            "azure_storage",
+            "gcs_storage",
+            "http_storage",
             "in_memory_storage",
             "local_filesystem_storage",
+            "r2_storage",
             "s3_storage",
             "storage_from_url",
+            "tigris_storage",
         ),
         "frazil.storage",
     ),
