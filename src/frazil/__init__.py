@@ -78,6 +78,7 @@ if _TYPE_CHECKING:  # explicit re-exports for type checkers: the same names as _
         NoChangesToCommitError as NoChangesToCommitError,
         NodeNotFoundError as NodeNotFoundError,
         NotFoundError as NotFoundError,
+        NotPicklableError as NotPicklableError,
         ObjectNotFoundError as ObjectNotFoundError,
         PreconditionFailedError as PreconditionFailedError,
         ReadOnlyError as ReadOnlyError,

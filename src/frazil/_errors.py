@@ -18,7 +18,8 @@ handler does about the error, not by where it was raised::
     ├── ReadOnlyError                  (also a ValueError) use a writable session
     ├── InvalidInputError              (also a ValueError) fix the argument
     ├── SessionStateError              you closed, committed or forked it
-    │   └── NoChangesToCommitError
+    │   ├── NoChangesToCommitError
+    │   └── NotPicklableError          (also a ValueError)
     ├── ShardsFailedError              fix the shard function, then map (or resume) again
     ├── StorageError                   the world broke it; often transient
     ├── FormatError                    stored bytes are corrupt or from the future
@@ -46,6 +47,7 @@ __all__ = [
     "NoChangesToCommitError",
     "NodeNotFoundError",
     "NotFoundError",
+    "NotPicklableError",
     "ObjectNotFoundError",
     "PreconditionFailedError",
     "ReadOnlyError",
@@ -519,6 +521,15 @@ class InternalError(FrazilError):
     """An unexpected internal error: a bug in frazil worth reporting."""
 
     default_kind = ErrorKind.INTERNAL
+
+
+class NotPicklableError(SessionStateError, ValueError):
+    """A writable session (or another object that must not travel) was pickled.
+
+    Also a :class:`ValueError`, which is what Icechunk raises there.
+    """
+
+    default_kind = ErrorKind.NOT_PICKLABLE
 
 
 for _name in __all__:
