@@ -91,6 +91,7 @@ if _TYPE_CHECKING:  # explicit re-exports for type checkers: the same names as _
         StorageError as StorageError,
     )
     from frazil._logs import (
+        initialize_logs as initialize_logs,
         print_debug_info as print_debug_info,
         set_logs_filter as set_logs_filter,
     )
@@ -171,7 +172,7 @@ _LAZY: dict[str, str] = {
         ),
         "frazil._config",
     ),
-    **dict.fromkeys(("print_debug_info", "set_logs_filter"), "frazil._logs"),
+    **dict.fromkeys(("initialize_logs", "print_debug_info", "set_logs_filter"), "frazil._logs"),
     **dict.fromkeys(
         ("Diff", "GCSummary", "JobRecord", "RepoAvailability", "RepoStatus", "SnapshotInfo"),
         "frazil._repo",

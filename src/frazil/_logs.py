@@ -10,7 +10,7 @@ import sys
 
 from frazil._errors import ErrorKind, InvalidInputError
 
-__all__ = ["print_debug_info", "set_logs_filter"]
+__all__ = ["initialize_logs", "print_debug_info", "set_logs_filter"]
 
 _LEVELS = {
     "trace": 5,
@@ -78,6 +78,12 @@ def set_logs_filter(log_filter_directive: str | None) -> None:
         root.addHandler(handler)
     for name, level in plan:
         logging.getLogger(name).setLevel(level)
+
+
+def initialize_logs() -> None:
+    """Apply the directive in the ``FRAZIL_LOG`` environment variable, if set (see
+    :func:`set_logs_filter`)."""
+    set_logs_filter(None)
 
 
 def print_debug_info() -> None:

@@ -24,7 +24,7 @@ from frazil._config import (
     StorageTimeoutSettings,
     VirtualChunkContainer,
 )
-from frazil._logs import set_logs_filter
+from frazil._logs import initialize_logs, set_logs_filter
 
 __all__ = [
     "CachingConfig",
@@ -46,5 +46,6 @@ __all__ = [
     "StorageSettings",
     "StorageTimeoutSettings",
     "VirtualChunkContainer",
+    "initialize_logs",
     "set_logs_filter",
 ]
