@@ -267,3 +267,33 @@ def test_info_document_survives_a_lost_response(tmp_path: Path) -> None:
         repo.update_metadata({f"k{i}": i})
     assert frazil.Repository.open(inner).metadata == {f"k{i}": i for i in range(10)}
     assert flaky.injected["lost"] > 0
+
+
+# ---------------------------------------------------------------------- storage retries
+def test_storage_retries_setting_bounds_the_attempts(tmp_path: Path) -> None:
+    from frazil.testing import CountingStorage, FaultSettings, FaultyStorage
+
+    inner = frazil.local_filesystem_storage(tmp_path / "r")
+    frazil.Repository.create(inner)
+    counting = CountingStorage(FaultyStorage(inner, FaultSettings(error_rate=1.0, seed=1)))
+    config = frazil.RepositoryConfig.default()
+    config.storage = frazil.StorageSettings(
+        retries=frazil.StorageRetriesSettings(max_tries=3, initial_backoff_ms=0, max_backoff_ms=0)
+    )
+    repo = frazil.Repository.open(inner, config)
+    flaky = frazil.Repository(  # the same repository over the failing storage
+        frazil._repo.context_for(counting, config, repo.repo_id),
+        counting,
+        repo._doc,
+    )
+    counting.reset()
+    with pytest.raises(frazil.StorageError) as info:
+        flaky.lookup_branch("main")
+    assert info.value.transient
+    assert counting.counts["get"] == 3
+    config.storage.retries.max_tries = 5
+    flaky5 = flaky.reopen(config)
+    counting.reset()
+    with pytest.raises(frazil.StorageError):
+        flaky5.lookup_branch("main")
+    assert counting.counts["get"] == 5
