@@ -207,3 +207,16 @@ def test_errors_accept_icechunks_positional_form() -> None:
 def test_bad_kind_is_refused() -> None:
     with pytest.raises(ValueError, match="not-a-kind"):
         frazil.FrazilError("x", "not-a-kind")
+
+
+def test_non_json_metadata_is_a_type_error_as_in_icechunk(repo: frazil.Repository) -> None:
+    session = repo.writable_session("main")
+    _write(session)
+    for bad in ({"x": object()}, ["not", "a", "dict"]):
+        with pytest.raises(TypeError, match="metadata") as info:
+            session.commit("bad", bad)  # type: ignore[arg-type]
+        assert isinstance(info.value, frazil.InvalidInputError)
+        with pytest.raises(TypeError, match="metadata"):
+            repo.set_metadata(bad)  # type: ignore[arg-type]
+    assert session.commit("good", {"x": 1})
+    assert repo.metadata == {}

@@ -74,6 +74,7 @@ if _TYPE_CHECKING:  # explicit re-exports for type checkers: the same names as _
         FrazilError as FrazilError,
         InternalError as InternalError,
         InvalidInputError as InvalidInputError,
+        InvalidTypeError as InvalidTypeError,
         MergeConflictError as MergeConflictError,
         NoChangesToCommitError as NoChangesToCommitError,
         NodeNotFoundError as NodeNotFoundError,

@@ -17,6 +17,7 @@ handler does about the error, not by where it was raised::
     ├── AlreadyExistsError             pick another name
     ├── ReadOnlyError                  (also a ValueError) use a writable session
     ├── InvalidInputError              (also a ValueError) fix the argument
+    │   └── InvalidTypeError           (also a TypeError)
     ├── SessionStateError              you closed, committed or forked it
     │   ├── NoChangesToCommitError
     │   └── NotPicklableError          (also a ValueError)
@@ -43,6 +44,7 @@ __all__ = [
     "FrazilError",
     "InternalError",
     "InvalidInputError",
+    "InvalidTypeError",
     "MergeConflictError",
     "NoChangesToCommitError",
     "NodeNotFoundError",
@@ -530,6 +532,13 @@ class NotPicklableError(SessionStateError, ValueError):
     """
 
     default_kind = ErrorKind.NOT_PICKLABLE
+
+
+class InvalidTypeError(InvalidInputError, TypeError):
+    """An argument has the wrong type (e.g. commit metadata that is not JSON).
+
+    Also a :class:`TypeError`, which is what Icechunk raises there.
+    """
 
 
 for _name in __all__:

@@ -27,6 +27,7 @@ from frazil._errors import (
     ErrorKind,
     FormatError,
     InvalidInputError,
+    InvalidTypeError,
     ObjectNotFoundError,
     PreconditionFailedError,
     ReadOnlyError,
@@ -305,14 +306,14 @@ def replace_status(status: object) -> Callable[[RepoInfo], RepoInfo]:
 
 def _check_metadata(metadata: object) -> dict[str, Any]:
     if not isinstance(metadata, dict):
-        raise InvalidInputError(
+        raise InvalidTypeError(
             f"repository metadata must be a dict, got {type(metadata).__name__!r}",
             kind=ErrorKind.INVALID_METADATA,
         )
     try:
         return check_commit_metadata(metadata)
     except InvalidInputError as exc:
-        raise InvalidInputError(
+        raise type(exc)(
             exc.message.replace("commit metadata", "repository metadata"),
             kind=ErrorKind.INVALID_METADATA,
         ) from None
