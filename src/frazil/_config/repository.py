@@ -131,8 +131,8 @@ class CompressionConfig(Section):
 
     algorithm = Setting(CompressionAlgorithm.Zstd, _algorithm, dump=str, load=CompressionAlgorithm)
     """``CompressionAlgorithm.Zstd`` (default) or ``Uncompressed``; strings work too."""
-    level = Setting(3, check_int(1, 22))
-    """The zstd level, 1 (fast) to 22 (small)."""
+    level = Setting(3, check_int(0, 22))
+    """The zstd level, 1 (fast) to 22 (small); 0 is zstd's default (3)."""
 
     def __init__(
         self, algorithm: CompressionAlgorithm | str | None = None, level: int | None = None
