@@ -220,3 +220,10 @@ def test_non_json_metadata_is_a_type_error_as_in_icechunk(repo: frazil.Repositor
             repo.set_metadata(bad)  # type: ignore[arg-type]
     assert session.commit("good", {"x": 1})
     assert repo.metadata == {}
+
+
+def test_session_merge_reduction_refuses_what_is_not_a_dask_array() -> None:
+    import frazil.dask
+
+    with pytest.raises(TypeError, match="Expected a dask array"):
+        frazil.dask.session_merge_reduction(np.arange(10), split_every=None)  # type: ignore[arg-type]
