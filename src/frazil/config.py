@@ -18,6 +18,7 @@ from frazil._config import (
     ObjectStoreConfig,
     RepositoryConfig,
     RepoUpdateRetryConfig,
+    SplitSizes,
     StorageConcurrencySettings,
     StorageRetriesSettings,
     StorageSettings,
@@ -25,6 +26,9 @@ from frazil._config import (
     VirtualChunkContainer,
 )
 from frazil._logs import initialize_logs, set_logs_filter
+
+type ManifestSplitValues = SplitSizes
+"""Icechunk's name for the rules of ``ManifestSplittingConfig(split_sizes=...)``."""
 
 __all__ = [
     "CachingConfig",
@@ -36,11 +40,13 @@ __all__ = [
     "ManifestPreloadConfig",
     "ManifestSplitCondition",
     "ManifestSplitDimCondition",
+    "ManifestSplitValues",
     "ManifestSplittingConfig",
     "ManifestVirtualChunkLocationCompressionConfig",
     "ObjectStoreConfig",
     "RepoUpdateRetryConfig",
     "RepositoryConfig",
+    "SplitSizes",
     "StorageConcurrencySettings",
     "StorageRetriesSettings",
     "StorageSettings",

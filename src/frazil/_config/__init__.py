@@ -26,6 +26,7 @@ from frazil._config.manifest import (
     ManifestSplitDimCondition,
     ManifestSplittingConfig,
     ManifestVirtualChunkLocationCompressionConfig,
+    SplitSizes,
 )
 from frazil._config.repository import (
     CachingConfig,
@@ -68,6 +69,7 @@ __all__ = [
     "ObjectStoreConfig",
     "RepoUpdateRetryConfig",
     "RepositoryConfig",
+    "SplitSizes",
     "StorageConcurrencySettings",
     "StorageRetriesSettings",
     "StorageSettings",
