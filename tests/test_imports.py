@@ -25,6 +25,7 @@ LAYERS = {
     "_sync": 0,
     "_check": 0,
     "_checksum": 0,
+    "_logs": 0,
     # L1 storage, L2 format (they never import each other)
     "storage": 1,
     "format": 2,
@@ -46,6 +47,11 @@ LAYERS = {
     "virtual": 8,
     "credentials": 8,
     "jobs": 8,
+    "session": 8,
+    "store": 8,
+    "repository": 8,
+    "config": 8,
+    "conflicts": 8,
     # L9 applications and the test kit
     "catalog": 9,
     "cli": 9,
@@ -223,6 +229,11 @@ def test_all_is_sorted_and_complete():
         "catalog",
         "credentials",
         "virtual",
+        "session",
+        "store",
+        "repository",
+        "config",
+        "conflicts",
     }
     assert public <= set(frazil.__all__), public - set(frazil.__all__)
     for name in frazil.__all__:

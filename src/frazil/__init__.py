@@ -7,6 +7,7 @@ explains it::
 
     L9 applications   catalog/  cli/  testing/
     L8 integrations   jobs/  virtual/  dask  xarray  distributed  credentials  (_dask _xarray _distributed)
+    L8 (faces)        session  store  repository  config  conflicts
     L7 facade         _repository/  repository, refs, history, sessions, maintenance, jobs
     L6 sessions       _session/   state, store, committer, forks, session
     L5 transactions   _commit/    build, protocol, rebase, solvers, staging, tickets
@@ -14,7 +15,7 @@ explains it::
     L3 mechanics      _repo/      io, context, bootstrap, refs, history, gc, virtual;  _ops/
     L2 format         format/
     L1 storage        storage/
-    L0 foundation     _errors  _config  _sync  _check  _checksum
+    L0 foundation     _errors  _config  _sync  _check  _checksum  _logs
 
 ``import frazil`` imports none of dask, distributed, xarray or s3fs, and loads the rest of
 the package on first use of a public name (Scientific Python SPEC 1 lazy loading).
@@ -82,10 +83,12 @@ if _TYPE_CHECKING:  # explicit re-exports for type checkers: the same names as _
         FrazilError as FrazilError,
         InternalError as InternalError,
         InvalidInputError as InvalidInputError,
+        InvalidTypeError as InvalidTypeError,
         MergeConflictError as MergeConflictError,
         NoChangesToCommitError as NoChangesToCommitError,
         NodeNotFoundError as NodeNotFoundError,
         NotFoundError as NotFoundError,
+        NotPicklableError as NotPicklableError,
         ObjectNotFoundError as ObjectNotFoundError,
         PreconditionFailedError as PreconditionFailedError,
         ReadOnlyError as ReadOnlyError,
@@ -99,6 +102,11 @@ if _TYPE_CHECKING:  # explicit re-exports for type checkers: the same names as _
         VirtualChunkNotAuthorizedError as VirtualChunkNotAuthorizedError,
         VirtualSourceChangedError as VirtualSourceChangedError,
     )
+    from frazil._logs import (
+        initialize_logs as initialize_logs,
+        print_debug_info as print_debug_info,
+        set_logs_filter as set_logs_filter,
+    )
     from frazil._ops import (
         ChunkStorageStats as ChunkStorageStats,
         Finding as Finding,
@@ -108,11 +116,15 @@ if _TYPE_CHECKING:  # explicit re-exports for type checkers: the same names as _
         Diff as Diff,
         GCSummary as GCSummary,
         JobRecord as JobRecord,
+        RepoAvailability as RepoAvailability,
+        RepoStatus as RepoStatus,
         SnapshotInfo as SnapshotInfo,
         Update as Update,
         UpdateType as UpdateType,
     )
     from frazil._repository import (
+        AncestryGraph as AncestryGraph,
+        ManifestFileInfo as ManifestFileInfo,
         Repository as Repository,
     )
     from frazil._session import (
@@ -130,15 +142,25 @@ if _TYPE_CHECKING:  # explicit re-exports for type checkers: the same names as _
         RepoModel as RepoModel,
         StorageSize as StorageSize,
     )
+    from frazil.format import (
+        SpecVersion as SpecVersion,
+        spec_version as spec_version,
+        supported_spec_versions as supported_spec_versions,
+    )
     from frazil.jobs import (
         Job as Job,
     )
     from frazil.storage import (
         Storage as Storage,
+        azure_storage as azure_storage,
+        gcs_storage as gcs_storage,
+        http_storage as http_storage,
         in_memory_storage as in_memory_storage,
         local_filesystem_storage as local_filesystem_storage,
+        r2_storage as r2_storage,
         s3_storage as s3_storage,
         storage_from_url as storage_from_url,
+        tigris_storage as tigris_storage,
     )
 
 _LAZY: dict[str, str] = {
@@ -186,14 +208,19 @@ _LAZY: dict[str, str] = {
         ),
         "frazil._config",
     ),
-    **dict.fromkeys(("Diff", "GCSummary", "JobRecord", "SnapshotInfo"), "frazil._repo"),
+    **dict.fromkeys(("initialize_logs", "print_debug_info", "set_logs_filter"), "frazil._logs"),
+    **dict.fromkeys(
+        ("Diff", "GCSummary", "JobRecord", "RepoAvailability", "RepoStatus", "SnapshotInfo"),
+        "frazil._repo",
+    ),
     **dict.fromkeys(("Update", "UpdateType"), "frazil._repo"),
     **dict.fromkeys(("ChunkStorageStats", "Finding", "IntegrityReport"), "frazil._ops"),
+    **dict.fromkeys(("SpecVersion", "spec_version", "supported_spec_versions"), "frazil.format"),
     "Job": "frazil.jobs",
     **dict.fromkeys(
         ("AsyncClient", "BucketConfig", "Client", "RepoModel", "StorageSize"), "frazil.catalog"
     ),
-    "Repository": "frazil._repository",
+    **dict.fromkeys(("AncestryGraph", "ManifestFileInfo", "Repository"), "frazil._repository"),
     **dict.fromkeys(
         ("ChunkType", "ForkSession", "FrazilStore", "Session", "SessionMode", "VirtualChunkSpec"),
         "frazil._session",
@@ -201,10 +228,15 @@ _LAZY: dict[str, str] = {
     **dict.fromkeys(
         (
             "Storage",
+            "azure_storage",
+            "gcs_storage",
+            "http_storage",
             "in_memory_storage",
             "local_filesystem_storage",
+            "r2_storage",
             "s3_storage",
             "storage_from_url",
+            "tigris_storage",
         ),
         "frazil.storage",
     ),
@@ -218,12 +250,17 @@ __all__ = sorted([*_LAZY, "__version__"])  # noqa: PLE0605 -- derived from the o
 _SUBMODULES = frozenset(
     {
         "catalog",
+        "config",
+        "conflicts",
         "credentials",
         "dask",
         "distributed",
         "format",
         "jobs",
+        "repository",
+        "session",
         "storage",
+        "store",
         "testing",
         "virtual",
         "xarray",

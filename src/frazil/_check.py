@@ -7,7 +7,7 @@ import json
 import numbers
 from typing import Any
 
-from frazil._errors import ErrorKind, InvalidInputError
+from frazil._errors import ErrorKind, InvalidInputError, InvalidTypeError
 
 __all__ = [
     "MAX_JSON_DEPTH",
@@ -133,7 +133,10 @@ def check_commit_metadata(metadata: object) -> dict[str, Any]:
     if metadata is None:
         return {}
     if not isinstance(metadata, dict):
-        raise InvalidInputError(f"commit metadata must be a dict, got {type(metadata).__name__}")
+        raise InvalidTypeError(
+            f"commit metadata must be a dict, got {type(metadata).__name__}",
+            kind=ErrorKind.INVALID_METADATA,
+        )
     if json_depth(metadata) > MAX_JSON_DEPTH:
         raise InvalidInputError(
             f"commit metadata nests more than {MAX_JSON_DEPTH} levels deep; flatten it",
@@ -145,7 +148,8 @@ def check_commit_metadata(metadata: object) -> dict[str, Any]:
         return dict(json.loads(text))
     except (TypeError, ValueError, RecursionError) as exc:
         # UnicodeEncodeError (lone surrogates) is a ValueError
-        raise InvalidInputError(
+        error = InvalidTypeError if isinstance(exc, TypeError) else InvalidInputError
+        raise error(
             f"commit metadata must hold JSON values (str, numbers, bools, None, lists and "
             f"dicts, nested less than ~1000 deep, text encodable as UTF-8): "
             f"{short(str(exc) or type(exc).__name__)}",

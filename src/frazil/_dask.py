@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 from typing import TYPE_CHECKING, Any, cast
 
+import dask.array as da  # importing frazil.dask makes dask.array available, as Icechunk's does
 import numpy as np
 
 from frazil._distributed import merge_sessions
@@ -17,7 +18,7 @@ if TYPE_CHECKING:
     import dask.array
     import zarr
 
-__all__ = ["as_list", "merged_fork_graph", "store_dask"]
+__all__ = ["as_list", "merged_fork_graph", "session_merge_reduction", "store_dask"]
 
 _META = np.array([object()], dtype=object)
 
@@ -64,7 +65,6 @@ def merged_fork_graph(stored: Sequence[dask.array.Array], *, split_every: int | 
     The forks are merged by a tree reduction inside the graph (``split_every`` at a time),
     so the scheduler and the client only ever hold the final fork.
     """
-    import dask.array as da
     from dask.delayed import delayed
 
     reduced = [
@@ -87,8 +87,6 @@ def merged_fork_graph(stored: Sequence[dask.array.Array], *, split_every: int | 
 
 def as_list(stored: Any) -> list[Any]:
     """``dask.array.store`` returns a bare Array for one source, a tuple for several."""
-    import dask.array as da
-
     return [stored] if isinstance(stored, da.Array) else list(stored)
 
 
@@ -135,8 +133,6 @@ def store_dask(
     SessionStateError
         If a target is not opened on a ForkSession's store.
     """
-    import dask.array as da
-
     if len(sources) != len(targets):
         raise InvalidInputError(
             f"store_dask needs one target per source, got {len(sources)} sources and "
@@ -164,4 +160,50 @@ def store_dask(
         **store_kwargs,
     )
     result: ForkSession = merged_fork_graph(as_list(stored), split_every=split_every).compute()
+    return result
+
+
+def session_merge_reduction(
+    arrays: dask.array.Array | Sequence[dask.array.Array],
+    *,
+    split_every: int | None,
+    **compute_kwargs: Any,
+) -> ForkSession:
+    """Compute stored Dask arrays and tree-merge the forks their blocks wrote into one.
+
+    The second half of :func:`store_dask`, for graphs built by hand: ``arrays`` are the
+    results of ``dask.array.store(..., compute=False, return_stored=True,
+    load_stored=False)`` over zarr arrays opened on a :class:`ForkSession`'s store.
+
+    Parameters
+    ----------
+    arrays
+        One stored Dask array or several.
+    split_every
+        Fan-in of the merge tree (``None``: Dask's default).
+    **compute_kwargs
+        Passed to ``compute`` (``scheduler=...`` and the like).
+
+    Returns
+    -------
+    ForkSession
+        Merge it into the coordinating session (``session.merge(fork)``), then commit.
+
+    Raises
+    ------
+    TypeError
+        If an argument is not a Dask array.
+    SessionStateError
+        If a block was not written through a ForkSession's store.
+    """
+    stored = as_list(arrays)
+    for array in stored:
+        if not isinstance(array, da.Array):
+            raise TypeError(
+                f"Expected a dask array (from dask.array.store(..., return_stored=True)), "
+                f"got {type(array).__name__!r}"
+            )
+    result: ForkSession = merged_fork_graph(stored, split_every=split_every).compute(
+        **compute_kwargs
+    )
     return result

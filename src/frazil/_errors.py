@@ -17,8 +17,10 @@ handler does about the error, not by where it was raised::
     ├── AlreadyExistsError             pick another name
     ├── ReadOnlyError                  (also a ValueError) use a writable session
     ├── InvalidInputError              (also a ValueError) fix the argument
+    │   └── InvalidTypeError           (also a TypeError)
     ├── SessionStateError              you closed, committed or forked it
-    │   └── NoChangesToCommitError
+    │   ├── NoChangesToCommitError
+    │   └── NotPicklableError          (also a ValueError)
     ├── ShardsFailedError              fix the shard function, then map (or resume) again
     ├── StorageError                   the world broke it; often transient
     │   └── VirtualSourceChangedError  (a virtual chunk's file changed since referenced)
@@ -44,10 +46,12 @@ __all__ = [
     "FrazilError",
     "InternalError",
     "InvalidInputError",
+    "InvalidTypeError",
     "MergeConflictError",
     "NoChangesToCommitError",
     "NodeNotFoundError",
     "NotFoundError",
+    "NotPicklableError",
     "ObjectNotFoundError",
     "PreconditionFailedError",
     "ReadOnlyError",
@@ -149,10 +153,39 @@ class ErrorKind(StrEnum):
     NOT_A_CATALOG = "not-a-catalog"
     CLIENT_CLOSED = "client-closed"
     REPOSITORY_DELETED = "repository-deleted"
-    # virtual chunks
-    VIRTUAL_CHUNK_NOT_AUTHORIZED = "virtual-chunk-not-authorized"
-    VIRTUAL_SOURCE_CHANGED = "virtual-source-changed"
+    # Icechunk's codes for situations frazil meets too (the same strings as Icechunk's)
+    REF_NOT_FOUND = "ref-not-found"
+    """A branch or tag does not exist (raised instead of branch-/tag-not-found)."""
+    BRANCH_UPDATE_CONFLICT = "branch-update-conflict"
+    CONFIG_UPDATED = "config-updated"
+    REPO_INFO_UPDATED = "repo-info-updated"
+    UPDATE_ATTEMPTS_EXHAUSTED = "update-attempts-exhausted"
+    CHUNK_NOT_FOUND = "chunk-not-found"
+    KEY_NOT_FOUND = "key-not-found"
+    MOVE_WONT_OVERWRITE = "move-wont-overwrite"
+    BAD_METADATA = "bad-metadata"
+    NOT_AN_ARRAY = "not-an-array"
+    NOT_A_GROUP = "not-a-group"
+    INVALID_VIRTUAL_REF = "invalid-virtual-ref"
     INVALID_CREDENTIALS = "invalid-credentials"
+    NO_CONTAINER_FOR_VIRTUAL_CHUNK = "no-container-for-virtual-chunk"
+    UNAUTHORIZED_VIRTUAL_CHUNK_CONTAINER = "unauthorized-virtual-chunk-container"
+    PARENT_DIRECTORY_NOT_CLEAN = "parent-directory-not-clean"
+    MOVE_INTO_SELF_OR_DESCENDANT = "move-into-self-or-descendant"
+    MOVE_DESTINATION_PARENT_MISSING = "move-destination-parent-missing"
+    MOVE_DESTINATION_PARENT_NOT_GROUP = "move-destination-parent-not-group"
+    UNCOMMITTED_CHANGES = "uncommitted-changes"
+    OBJECT_STORE = "object-store"
+    IO = "io"
+    CANNOT_PARSE_URL = "cannot-parse-url"
+    THROTTLED = "throttled"
+    VIRTUAL_CHUNK_FETCH = "virtual-chunk-fetch"
+    VIRTUAL_CHUNK_MODIFIED = "virtual-chunk-modified"
+    SERIALIZATION = "serialization"
+    DESERIALIZATION = "deserialization"
+    UNSUPPORTED_SPEC_VERSION = "unsupported-spec-version"
+    PICKLE = "pickle"
+    UNKNOWN = "unknown"
 
 
 class FrazilError(Exception):
@@ -168,7 +201,9 @@ class FrazilError(Exception):
 
     default_kind: ErrorKind = ErrorKind.INTERNAL
 
-    def __init__(self, message: str, *, kind: ErrorKind | str | None = None) -> None:
+    # ``FrazilError("message", "io")``: the kind may be given positionally, as in Icechunk.
+
+    def __init__(self, message: str, kind: ErrorKind | str | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.kind = ErrorKind(kind) if kind is not None else self.default_kind
@@ -212,12 +247,20 @@ class ConflictError(FrazilError):
 
     def __init__(
         self,
-        message: str | None = None,
-        *,
         expected_parent: str | None = None,
         actual_parent: str | None = None,
+        message: str | None = None,
         kind: ErrorKind | str | None = None,
     ) -> None:
+        # Icechunk's positional order is (expected_parent, actual_parent, message, kind).
+        # A lone positional argument with spaces in it is a message, the older frazil form.
+        if (
+            message is None
+            and actual_parent is None
+            and expected_parent is not None
+            and any(c.isspace() for c in expected_parent)
+        ):
+            message, expected_parent = expected_parent, None
         if message is None:
             message = (
                 f"branch tip moved: the session is based on {expected_parent!r} but the "
@@ -256,7 +299,7 @@ class RebaseFailedError(ConflictError):
             "BasicConflictSolver(on_chunk_conflict=VersionSelection.UseTheirs), "
             "or discard the session's changes."
         )
-        super().__init__("\n".join(lines), actual_parent=snapshot_id)
+        super().__init__(message="\n".join(lines), actual_parent=snapshot_id)
         self.snapshot_id = snapshot_id
         self.conflicts = list(conflicts)
 
@@ -285,7 +328,7 @@ class MergeConflictError(ConflictError):
     default_kind = ErrorKind.MERGE_CONFLICT
 
     def __init__(self, message: str, *, conflicts: list[Any] | None = None) -> None:
-        super().__init__(message)
+        super().__init__(message=message)
         self.conflicts = list(conflicts or [])
 
     def _extra_state(self) -> dict[str, Any]:
@@ -298,7 +341,7 @@ class PreconditionFailedError(ConflictError):
     default_kind = ErrorKind.PRECONDITION_FAILED
 
     def __init__(self, message: str, *, key: str | None = None) -> None:
-        super().__init__(message)
+        super().__init__(message=message)
         self.key = key
 
     def _extra_state(self) -> dict[str, Any]:
@@ -333,7 +376,7 @@ class SnapshotNotFoundError(NotFoundError):
 class RefNotFoundError(NotFoundError):
     """No branch or tag exists with the given name."""
 
-    default_kind = ErrorKind.BRANCH_NOT_FOUND
+    default_kind = ErrorKind.REF_NOT_FOUND
 
 
 class RepositoryNotFoundError(NotFoundError):
@@ -437,8 +480,8 @@ class StorageError(FrazilError):
     def __init__(
         self,
         message: str,
-        *,
         kind: ErrorKind | str | None = None,
+        *,
         transient: bool = False,
         key: str | None = None,
     ) -> None:
@@ -456,7 +499,7 @@ class FormatError(FrazilError):
     default_kind = ErrorKind.CORRUPT_OBJECT
 
     def __init__(
-        self, message: str, *, key: str | None = None, kind: ErrorKind | str | None = None
+        self, message: str, kind: ErrorKind | str | None = None, *, key: str | None = None
     ) -> None:
         super().__init__(message, kind=kind)
         self.key = key
@@ -484,7 +527,7 @@ class VirtualChunkNotAuthorizedError(FrazilError, PermissionError):
         The chunk's URL.
     """
 
-    default_kind = ErrorKind.VIRTUAL_CHUNK_NOT_AUTHORIZED
+    default_kind = ErrorKind.UNAUTHORIZED_VIRTUAL_CHUNK_CONTAINER
 
     def __init__(
         self, message: str, *, location: str = "", kind: ErrorKind | str | None = None
@@ -506,7 +549,7 @@ class VirtualSourceChangedError(StorageError):
         The chunk's URL.
     """
 
-    default_kind = ErrorKind.VIRTUAL_SOURCE_CHANGED
+    default_kind = ErrorKind.VIRTUAL_CHUNK_MODIFIED
 
     def __init__(
         self, message: str, *, location: str = "", kind: ErrorKind | str | None = None
@@ -516,6 +559,22 @@ class VirtualSourceChangedError(StorageError):
 
     def _extra_state(self) -> dict[str, Any]:
         return {**super()._extra_state(), "location": self.location}
+
+
+class NotPicklableError(SessionStateError, ValueError):
+    """A writable session (or another object that must not travel) was pickled.
+
+    Also a :class:`ValueError`, which is what Icechunk raises there.
+    """
+
+    default_kind = ErrorKind.NOT_PICKLABLE
+
+
+class InvalidTypeError(InvalidInputError, TypeError):
+    """An argument has the wrong type (e.g. commit metadata that is not JSON).
+
+    Also a :class:`TypeError`, which is what Icechunk raises there.
+    """
 
 
 for _name in __all__:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
-from frazil._dask import store_dask
+from frazil._dask import session_merge_reduction, store_dask
+from frazil._distributed import merge_sessions
 
-__all__ = ["store_dask"]
+__all__ = ["merge_sessions", "session_merge_reduction", "store_dask"]

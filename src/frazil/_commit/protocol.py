@@ -109,7 +109,7 @@ def commit_protocol(
             elif rebase and out_of_time:
                 reason = f" after {attempt} attempts: the {retry.deadline_seconds}s deadline passed"
             raise ConflictError(
-                f"branch tip moved{reason}: the session is based on {outcome.expected!r} but "
+                message=f"branch tip moved{reason}: the session is based on {outcome.expected!r} but "
                 f"the branch now points to {outcome.actual!r}; rebase the session "
                 "(session.rebase(solver)) or commit with rebase_with=BasicConflictSolver()",
                 expected_parent=outcome.expected,

@@ -58,14 +58,14 @@ async def rebase_onto_branch(
     if state is None:
         raise SessionStateError(
             f"branch {branch!r} was deleted; cannot rebase onto it",
-            kind=ErrorKind.BRANCH_NOT_FOUND,
+            kind=ErrorKind.REF_NOT_FOUND,
         )
     tip_id = state.doc.snapshot_id
     if tip_id != ws.base.id:
         chain = await commits_between(io, ws.base.id, tip_id)
         if chain is None:
             raise ConflictError(
-                f"cannot rebase: branch {branch!r} was reset to a history that does not "
+                message=f"cannot rebase: branch {branch!r} was reset to a history that does not "
                 f"contain this session's base {ws.base.id!r}",
                 expected_parent=ws.base.id,
                 actual_parent=tip_id,

@@ -41,6 +41,7 @@ from frazil._config.manifest import (
     ManifestSplitDimCondition,
     ManifestSplittingConfig,
     ManifestVirtualChunkLocationCompressionConfig,
+    SplitSizes,
 )
 from frazil._config.repository import (
     CachingConfig,
@@ -50,6 +51,7 @@ from frazil._config.repository import (
     RepositoryConfig,
 )
 from frazil._config.storage import (
+    RepoUpdateRetryConfig,
     StorageConcurrencySettings,
     StorageRetriesSettings,
     StorageSettings,
@@ -83,9 +85,11 @@ __all__ = [
     "ManifestSplittingConfig",
     "ManifestVirtualChunkLocationCompressionConfig",
     "ObjectStoreConfig",
+    "RepoUpdateRetryConfig",
     "RepositoryConfig",
     "S3Credentials",
     "S3StaticCredentials",
+    "SplitSizes",
     "StorageConcurrencySettings",
     "StorageRetriesSettings",
     "StorageSettings",

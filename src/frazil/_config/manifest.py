@@ -80,6 +80,12 @@ class ManifestSplitCondition(_Condition):
         """Whether the array at ``path`` (absolute) satisfies the condition."""
         raise NotImplementedError  # pragma: no cover
 
+    def __and__(self, other: ManifestSplitCondition) -> ManifestSplitCondition:
+        return ManifestSplitCondition.and_conditions([self, other])
+
+    def __or__(self, other: ManifestSplitCondition) -> ManifestSplitCondition:
+        return ManifestSplitCondition.or_conditions([self, other])
+
     @staticmethod
     def or_conditions(conditions: Iterable[ManifestSplitCondition]) -> ManifestSplitCondition:
         """Any of the conditions."""
@@ -368,6 +374,12 @@ class ManifestPreloadCondition(_Condition):
     def matches(self, path: str, num_refs: int) -> bool:
         """Whether an array at ``path`` whose manifests hold ``num_refs`` refs matches."""
         raise NotImplementedError  # pragma: no cover
+
+    def __and__(self, other: ManifestPreloadCondition) -> ManifestPreloadCondition:
+        return ManifestPreloadCondition.and_conditions([self, other])
+
+    def __or__(self, other: ManifestPreloadCondition) -> ManifestPreloadCondition:
+        return ManifestPreloadCondition.or_conditions([self, other])
 
     @staticmethod
     def or_conditions(

@@ -15,7 +15,7 @@ from frazil._config.base import (
     given,
 )
 from frazil._config.manifest import ManifestConfig
-from frazil._config.storage import StorageSettings
+from frazil._config.storage import RepoUpdateRetryConfig, StorageSettings
 from frazil._config.virtual import VirtualChunkContainer, check_overlap, containers
 
 __all__ = [
@@ -131,8 +131,8 @@ class CompressionConfig(Section):
 
     algorithm = Setting(CompressionAlgorithm.Zstd, _algorithm, dump=str, load=CompressionAlgorithm)
     """``CompressionAlgorithm.Zstd`` (default) or ``Uncompressed``; strings work too."""
-    level = Setting(3, check_int(1, 22))
-    """The zstd level, 1 (fast) to 22 (small)."""
+    level = Setting(3, check_int(0, 22))
+    """The zstd level, 1 (fast) to 22 (small); 0 is zstd's default (3)."""
 
     def __init__(
         self, algorithm: CompressionAlgorithm | str | None = None, level: int | None = None
@@ -206,6 +206,12 @@ class RepositoryConfig(Section):
         },
     )
     """The containers virtual chunks may live in, by URL prefix."""
+    repo_update_retries = Setting(
+        RepoUpdateRetryConfig(),
+        check_instance(RepoUpdateRetryConfig),
+        factory=RepoUpdateRetryConfig,
+    )
+    """Retries of concurrent changes to the repository's metadata and status documents."""
     num_updates_per_repo_info_file = Setting(1000, check_int(1))
     """Accepted for Icechunk scripts; no effect."""
     max_concurrent_decodes = Setting(2, check_int(1))
@@ -223,6 +229,7 @@ class RepositoryConfig(Section):
         | list[VirtualChunkContainer]
         | None = None,
         manifest: ManifestConfig | None = None,
+        repo_update_retries: RepoUpdateRetryConfig | None = None,
         num_updates_per_repo_info_file: int | None = None,
         max_concurrent_decodes: int | None = None,
         *,

@@ -14,6 +14,7 @@ from frazil._config.base import (
 )
 
 __all__ = [
+    "RepoUpdateRetryConfig",
     "StorageConcurrencySettings",
     "StorageRetriesSettings",
     "StorageSettings",
@@ -130,3 +131,38 @@ class StorageSettings(Section):
         timeouts: StorageTimeoutSettings | None = None,
     ) -> None:
         super().__init__(**given(locals()))
+
+
+class _RepoUpdateRetries(StorageRetriesSettings):
+    """Retries of repository-wide documents: more tries, shorter waits than requests."""
+
+    max_tries = Setting(100, check_int(1))
+    """Attempts, the first included."""
+    initial_backoff_ms = Setting(50, check_int())
+    """The first wait; each further wait doubles, with full jitter."""
+    max_backoff_ms = Setting(30_000, check_int())
+    """The longest single wait."""
+
+
+def _repo_update_retries(name: str, value: object) -> StorageRetriesSettings:
+    # what was not set reads as the repository-document defaults, not the request ones
+    given_settings = check_instance(StorageRetriesSettings)(name, value)
+    return _RepoUpdateRetries.from_dict(given_settings.to_dict())
+
+
+class RepoUpdateRetryConfig(Section):
+    """Retries of the repository-wide documents (metadata, status) when another writer
+    changed them at the same moment: each attempt re-reads the document and applies the
+    change again."""
+
+    # Icechunk names this setting ``default``; it hides Section.default() on this class only
+    default = Setting[StorageRetriesSettings](  # type: ignore[assignment]
+        _RepoUpdateRetries(),
+        _repo_update_retries,
+        factory=_RepoUpdateRetries,
+    )
+    """Attempts and backoff (a :class:`StorageRetriesSettings`); unset, 100 tries waiting
+    from 50 ms up to 30 s."""
+
+    def __init__(self, default: StorageRetriesSettings | None = None) -> None:
+        super().__init__(default=default)

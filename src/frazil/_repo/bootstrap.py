@@ -25,7 +25,10 @@ from frazil.format import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
     from frazil._repo.io import RepoIO
+    from frazil.storage import ObjectInfo
 
 __all__ = ["INITIAL_MESSAGE", "bootstrap", "frazil_version"]
 
@@ -43,7 +46,12 @@ def frazil_version() -> str:
         return "0+unknown"
 
 
-async def bootstrap(io: RepoIO) -> RepoDoc:
+async def _nothing() -> AsyncIterator[ObjectInfo]:
+    return
+    yield
+
+
+async def bootstrap(io: RepoIO, *, check_clean_root: bool = True) -> RepoDoc:
     """Create a repository in the empty storage behind ``io``; returns its root document.
 
     Raises
@@ -54,7 +62,7 @@ async def bootstrap(io: RepoIO) -> RepoDoc:
         If a repository exists there (also when another process created one at the same
         moment).
     InvalidInputError
-        If the location holds other objects.
+        If the location holds other objects (unless ``check_clean_root`` is False).
     """
     storage = io.storage
     if not io.raw_storage.supports_conditional_writes:
@@ -69,7 +77,7 @@ async def bootstrap(io: RepoIO) -> RepoDoc:
             "Repository.open (or use Repository.open_or_create)",
             kind=ErrorKind.REPOSITORY_ALREADY_EXISTS,
         )
-    async for info in storage.list(""):
+    async for info in storage.list("") if check_clean_root else _nothing():
         if not info.key.startswith((layout.STAGING_PREFIX, layout.FORKS_PREFIX)):
             raise InvalidInputError(
                 f"cannot create a repository at {storage.describe()}: the location is not "

@@ -52,6 +52,17 @@ class GCSummary:
     """Stale published forks."""
     bytes_deleted: int = 0
     """Total size of everything deleted."""
+    attributes_deleted: int = 0
+    """Icechunk's count of attribute files; always 0 (frazil keeps attributes in
+    snapshots)."""
+    objects_failed_to_delete: int = 0
+    """Objects whose delete failed (a failed batch raises instead, so always 0)."""
+    throttled_batches: int = 0
+    """Delete batches the store throttled (retried by the storage layer; not counted)."""
+    delete_errors: tuple[str, ...] = ()
+    """Messages of failed deletes (see ``objects_failed_to_delete``)."""
+    skipped_phases: tuple[str, ...] = ()
+    """Delete phases skipped after failures (none: a failure raises)."""
 
 
 GCSummary.__module__ = "frazil"

@@ -29,7 +29,7 @@ from frazil.format import (
     TransactionLog,
     layout,
 )
-from frazil.storage import RetryingStorage
+from frazil.storage import RetryingStorage, RetrySettings
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Iterable
@@ -106,13 +106,27 @@ async def gather_limited[T](calls: Iterable[Callable[[], Awaitable[T]]], limit: 
     return list(await asyncio.gather(*(run(c) for c in calls)))
 
 
+def _retry_settings(config: RepositoryConfig) -> RetrySettings | None:
+    """``config.storage.retries`` as the retrying storage's settings, when it was set."""
+    if not config.storage.is_set("retries"):
+        return None
+    retries = config.storage.retries
+    return RetrySettings(
+        max_tries=retries.max_tries,
+        initial_backoff_seconds=retries.initial_backoff_ms / 1000,
+        max_backoff_seconds=retries.max_backoff_ms / 1000,
+    )
+
+
 class RepoIO:
     """Encoded object I/O for one repository over one storage."""
 
     def __init__(self, storage: Storage, config: RepositoryConfig) -> None:
         self.raw_storage = storage
         self.storage: Storage = (
-            storage if isinstance(storage, RetryingStorage) else RetryingStorage(storage)
+            storage
+            if isinstance(storage, RetryingStorage)
+            else RetryingStorage(storage, _retry_settings(config))
         )
         self.config = config.copy()
         """This repository's own copy: changing the caller's object later changes nothing."""

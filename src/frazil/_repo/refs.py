@@ -162,7 +162,7 @@ async def cas_ref(
         if current is None:
             raise RefNotFoundError(
                 f"ref {key!r} was deleted while it was being updated",
-                kind=ErrorKind.BRANCH_NOT_FOUND,
+                kind=ErrorKind.REF_NOT_FOUND,
             ) from None
         raise ConflictError(
             expected_parent=expected.doc.snapshot_id, actual_parent=current.doc.snapshot_id
@@ -211,7 +211,7 @@ BRANCHES = RefFamily(
     "branch",
     layout.BRANCH_PREFIX,
     layout.branch_key,
-    ErrorKind.BRANCH_NOT_FOUND,
+    ErrorKind.REF_NOT_FOUND,
     ErrorKind.BRANCH_ALREADY_EXISTS,
     tombstones=False,
 )
@@ -219,7 +219,7 @@ TAGS = RefFamily(
     "tag",
     layout.TAG_PREFIX,
     layout.tag_key,
-    ErrorKind.TAG_NOT_FOUND,
+    ErrorKind.REF_NOT_FOUND,
     ErrorKind.TAG_ALREADY_EXISTS,
     tombstones=True,
 )

@@ -476,6 +476,7 @@ class VirtualReader:
                 f"refusing to read the virtual chunk at {location!r}: {why}. A repository's "
                 "author declares containers with config.set_virtual_chunk_container(...)",
                 location=location,
+                kind=ErrorKind.NO_CONTAINER_FOR_VIRTUAL_CHUNK,
             )
         if container.url_prefix not in self._access:
             raise VirtualChunkNotAuthorizedError(

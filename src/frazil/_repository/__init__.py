@@ -10,6 +10,7 @@ area of the public API as ``x`` / ``x_async`` pairs over the layers below. A new
 from __future__ import annotations
 
 from frazil._repository.base import context_of
+from frazil._repository.inspect import AncestryGraph, ManifestFileInfo
 from frazil._repository.repository import Repository
 
-__all__ = ["Repository", "context_of"]
+__all__ = ["AncestryGraph", "ManifestFileInfo", "Repository", "context_of"]

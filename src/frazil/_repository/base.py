@@ -17,6 +17,7 @@ from frazil._repo import (
     RefState,
     RepoContext,
     RepoIO,
+    check_online,
     create_named_ref,
     delete_named_ref,
     list_named_refs,
@@ -99,12 +100,18 @@ class RepositoryBase:
                 kind=ErrorKind.READ_ONLY_STORAGE,
             )
 
+    async def _require_online(self, what: str) -> None:
+        """Refuse a write on a read-only Repository object, a storage without conditional
+        writes, or a repository whose stored status is read-only (set by any process)."""
+        self._require_writable()
+        await check_online(self._ctx.storage, what)
+
     async def _ref_state(self, family: RefFamily, name: str) -> RefState:
         return await named_ref_state(self._ctx.storage, family, name)
 
     async def _create_ref(self, family: RefFamily, name: str, snapshot_id: str) -> None:
         family.key(name)  # a bad name is reported before anything else
-        self._require_writable()
+        await self._require_online(f"create {family.what} {name!r}")
         await require_snapshot(self._io, snapshot_id)
         await create_named_ref(self._ctx.storage, family, name, snapshot_id)
 
@@ -115,7 +122,7 @@ class RepositoryBase:
         return (await self._ref_state(family, name)).doc.snapshot_id
 
     async def _delete_ref(self, family: RefFamily, name: str) -> None:
-        self._require_writable()
+        await self._require_online(f"delete {family.what} {name!r}")
         await delete_named_ref(self._ctx.storage, family, name)
 
     async def _resolve(

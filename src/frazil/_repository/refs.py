@@ -73,12 +73,12 @@ class RefsMixin(RepositoryBase):
         self, branch: str, snapshot_id: str, *, from_snapshot_id: str | None = None
     ) -> None:
         """Async version of :meth:`reset_branch`."""
-        self._require_writable()
+        await self._require_online(f"reset branch {branch!r}")
         state = await self._ref_state(BRANCHES, branch)
         await require_snapshot(self._io, snapshot_id)
         if from_snapshot_id is not None and state.doc.snapshot_id != from_snapshot_id:
             raise ConflictError(
-                f"branch {branch!r} is at {state.doc.snapshot_id!r}, not at "
+                message=f"branch {branch!r} is at {state.doc.snapshot_id!r}, not at "
                 f"from_snapshot_id={from_snapshot_id!r}; it was not reset",
                 expected_parent=from_snapshot_id,
                 actual_parent=state.doc.snapshot_id,

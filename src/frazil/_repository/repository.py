@@ -24,8 +24,10 @@ from frazil._repo import (
 )
 from frazil._repository.base import check_config, check_storage
 from frazil._repository.history import HistoryMixin
+from frazil._repository.inspect import InspectMixin
 from frazil._repository.jobs import JobsMixin
 from frazil._repository.maintenance import MaintenanceMixin
+from frazil._repository.metadata import MetadataMixin
 from frazil._repository.operations import OperationsMixin
 from frazil._repository.refs import RefsMixin
 from frazil._repository.sessions import SessionsMixin
@@ -33,6 +35,8 @@ from frazil._sync import sync
 from frazil.format import (
     ObjectKind,
     RepoDoc,
+    SpecVersion,
+    check_spec_version,
     decode_document,
     encode_document,
     layout,
@@ -43,7 +47,14 @@ __all__ = ["Repository"]
 
 
 class Repository(
-    RefsMixin, HistoryMixin, SessionsMixin, MaintenanceMixin, JobsMixin, OperationsMixin
+    RefsMixin,
+    HistoryMixin,
+    SessionsMixin,
+    MaintenanceMixin,
+    JobsMixin,
+    MetadataMixin,
+    InspectMixin,
+    OperationsMixin,
 ):
     """A frazil repository: immutable snapshots plus branches and tags, in one storage.
 
@@ -82,12 +93,18 @@ class Repository(
         storage: Storage,
         config: RepositoryConfig | None = None,
         authorize_virtual_chunk_access: dict[str, Any] | None = None,
+        *,
+        spec_version: SpecVersion | int | None = None,
+        check_clean_root: bool = True,
     ) -> Self:
         """Async version of :meth:`create`."""
         storage = check_storage(storage)
         config = check_config(config) or RepositoryConfig()
         VirtualReader(config.virtual_chunk_containers, authorize_virtual_chunk_access)  # checks
-        doc = await bootstrap(RepoIO(storage, config))
+        check_spec_version(spec_version)
+        doc = await bootstrap(
+            RepoIO(storage, config), check_clean_root=check_clean_root is not False
+        )
         repo = cls(
             context_for(storage, config, doc.repo_id, authorize_virtual_chunk_access),
             storage,
@@ -103,6 +120,9 @@ class Repository(
         storage: Storage,
         config: RepositoryConfig | None = None,
         authorize_virtual_chunk_access: dict[str, Any] | None = None,
+        *,
+        spec_version: SpecVersion | int | None = None,
+        check_clean_root: bool = True,
     ) -> Self:
         """Create a new repository in an empty storage location.
 
@@ -117,6 +137,12 @@ class Repository(
             object may read, each with its credentials (``frazil.credentials``; ``None``
             for containers that need none). Virtual chunks elsewhere are refused when
             read. Credentials are kept by this object only, never stored.
+        spec_version
+            The format to write (default: the current one, :func:`frazil.spec_version`).
+            frazil writes one format; Icechunk's versions 1 and 2 are accepted and mean it.
+        check_clean_root
+            Refuse a location that holds other objects (default). False creates the
+            repository next to them.
 
         Returns
         -------
@@ -129,9 +155,18 @@ class Repository(
             If a repository already exists there (also when another process created one
             at the same moment).
         InvalidInputError
-            If the location holds other objects.
+            If the location holds other objects, or ``spec_version`` names a format this
+            frazil cannot write (kind ``unsupported-spec-version``).
         """
-        return sync(cls.create_async(storage, config, authorize_virtual_chunk_access))
+        return sync(
+            cls.create_async(
+                storage,
+                config,
+                authorize_virtual_chunk_access,
+                spec_version=spec_version,
+                check_clean_root=check_clean_root,
+            )
+        )
 
     @classmethod
     async def open_async(
@@ -200,15 +235,25 @@ class Repository(
         storage: Storage,
         config: RepositoryConfig | None = None,
         authorize_virtual_chunk_access: dict[str, Any] | None = None,
+        *,
+        create_version: SpecVersion | int | None = None,
+        check_clean_root: bool = True,
     ) -> Self:
         """Async version of :meth:`open_or_create`."""
+        check_spec_version(create_version, "create_version")
         access = authorize_virtual_chunk_access
         try:
             return await cls.open_async(storage, config, access)
         except RepositoryNotFoundError:
             pass
         try:
-            return await cls.create_async(storage, config, access)
+            return await cls.create_async(
+                storage,
+                config,
+                access,
+                spec_version=create_version,
+                check_clean_root=check_clean_root,
+            )
         except AlreadyExistsError:
             return await cls.open_async(storage, config, access)
 
@@ -218,10 +263,22 @@ class Repository(
         storage: Storage,
         config: RepositoryConfig | None = None,
         authorize_virtual_chunk_access: dict[str, Any] | None = None,
+        *,
+        create_version: SpecVersion | int | None = None,
+        check_clean_root: bool = True,
     ) -> Self:
         """Open the repository at ``storage``, creating it if there is none (arguments as
-        for :meth:`open`)."""
-        return sync(cls.open_or_create_async(storage, config, authorize_virtual_chunk_access))
+        for :meth:`open`; ``create_version`` and ``check_clean_root`` apply when it is
+        created, see :meth:`create`)."""
+        return sync(
+            cls.open_or_create_async(
+                storage,
+                config,
+                authorize_virtual_chunk_access,
+                create_version=create_version,
+                check_clean_root=check_clean_root,
+            )
+        )
 
     @staticmethod
     async def exists_async(storage: Storage) -> bool:
@@ -258,7 +315,7 @@ class Repository(
 
     async def save_config_async(self) -> None:
         """Async version of :meth:`save_config`."""
-        self._require_writable()
+        await self._require_online("save the configuration")
         data = encode_document(ObjectKind.CONFIG, self._ctx.config.to_dict())
         await self._ctx.storage.put(layout.CONFIG_KEY, data)
         await record_update(self._ctx.storage, UpdateType.ConfigChanged)

@@ -104,7 +104,7 @@ class SessionsMixin(RepositoryBase):
         )
 
     async def _writable(self, branch: str, mode: SessionMode) -> Session:
-        self._require_writable()
+        await self._require_online(f"open a {mode.name.lower()} session")
         state = await self._ref_state(BRANCHES, branch)
         base = await self._io.read_snapshot(state.doc.snapshot_id)
         return Session(
@@ -137,7 +137,7 @@ class SessionsMixin(RepositoryBase):
     async def fork_from_ticket_async(self, ticket: str) -> ForkSession:
         """Async version of :meth:`fork_from_ticket`."""
         parsed = check_ticket(self._ctx, ticket)
-        self._require_writable()
+        await self._require_online("make a fork from a ticket")
         return ForkSession(await fork_from_ticket(self._ctx, parsed))
 
     def fork_from_ticket(self, ticket: str) -> ForkSession:

@@ -42,7 +42,15 @@ from frazil._errors import (
     ReadOnlyError,
     SessionStateError,
 )
-from frazil._repo import BRANCHES, UpdateType, cas_ref, job_of, read_ref, record_update
+from frazil._repo import (
+    BRANCHES,
+    UpdateType,
+    cas_ref,
+    check_online,
+    job_of,
+    read_ref,
+    record_update,
+)
 from frazil._session.state import SessionMode
 from frazil.format import RefDoc
 
@@ -109,6 +117,7 @@ async def commit(
     meta = state.ctx.commit_metadata(metadata)
 
     async def attempt() -> str:
+        await check_online(state.ctx.storage, "commit")
         ws = await _prepare(state, allow_empty)
         return await _drive(state, ws, message, meta, rebase_with, rebase_tries)
 
@@ -123,6 +132,7 @@ async def amend(
     require_text("commit message", message)
 
     async def attempt() -> str:
+        await check_online(state.ctx.storage, "amend")
         ws = await _prepare(state, allow_empty)
         base = ws.base
         if base.info.parent_id is None:

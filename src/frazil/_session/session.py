@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from frazil._changes import ChunkKey, normalize_path, reindex_changes, resolve_key, shift_changes
 from frazil._check import require_int, require_int_sequence, require_text
-from frazil._errors import ErrorKind, InvalidInputError, SessionStateError
+from frazil._errors import ErrorKind, InvalidInputError, NotPicklableError, SessionStateError
 from frazil._session import committer, forks
 from frazil._session.state import SessionMode, SessionState
 from frazil._session.store import FrazilStore
@@ -136,7 +136,7 @@ class Session:
 
     def __reduce__(self) -> tuple[Any, ...]:
         if not self._state.read_only:
-            raise SessionStateError(
+            raise NotPicklableError(
                 "a writable Session cannot be pickled: its copy in another process would "
                 "write changes that never reach commit(). Call session.fork() and send the "
                 "ForkSession instead, then merge the returned forks with session.merge(...) "
@@ -179,8 +179,8 @@ class Session:
     async def commit_async(
         self,
         message: str,
-        *,
         metadata: dict[str, Any] | None = None,
+        *,
         rebase_with: ConflictSolver | None = None,
         rebase_tries: int = 1_000,
         allow_empty: bool = False,
@@ -198,8 +198,8 @@ class Session:
     def commit(
         self,
         message: str,
-        *,
         metadata: dict[str, Any] | None = None,
+        *,
         rebase_with: ConflictSolver | None = None,
         rebase_tries: int = 1_000,
         allow_empty: bool = False,
@@ -693,7 +693,7 @@ class ForkSession(Session):
             kind=ErrorKind.COMMIT_NOT_ALLOWED,
         )
 
-    async def commit_async(self, message: str, **kwargs: Any) -> str:
+    async def commit_async(self, message: str, *args: Any, **kwargs: Any) -> str:
         """Not allowed: forks are merged, not committed."""
         self._refuse("commit")
 

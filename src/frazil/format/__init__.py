@@ -39,6 +39,12 @@ from frazil.format._objects import (
     datetime_to_micros,
     micros_to_datetime,
 )
+from frazil.format._spec import (
+    SpecVersion,
+    check_spec_version,
+    spec_version,
+    supported_spec_versions,
+)
 
 __all__ = [
     "ANCESTOR_WINDOW",
@@ -56,7 +62,9 @@ __all__ = [
     "RefKind",
     "RepoDoc",
     "Snapshot",
+    "SpecVersion",
     "TransactionLog",
+    "check_spec_version",
     "coord_keys",
     "datetime_to_micros",
     "decode_document",
@@ -72,5 +80,7 @@ __all__ = [
     "new_id",
     "new_id_bytes",
     "pin_location",
+    "spec_version",
     "split_location",
+    "supported_spec_versions",
 ]

@@ -65,6 +65,7 @@ class ObjectKind(enum.IntEnum):
     JOB = 8
     UPDATE = 9
     """One entry of the operations log."""
+    REPO_INFO = 10
 
 
 class Compression(enum.IntEnum):

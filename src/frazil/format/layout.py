@@ -14,6 +14,7 @@ Layout of a repository::
     forks/JOB/FORK                forks published under a ticket
     jobs/NAME                     a coordinator job's record and lease (compare-and-swap)
     ops/INV-ID                    one operations-log entry (put-if-absent), newest first
+    info                          repository metadata and status (compare-and-swap)
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ __all__ = [
     "JOBS_PREFIX",
     "MANIFEST_PREFIX",
     "OPS_PREFIX",
+    "REPO_INFO_KEY",
     "REPO_KEY",
     "SNAPSHOT_PREFIX",
     "STAGING_PREFIX",
@@ -48,6 +50,7 @@ __all__ = [
 
 REPO_KEY = "repo"
 CONFIG_KEY = "config"
+REPO_INFO_KEY = "info"
 BRANCH_PREFIX = "refs/branch."
 TAG_PREFIX = "refs/tag."
 SNAPSHOT_PREFIX = "snapshots/"

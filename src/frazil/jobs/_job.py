@@ -344,7 +344,7 @@ class Job:
             state = sync(replace_job(storage, taken, expected=state))
         except PreconditionFailedError:
             raise ConflictError(
-                f"job {name!r} was resumed (or changed) by another process at the same "
+                message=f"job {name!r} was resumed (or changed) by another process at the same "
                 "moment; only one coordinator runs a job at a time, and this one runs nothing",
                 kind=ErrorKind.JOB_RUNNING,
             ) from None
@@ -379,7 +379,7 @@ class Job:
         if not force and coordinator_alive(record, lease_seconds=cls.lease_seconds):
             age = (now() - record.heartbeat_at).total_seconds()
             raise ConflictError(
-                f"job {record.name!r} is running: its coordinator (pid {record.pid} on "
+                message=f"job {record.name!r} is running: its coordinator (pid {record.pid} on "
                 f"{record.host!r}) wrote its record {age:.0f} s ago. Resume it once that "
                 f"coordinator has stopped (its lease lapses {cls.lease_seconds:.0f} s after "
                 "its last heartbeat), or pass force=True if you know it is dead.",

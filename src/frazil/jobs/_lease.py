@@ -185,7 +185,7 @@ class Lease:
     def _check_held(self) -> None:
         if self.lost is not None:
             raise ConflictError(
-                f"{self.lost}; this coordinator may no longer map or commit",
+                message=f"{self.lost}; this coordinator may no longer map or commit",
                 kind=ErrorKind.JOB_LEASE_LOST,
             )
 

@@ -28,6 +28,13 @@ from frazil.storage._base import (
 from frazil.storage._fsspec import FsspecStorage
 from frazil.storage._local import LocalStorage
 from frazil.storage._memory import MemoryStorage
+from frazil.storage._providers import (
+    azure_storage,
+    gcs_storage,
+    http_storage,
+    r2_storage,
+    tigris_storage,
+)
 from frazil.storage._retry import RetryingStorage, RetrySettings, backoff_delay
 from frazil.storage._s3 import S3Options, S3Storage, fetch_static_key
 from frazil.storage._wrapper import WrapperStorage
@@ -55,12 +62,17 @@ __all__ = [
     "Versioned",
     "WindowRange",
     "WrapperStorage",
+    "azure_storage",
     "backoff_delay",
+    "gcs_storage",
+    "http_storage",
     "in_memory_storage",
     "local_filesystem_storage",
+    "r2_storage",
     "s3_storage",
     "slice_range",
     "storage_from_url",
+    "tigris_storage",
     "validate_key",
     "validate_prefix",
 ]

@@ -10,6 +10,11 @@ import abc
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
+from frazil._config import (
+    StorageConcurrencySettings,
+    StorageRetriesSettings,
+    StorageSettings,
+)
 from frazil._errors import ErrorKind, InvalidInputError
 
 if TYPE_CHECKING:
@@ -221,6 +226,16 @@ class Storage(abc.ABC):
 
         Only storages that return True can hold branches: every ref update depends on it.
         """
+
+    def default_settings(self) -> StorageSettings:
+        """The storage settings a repository on this storage uses unless configured
+        (Icechunk's spelling; change them and assign to ``RepositoryConfig.storage``)."""
+        return StorageSettings(
+            concurrency=StorageConcurrencySettings(
+                max_concurrent_requests_for_object=18, ideal_concurrent_request_size=12 << 20
+            ),
+            retries=StorageRetriesSettings(max_tries=6, initial_backoff_ms=20, max_backoff_ms=2000),
+        )
 
     @property
     def supports_deletes(self) -> bool:

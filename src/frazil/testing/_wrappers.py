@@ -191,30 +191,61 @@ class FaultyStorage(_Wrapper):
 
 
 class LatencyStorage(_Wrapper):
-    """Adds a fixed delay to every call, to model a remote object store."""
+    """Adds a delay to every call, to model a remote object store.
 
-    def __init__(self, inner: Storage, *, seconds: float) -> None:
+    Parameters
+    ----------
+    inner
+        The storage to wrap.
+    seconds
+        Delay of every read and write, in seconds.
+    write_latency_ms, read_latency_ms
+        Icechunk's spelling: delays of writes (puts, deletes) and of reads, in
+        milliseconds; they override ``seconds`` for their kind of call. Both are attributes
+        that can be changed while the storage is in use.
+    """
+
+    def __init__(
+        self,
+        inner: Storage,
+        *,
+        seconds: float = 0.0,
+        write_latency_ms: float | None = None,
+        read_latency_ms: float | None = None,
+    ) -> None:
         super().__init__(inner)
-        self._seconds = seconds
+        self.write_latency_ms = seconds * 1000 if write_latency_ms is None else write_latency_ms
+        self.read_latency_ms = seconds * 1000 if read_latency_ms is None else read_latency_ms
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (_latency, (self._inner, self._seconds))
+        return (_latency, (self._inner, self.write_latency_ms, self.read_latency_ms))
+
+    async def _read_delay(self) -> None:
+        await asyncio.sleep(self.read_latency_ms / 1000)
+
+    async def _write_delay(self) -> None:
+        await asyncio.sleep(self.write_latency_ms / 1000)
 
     async def get(self, key: str, byte_range: ByteRange | None = None) -> bytes:
         # docstring inherited
-        await asyncio.sleep(self._seconds)
+        await self._read_delay()
         return await super().get(key, byte_range)
 
     async def get_versioned(self, key: str) -> Versioned:
         # docstring inherited
-        await asyncio.sleep(self._seconds)
+        await self._read_delay()
         return await super().get_versioned(key)
 
     async def put(self, key: str, data: Bytes, *, mode: PutMode = "overwrite") -> str | None:
         # docstring inherited
-        await asyncio.sleep(self._seconds)
+        await self._write_delay()
         return await super().put(key, data, mode=mode)
 
+    async def delete(self, key: str) -> None:
+        # docstring inherited
+        await self._write_delay()
+        await super().delete(key)
 
-def _latency(inner: Storage, seconds: float) -> LatencyStorage:
-    return LatencyStorage(inner, seconds=seconds)
+
+def _latency(inner: Storage, write_ms: float, read_ms: float) -> LatencyStorage:
+    return LatencyStorage(inner, write_latency_ms=write_ms, read_latency_ms=read_ms)

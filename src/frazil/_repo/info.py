@@ -1,0 +1,319 @@
+"""The repository's info document: user metadata and availability status.
+
+One enveloped JSON document, ``info`` (``ObjectKind.REPO_INFO``), absent until first
+written. It is created with ``put(mode="create")`` and then replaced by compare-and-swap
+(``put(mode=IfMatch(version))``); a change is a function of the current document, applied
+again on a fresh read when another writer got there first, so two concurrent
+``update_metadata`` calls both land. Every write carries a fresh random token, so a writer
+whose conditional put landed but whose response was lost recognises its own write when it
+reads the document back (as refs do).
+
+A repository whose status is read-only refuses writable sessions, commits, ref changes and
+configuration saves in every process, because each of them reads this document first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import enum
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from frazil._check import check_commit_metadata
+from frazil._errors import (
+    AlreadyExistsError,
+    ConflictError,
+    ErrorKind,
+    FormatError,
+    InvalidInputError,
+    InvalidTypeError,
+    ObjectNotFoundError,
+    PreconditionFailedError,
+    ReadOnlyError,
+)
+from frazil._repo.refs import new_token
+from frazil.format import (
+    ObjectKind,
+    datetime_to_micros,
+    decode_document,
+    encode_document,
+    layout,
+    micros_to_datetime,
+)
+from frazil.storage import IfMatch, backoff_delay
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from frazil._config import StorageRetriesSettings
+    from frazil.storage import PutMode, Storage
+
+__all__ = [
+    "RepoAvailability",
+    "RepoInfo",
+    "RepoInfoState",
+    "RepoStatus",
+    "check_online",
+    "merge_metadata",
+    "read_repo_info",
+    "replace_metadata",
+    "replace_status",
+    "update_repo_info",
+]
+
+
+class RepoAvailability(enum.Enum):
+    """Whether a repository accepts writes."""
+
+    online = 0
+    """Reads and writes."""
+    read_only = 1
+    """Reads only: writable sessions, commits and ref changes are refused."""
+
+
+RepoAvailability.__module__ = "frazil"
+
+
+def _now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class RepoStatus:
+    """A repository's availability, when it was set, and why.
+
+    Parameters
+    ----------
+    availability
+        :attr:`RepoAvailability.online` or :attr:`RepoAvailability.read_only`.
+    set_at
+        When the status was set (timezone-aware; default: now).
+    limited_availability_reason
+        Why the repository is not online (shown in the errors of refused writes).
+    """
+
+    availability: RepoAvailability
+    """Online or read-only."""
+    set_at: datetime.datetime = field(default_factory=_now)
+    """When the status was set."""
+    limited_availability_reason: str | None = None
+    """Why the repository is not online."""
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.availability, RepoAvailability):
+            raise InvalidInputError(
+                "RepoStatus availability must be RepoAvailability.online or "
+                f"RepoAvailability.read_only, got {self.availability!r}"
+            )
+        set_at: object = self.set_at
+        if not isinstance(set_at, datetime.datetime) or set_at.tzinfo is None:
+            raise InvalidInputError(
+                f"RepoStatus set_at must be a timezone-aware datetime, got {set_at!r}"
+            )
+        reason = self.limited_availability_reason
+        if reason is not None and not isinstance(reason, str):
+            raise InvalidInputError(
+                f"RepoStatus limited_availability_reason must be a str or None, got {reason!r}"
+            )
+
+    @property
+    def read_only(self) -> bool:
+        """Whether writes are refused."""
+        return self.availability is RepoAvailability.read_only
+
+    def describe(self) -> str:
+        """One line for error messages."""
+        when = self.set_at.isoformat(timespec="seconds")
+        why = f": {self.limited_availability_reason}" if self.limited_availability_reason else ""
+        return f"{self.availability.name.replace('_', '-')} since {when}{why}"
+
+    def to_json(self) -> dict[str, Any]:
+        """The stored form."""
+        return {
+            "availability": self.availability.name,
+            "set_at": datetime_to_micros(self.set_at),
+            "reason": self.limited_availability_reason,
+        }
+
+    @classmethod
+    def from_json(cls, data: Any) -> RepoStatus:
+        """Rebuild from :meth:`to_json` output."""
+        return cls(
+            RepoAvailability[data["availability"]],
+            micros_to_datetime(int(data["set_at"])),
+            data.get("reason"),
+        )
+
+
+RepoStatus.__module__ = "frazil"
+
+_ONLINE_SINCE_EVER = RepoStatus(
+    RepoAvailability.online, datetime.datetime.fromtimestamp(0, datetime.UTC)
+)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RepoInfo:
+    """The contents of the info document."""
+
+    metadata: dict[str, Any] = field(default_factory=dict)
+    """User metadata of the repository (JSON)."""
+    status: RepoStatus = _ONLINE_SINCE_EVER
+    """Availability."""
+    token: str = ""
+    """Random token of the write that stored this version."""
+
+    def encode(self) -> bytes:
+        """Serialise."""
+        doc = {"metadata": self.metadata, "status": self.status.to_json(), "token": self.token}
+        return encode_document(ObjectKind.REPO_INFO, doc)
+
+    @classmethod
+    def decode(cls, data: bytes) -> RepoInfo:
+        """Parse and check.
+
+        Raises
+        ------
+        FormatError
+            If the object is not a valid info document.
+        """
+        key = layout.REPO_INFO_KEY
+        doc, _ = decode_document(data, key=key, kind=ObjectKind.REPO_INFO)
+        try:
+            return cls(
+                metadata=dict(doc["metadata"]),
+                status=RepoStatus.from_json(doc["status"]),
+                token=str(doc["token"]),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise FormatError(
+                f"object {key!r} is not a valid repository info document: {exc}", key=key
+            ) from exc
+
+
+@dataclass(frozen=True, slots=True)
+class RepoInfoState:
+    """The info document and the version a compare-and-swap compares (None: absent)."""
+
+    info: RepoInfo
+    version: str | None
+
+
+async def read_repo_info(storage: Storage) -> RepoInfoState:
+    """The current info document (the defaults, with version None, if never written)."""
+    try:
+        versioned = await storage.get_versioned(layout.REPO_INFO_KEY)
+    except ObjectNotFoundError:
+        return RepoInfoState(RepoInfo(), None)
+    return RepoInfoState(RepoInfo.decode(versioned.data), versioned.version)
+
+
+def _refusal(status: RepoStatus, what: str) -> ReadOnlyError:
+    return ReadOnlyError(
+        f"cannot {what}: the repository's status is {status.describe()}; it can be read, "
+        "not written. Bring it back with "
+        "repo.set_status(RepoStatus(RepoAvailability.online))",
+        kind=ErrorKind.READ_ONLY_REPOSITORY,
+    )
+
+
+async def check_online(storage: Storage, what: str) -> None:
+    """Refuse a write if the repository's status is read-only.
+
+    Raises
+    ------
+    ReadOnlyError
+        With kind ``read-only-repository``, naming the status, when it was set and why.
+    """
+    state = await read_repo_info(storage)
+    if state.info.status.read_only:
+        raise _refusal(state.info.status, what)
+
+
+async def update_repo_info(
+    storage: Storage,
+    change: Callable[[RepoInfo], RepoInfo],
+    *,
+    retries: StorageRetriesSettings,
+    what: str,
+    refuse_when_read_only: bool = True,
+) -> RepoInfo:
+    """Apply ``change`` to the current info document and store the result atomically.
+
+    ``change`` is called again on a fresh read whenever another writer changed the document
+    first, at most ``retries.max_tries`` times, with backoff between attempts.
+
+    Raises
+    ------
+    ReadOnlyError
+        If ``refuse_when_read_only`` and the status read is read-only.
+    ConflictError
+        With kind ``update-attempts-exhausted`` if every attempt lost its race.
+    """
+    for attempt in range(retries.max_tries):
+        current = await read_repo_info(storage)
+        if refuse_when_read_only and current.info.status.read_only:
+            raise _refusal(current.info.status, what)
+        proposed = change(current.info)
+        new = RepoInfo(metadata=proposed.metadata, status=proposed.status, token=new_token())
+        mode: PutMode = "create" if current.version is None else IfMatch(current.version)
+        try:
+            await storage.put(layout.REPO_INFO_KEY, new.encode(), mode=mode)
+        except (AlreadyExistsError, PreconditionFailedError):
+            again = await read_repo_info(storage)
+            if again.info.token == new.token:
+                return new  # landed; the response was lost and the retry saw our own write
+            if attempt + 1 < retries.max_tries:
+                await asyncio.sleep(
+                    backoff_delay(
+                        attempt, retries.initial_backoff_ms / 1000, retries.max_backoff_ms / 1000
+                    )
+                )
+            continue
+        return new
+    raise ConflictError(
+        message=(
+            f"could not {what}: other writers changed the repository's info document on each "
+            f"of {retries.max_tries} attempts; try again, or raise "
+            "RepositoryConfig.repo_update_retries"
+        ),
+        kind=ErrorKind.UPDATE_ATTEMPTS_EXHAUSTED,
+    )
+
+
+def replace_metadata(metadata: object) -> Callable[[RepoInfo], RepoInfo]:
+    """A change that replaces the metadata (validated now, before anything is read)."""
+    checked = _check_metadata(metadata)
+    return lambda info: RepoInfo(metadata=checked, status=info.status)
+
+
+def merge_metadata(metadata: object) -> Callable[[RepoInfo], RepoInfo]:
+    """A change that sets the given keys over the current metadata."""
+    checked = _check_metadata(metadata)
+    return lambda info: RepoInfo(metadata={**info.metadata, **checked}, status=info.status)
+
+
+def replace_status(status: object) -> Callable[[RepoInfo], RepoInfo]:
+    """A change that sets the status."""
+    if not isinstance(status, RepoStatus):
+        raise InvalidInputError(
+            f"set_status takes a frazil.RepoStatus, got {type(status).__name__!r}; e.g. "
+            "RepoStatus(RepoAvailability.read_only, limited_availability_reason='why')"
+        )
+    return lambda info: RepoInfo(metadata=info.metadata, status=status)
+
+
+def _check_metadata(metadata: object) -> dict[str, Any]:
+    if not isinstance(metadata, dict):
+        raise InvalidTypeError(
+            f"repository metadata must be a dict, got {type(metadata).__name__!r}",
+            kind=ErrorKind.INVALID_METADATA,
+        )
+    try:
+        return check_commit_metadata(metadata)
+    except InvalidInputError as exc:
+        raise type(exc)(
+            exc.message.replace("commit metadata", "repository metadata"),
+            kind=ErrorKind.INVALID_METADATA,
+        ) from None

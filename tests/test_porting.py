@@ -1,0 +1,263 @@
+"""Icechunk-style scripts, run through ``import frazil as icechunk``.
+
+Each test is written as a user of Icechunk 2.3 writes it; the only edits are the three
+renames ``IcechunkStore`` -> ``FrazilStore``, ``IcechunkError`` -> ``FrazilError`` and
+``to_icechunk`` -> ``to_frazil``. What is checked is what the script's author would check:
+data read back, history as committed, errors where Icechunk raises them.
+"""
+
+from __future__ import annotations
+
+import datetime
+import pickle
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pytest
+import zarr
+
+import frazil as icechunk
+from frazil import (
+    FrazilError as IcechunkError,  # rename 2
+    FrazilStore as IcechunkStore,  # rename 1
+)
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from tests.conftest import MotoS3
+
+
+def test_create_configure_write_commit(tmp_path: Path) -> None:
+    storage = icechunk.local_filesystem_storage(str(tmp_path / "repo"))
+    config = icechunk.RepositoryConfig.default()
+    config.inline_chunk_threshold_bytes = 0
+    config.caching = icechunk.CachingConfig(num_chunk_refs=10_000, num_snapshot_nodes=100)
+    config.compression = icechunk.CompressionConfig(
+        algorithm=icechunk.CompressionAlgorithm.Zstd, level=5
+    )
+    config.manifest = icechunk.ManifestConfig(
+        splitting=icechunk.ManifestSplittingConfig.from_dict(
+            {
+                icechunk.ManifestSplitCondition.path_matches(".*"): {
+                    icechunk.ManifestSplitDimCondition.Any(): 2
+                }
+            }
+        )
+    )
+    config.storage = icechunk.StorageSettings(
+        concurrency=icechunk.StorageConcurrencySettings(max_concurrent_requests_for_object=4),
+        retries=icechunk.StorageRetriesSettings(max_tries=3),
+    )
+    repo = icechunk.Repository.create(storage, config, spec_version=icechunk.spec_version())
+    repo.save_config()
+    session = repo.writable_session("main")
+    assert isinstance(session.store, IcechunkStore)
+    root = zarr.group(session.store)
+    temps = root.create_array("temperature", shape=(10, 10), chunks=(5, 5), dtype="f4")
+    temps[:] = np.arange(100, dtype="f4").reshape(10, 10)
+    root.attrs["title"] = "demo"
+    snap = session.commit("first data", {"author": "ana"})
+    again = icechunk.Repository.open(storage)
+    assert again.config.inline_chunk_threshold_bytes == 0
+    assert again.config.storage.retries.max_tries == 3
+    assert again.spec_version == icechunk.spec_version()
+    read = again.readonly_session("main")
+    group = zarr.open_group(read.store, mode="r")
+    np.testing.assert_array_equal(group["temperature"][:], np.arange(100).reshape(10, 10))
+    assert group.attrs["title"] == "demo"
+    [latest, _initial] = list(again.ancestry(branch="main"))
+    assert (latest.id, latest.message, latest.metadata["author"]) == (snap, "first data", "ana")
+    assert sum(f.num_chunk_refs for f in again.list_manifest_files(snap)) == 4
+
+
+def test_branches_tags_time_travel_and_errors() -> None:
+    repo = icechunk.Repository.create(icechunk.in_memory_storage())
+    session = repo.writable_session("main")
+    zarr.create_array(session.store, name="x", shape=(4,), chunks=(2,), dtype="i4")[:] = 1
+    first = session.commit("one")
+    repo.create_branch("dev", snapshot_id=first)
+    repo.create_tag("v1", snapshot_id=first)
+    dev = repo.writable_session("dev")
+    zarr.open_array(dev.store, path="x")[:] = 2
+    dev.commit("two on dev")
+    assert repo.list_branches() == {"main", "dev"}
+    assert repo.list_tags() == {"v1"}
+    by_tag = repo.readonly_session(tag="v1")
+    np.testing.assert_array_equal(zarr.open_array(by_tag.store, path="x")[:], [1, 1, 1, 1])
+    by_branch = repo.readonly_session(branch="dev")
+    np.testing.assert_array_equal(zarr.open_array(by_branch.store, path="x")[:], [2, 2, 2, 2])
+    as_of = repo.readonly_session(branch="main", as_of=datetime.datetime.now(datetime.UTC))
+    assert as_of.snapshot_id == first
+    diff = repo.diff(from_tag="v1", to_branch="dev")
+    assert "/x" in diff.updated_chunks
+    with pytest.raises(IcechunkError) as info:
+        repo.lookup_branch("nope")
+    assert info.value.kind == icechunk.ErrorKind.REF_NOT_FOUND
+    with pytest.raises(icechunk.RefNotFoundError):
+        repo.readonly_session(tag="nope")
+    repo.reset_branch("dev", first)
+    assert repo.lookup_branch("dev") == first
+    repo.delete_tag("v1")
+    repo.delete_branch("dev")
+    assert repo.list_branches() == {"main"}
+    print(repo.ancestry_graph(plain=True))
+
+
+def test_conflicts_and_rebase() -> None:
+    repo = icechunk.Repository.create(icechunk.in_memory_storage())
+    session = repo.writable_session("main")
+    zarr.create_array(session.store, name="x", shape=(4,), chunks=(1,), dtype="i4")[:] = 0
+    session.commit("init")
+    s1 = repo.writable_session("main")
+    s2 = repo.writable_session("main")
+    zarr.open_array(s1.store, path="x")[0] = 1
+    zarr.open_array(s2.store, path="x")[0] = 2
+    zarr.open_array(s2.store, path="x")[3] = 3
+    s1.commit("s1")
+    with pytest.raises(icechunk.ConflictError) as conflict:
+        s2.commit("s2")
+    assert conflict.value.expected_parent != conflict.value.actual_parent
+    with pytest.raises(icechunk.RebaseFailedError) as failed:
+        s2.rebase(icechunk.ConflictDetector())
+    assert failed.value.conflicts[0].conflict_type == icechunk.ConflictType.ChunkDoubleUpdate
+    s2.rebase(icechunk.BasicConflictSolver(on_chunk_conflict=icechunk.VersionSelection.UseOurs))
+    s2.commit("s2 after rebase")
+    read = repo.readonly_session("main")
+    np.testing.assert_array_equal(zarr.open_array(read.store, path="x")[:], [2, 0, 0, 3])
+    with pytest.raises(icechunk.ConflictError):
+        raise icechunk.ConflictError("AAAA", "BBBB")
+
+
+def test_forks_and_merge_sessions() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from frazil.distributed import merge_sessions
+
+    repo = icechunk.Repository.create(icechunk.in_memory_storage())
+    session = repo.writable_session("main")
+    zarr.create_array(session.store, name="x", shape=(8,), chunks=(2,), dtype="i4")
+    session.commit("schema")
+    session = repo.writable_session("main")
+    fork = session.fork()
+
+    def write(i: int) -> icechunk.ForkSession:
+        mine = pickle.loads(pickle.dumps(fork))
+        zarr.open_array(mine.store, path="x", mode="r+")[2 * i : 2 * i + 2] = i + 10
+        return mine
+
+    with ThreadPoolExecutor(4) as pool:
+        written = list(pool.map(write, range(4)))
+    session.merge(merge_sessions(*written))
+    session.commit("parallel")
+    read = repo.readonly_session("main")
+    np.testing.assert_array_equal(
+        zarr.open_array(read.store, path="x")[:], np.repeat(np.arange(10, 14), 2)
+    )
+    with pytest.raises(ValueError, match="fork"):
+        pickle.dumps(repo.writable_session("main"))
+
+
+def test_xarray_and_dask_writers() -> None:
+    import dask.array as da
+    import xarray as xr
+
+    from frazil.dask import store_dask
+    from frazil.xarray import to_frazil as to_icechunk  # rename 3
+
+    repo = icechunk.Repository.create(icechunk.in_memory_storage())
+    session = repo.writable_session("main")
+    ds = xr.Dataset(
+        {"t": (("time", "x"), da.from_array(np.arange(12.0).reshape(4, 3), chunks=(2, 3)))},
+        coords={"time": np.arange(4), "x": np.arange(3)},
+    )
+    to_icechunk(ds, session)
+    session.commit("dataset")
+    read = repo.readonly_session("main")
+    back = xr.open_zarr(read.store, consolidated=False)
+    np.testing.assert_array_equal(back["t"].values, np.arange(12.0).reshape(4, 3))
+
+    session = repo.writable_session("main")
+    fork = session.fork()
+    target = zarr.open_array(fork.store, path="t", mode="r+")
+    merged = store_dask(sources=[da.zeros((4, 3), chunks=(2, 3))], targets=[target])
+    session.merge(merged)
+    session.commit("zeros")
+    read = repo.readonly_session("main")
+    np.testing.assert_array_equal(zarr.open_array(read.store, path="t")[:], np.zeros((4, 3)))
+
+
+def test_storage_constructors_and_metadata_status(moto_s3: MotoS3) -> None:
+    storage = icechunk.s3_storage(
+        bucket=moto_s3.bucket,
+        prefix="porting",
+        region="us-east-1",
+        endpoint_url=moto_s3.endpoint,
+        allow_http=True,
+        access_key_id="testing",
+        secret_access_key="testing",
+    )
+    repo = icechunk.Repository.open_or_create(storage, create_version=2)
+    assert icechunk.Repository.exists(storage)
+    assert icechunk.Repository.fetch_spec_version(storage) == icechunk.SpecVersion.current()
+    repo.set_metadata({"project": "porting"})
+    assert repo.update_metadata({"year": 2026}) == {"project": "porting", "year": 2026}
+    repo.set_status(
+        icechunk.RepoStatus(icechunk.RepoAvailability.read_only, limited_availability_reason="x")
+    )
+    with pytest.raises(icechunk.ReadOnlyError):
+        repo.writable_session("main")
+    repo.set_status(icechunk.RepoStatus(icechunk.RepoAvailability.online))
+    session = repo.writable_session("main")
+    zarr.create_group(session.store)
+    session.commit("online again")
+    for other in (
+        icechunk.r2_storage(bucket="b", prefix="p", account_id="a"),
+        icechunk.tigris_storage(bucket="b", prefix="p"),
+        icechunk.http_storage("https://example.org/repo"),
+        icechunk.gcs_storage(bucket="b", prefix="p", anonymous=True),
+        icechunk.azure_storage(account="a", container="c", prefix="p", anonymous=True),
+    ):
+        assert isinstance(other, icechunk.Storage)
+
+
+def test_housekeeping_and_inspection(tmp_path: Path) -> None:
+    repo = icechunk.Repository.create(icechunk.local_filesystem_storage(str(tmp_path / "r")))
+    session = repo.writable_session("main")
+    noise = np.random.default_rng(0).integers(0, 2**40, 1000)  # chunks too big to inline
+    zarr.create_array(session.store, name="x", shape=(1000,), chunks=(500,), dtype="i8")[:] = noise
+    snap = session.commit("big")
+    repo.create_branch("scratch", snap)
+    scratch = repo.writable_session("scratch")
+    zarr.open_array(scratch.store, path="x")[:] = noise + 1
+    scratch.commit("throwaway")
+    repo.delete_branch("scratch")
+    summary = repo.garbage_collect(
+        datetime.datetime.now(datetime.UTC), max_concurrent_deletes=4, dry_run=False
+    )
+    assert summary.snapshots_deleted == 1
+    assert summary.chunks_deleted == 2
+    assert summary.bytes_deleted > 0
+    info = repo.inspect_snapshot(snap)
+    assert info["commit_message"] == "big"
+    icechunk.set_logs_filter("warn")
+    icechunk.print_debug_info()
+    from frazil.testing import LatencyStorage
+
+    slow = LatencyStorage(icechunk.in_memory_storage(), write_latency_ms=1)
+    icechunk.Repository.create(slow)
+
+
+def test_submodules_like_icechunks() -> None:
+    from frazil.config import RepositoryConfig
+    from frazil.conflicts import BasicConflictSolver
+    from frazil.repository import Repository
+    from frazil.session import Session
+    from frazil.storage import in_memory_storage
+    from frazil.store import FrazilStore
+
+    repo = Repository.create(in_memory_storage(), RepositoryConfig.default())
+    session = repo.writable_session("main")
+    assert isinstance(session, Session)
+    assert isinstance(session.store, FrazilStore)
+    assert BasicConflictSolver is icechunk.BasicConflictSolver
