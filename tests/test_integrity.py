@@ -244,9 +244,17 @@ def test_vectorised_id_spelling_matches_the_format() -> None:
 
 
 def test_virtual_chunk_files_are_checked_at_level_three(tmp_path: Path) -> None:
-    source = tmp_path / "source.bin"
+    folder = tmp_path / "sources"
+    folder.mkdir()
+    source = folder / "source.bin"
     source.write_bytes(bytes(range(64)))
-    repo = frazil.Repository.create(frazil.local_filesystem_storage(tmp_path / "r"))
+    config = frazil.RepositoryConfig()
+    prefix = f"file://{folder}/"
+    config.set_virtual_chunk_container(
+        frazil.VirtualChunkContainer(prefix, frazil.local_filesystem_store(str(folder)))
+    )
+    storage = frazil.local_filesystem_storage(tmp_path / "r")
+    repo = frazil.Repository.create(storage, config, {prefix: None})
     session = repo.writable_session("main")
     zarr.create_array(session.store, name="v", shape=(4,), chunks=(1,), dtype="u1")
     for i in range(4):
@@ -264,3 +272,23 @@ def test_virtual_chunk_files_are_checked_at_level_three(tmp_path: Path) -> None:
     assert repo.check_integrity(2).ok
     (finding,) = repo.check_integrity(3).findings
     assert (finding.kind, finding.arrays) == ("missing", ("/v",))
+    # a reader that did not authorise the container is told so; nothing is read
+    source.write_bytes(bytes(range(64)))
+    unauthorised = frazil.Repository.open(storage)
+    (finding,) = unauthorised.check_integrity(3).findings
+    assert (finding.kind, finding.key) == ("unauthorized", f"file://{source}")
+    assert "authorize_virtual_chunk_access" in finding.message
+
+
+def test_corrupt_metadata_document_is_a_level_1_finding(tmp_path):
+    repo, _ = build(tmp_path)
+    repo.set_metadata({"owner": "ocean team"})
+    assert repo.check_integrity(1).ok
+    info = tmp_path / "info"
+    data = bytearray(info.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    info.write_bytes(bytes(data))
+    report = repo.check_integrity(1, stop_on_error=False)
+    assert not report.ok
+    assert [f.key for f in report.findings] == ["info"]
+    assert report.findings[0].level == 1

@@ -6,7 +6,9 @@
    manifest holds the blocks the snapshots say it does;
 3. every native chunk they reference exists with the recorded size (one listing of
    ``chunks/`` and vectorised set differences, not one request per chunk); the files of
-   virtual chunks exist and are long enough;
+   virtual chunks exist, are long enough and match their pinned ETag or modification
+   time, read (one byte per file) through the Repository object's authorised reader, so
+   a check never reaches a location its caller did not authorise;
 4. every chunk's bytes match their recorded crc32c (read in bounded batches, concurrently).
 
 Everything is read from storage, bypassing the caches (a cached copy would hide a deleted
@@ -33,8 +35,19 @@ from frazil._errors import (
     InvalidInputError,
     ObjectNotFoundError,
     RefNotFoundError,
+    StorageError,
+    VirtualChunkNotAuthorizedError,
+    VirtualSourceChangedError,
 )
-from frazil._repo import BRANCHES, TAGS, gather_limited, list_refs, read_ref
+from frazil._repo import (
+    BRANCHES,
+    TAGS,
+    RepoInfo,
+    VirtualReader,
+    gather_limited,
+    list_refs,
+    read_ref,
+)
 from frazil.format import (
     Manifest,
     ObjectKind,
@@ -44,6 +57,7 @@ from frazil.format import (
     TransactionLog,
     decode_document,
     layout,
+    split_location,
 )
 
 if TYPE_CHECKING:
@@ -171,9 +185,16 @@ class _Source:
 
 class _Checker:
     def __init__(
-        self, io: RepoIO, *, stop: bool, progress: ProgressCallback | None, initial: str
+        self,
+        io: RepoIO,
+        *,
+        stop: bool,
+        progress: ProgressCallback | None,
+        initial: str,
+        virtual: VirtualReader | None = None,
     ) -> None:
         self.io = io
+        self.virtual = virtual
         self.storage = io.storage
         self.stop = stop
         self.progress = progress
@@ -217,6 +238,11 @@ class _Checker:
                 RepositoryConfig.from_dict(doc)
             except (FormatError, TypeError, KeyError, ValueError) as exc:
                 self.find(1, layout.CONFIG_KEY, "corrupt", f"the configuration: {exc}")
+        if await self.storage.exists(layout.REPO_INFO_KEY):
+            try:
+                RepoInfo.decode(await self.storage.get(layout.REPO_INFO_KEY))
+            except FormatError as exc:
+                self.find(1, layout.REPO_INFO_KEY, "corrupt", f"the metadata and status: {exc}")
         roots: dict[str, set[str]] = {}
         families = [BRANCHES] if branch is not None else [BRANCHES, TAGS]
         refs = 0
@@ -226,7 +252,7 @@ class _Checker:
                 if branch not in names:
                     raise RefNotFoundError(
                         f"branch {branch!r} not found; existing branches: {names}",
-                        kind=ErrorKind.BRANCH_NOT_FOUND,
+                        kind=ErrorKind.REF_NOT_FOUND,
                     )
                 names = [branch]
             for name in names:
@@ -510,29 +536,41 @@ class _Checker:
                     ends[url] = (need, src)
         if not ends:
             return
+        if self.virtual is None:
+            return
 
-        def size_of(url: str) -> int | None:
-            import fsspec
-
-            fs, path = fsspec.core.url_to_fs(url)
+        async def probe(entry: str, need: int) -> tuple[str, str] | None:
+            """Read the last referenced byte through the authorised reader: it checks the
+            container, the pins (ETag, modification time) and the length, and reads
+            nothing from a location this Repository object may not read."""
+            assert self.virtual is not None
             try:
-                return int(fs.info(path)["size"])
-            except FileNotFoundError:
-                return None
+                await self.virtual.read(entry, need - 1, 1)
+            except VirtualChunkNotAuthorizedError as exc:
+                return "unauthorized", f"cannot be checked: {exc}"
+            except VirtualSourceChangedError as exc:
+                short = "shorter than" in str(exc)
+                return ("size-mismatch" if short else "changed"), str(exc)
+            except StorageError as exc:
+                return "missing", f"cannot be read: {exc}"
+            return None
 
-        sizes = await asyncio.gather(*(asyncio.to_thread(size_of, u) for u in ends))
-        for (url, (need, src)), size in zip(ends.items(), sizes, strict=True):
-            if size is None or size < need:
-                what = "missing" if size is None else "size-mismatch"
-                text = "is missing" if size is None else f"has {size} bytes, {need} needed"
-                self.find(
-                    3,
-                    url,
-                    what,
-                    f"the file of virtual chunks of {src.array!r} {text}",
-                    snapshots=tuple(sorted(src.snapshots)),
-                    arrays=(src.array,),
-                )
+        results = await self.many(
+            [partial(probe, entry, need) for entry, (need, _) in ends.items()]
+        )
+        for (entry, (need, src)), result in zip(ends.items(), results, strict=True):
+            if result is None:
+                continue
+            what, text = result
+            url = split_location(entry)[0]
+            self.find(
+                3,
+                url,
+                what,
+                f"the file of virtual chunks of {src.array!r} (read up to byte {need}) {text}",
+                snapshots=tuple(sorted(src.snapshots)),
+                arrays=(src.array,),
+            )
         self.counts["virtual_files"] = len(ends)
 
     # ------------------------------------------------------------------ level 4
@@ -646,8 +684,11 @@ async def check_integrity(
     to_file: object = False,
     branch: str | None = None,
     progress: ProgressCallback | None = None,
+    virtual: VirtualReader | None = None,
 ) -> IntegrityReport:
-    """Check the repository behind ``io``; see the module docstring."""
+    """Check the repository behind ``io``; see the module docstring. Virtual chunk
+    sources are checked through ``virtual``, the Repository object's authorised reader
+    (without one they are not checked)."""
     level = _check_level(level)
     if not isinstance(stop_on_error, bool):
         raise InvalidInputError(
@@ -658,7 +699,9 @@ async def check_integrity(
     path = _report_path(to_file, started)
     if branch is not None:
         BRANCHES.key(branch)
-    checker = _Checker(io, stop=stop_on_error, progress=progress, initial=initial_snapshot)
+    checker = _Checker(
+        io, stop=stop_on_error, progress=progress, initial=initial_snapshot, virtual=virtual
+    )
     complete = True
     try:
         await checker.level1(branch)

@@ -52,6 +52,7 @@ class OperationsMixin(RepositoryBase):
             to_file=to_file,
             branch=branch,
             progress=progress,
+            virtual=self._ctx.virtual,
         )
 
     def check_integrity(
@@ -112,7 +113,7 @@ class OperationsMixin(RepositoryBase):
         delete_expired_tags: bool = False,
     ) -> set[str]:
         """Async version of :meth:`expire_snapshots`."""
-        self._require_writable()
+        await self._require_online("expire snapshots")
         return await expire_snapshots(
             self._io,
             self._doc.initial_snapshot_id,
@@ -254,7 +255,7 @@ class OperationsMixin(RepositoryBase):
         commit_method: str = "new_commit",
     ) -> str:
         """Async version of :meth:`rewrite_manifests`."""
-        self._require_writable()
+        await self._require_online("rewrite manifests")
         require_text("commit message", message)
         if commit_method not in ("new_commit", "amend"):
             raise InvalidInputError(

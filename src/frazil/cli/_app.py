@@ -183,7 +183,7 @@ def _resolve(repo: Repository, ref: str) -> str:
     raise RefNotFoundError(
         f"{ref!r} is neither a branch, a tag nor a snapshot id; branches: "
         f"{sorted(repo.list_branches())}, tags: {sorted(repo.list_tags())}",
-        kind=ErrorKind.BRANCH_NOT_FOUND,
+        kind=ErrorKind.REF_NOT_FOUND,
     )
 
 
