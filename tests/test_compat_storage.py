@@ -84,6 +84,53 @@ def test_tigris_storage_on_an_s3_compatible_server(moto_s3: MotoS3) -> None:
         frazil.tigris_storage(bucket="b", prefix="p", use_weak_consistency=True)
 
 
+def _moto_key() -> frazil.credentials.S3StaticCredentials:
+    return frazil.credentials.S3StaticCredentials(
+        access_key_id="testing", secret_access_key="testing"
+    )
+
+
+@pytest.mark.parametrize("make", [frazil.r2_storage, frazil.tigris_storage])
+def test_r2_and_tigris_take_the_credentials_s3_storage_takes(
+    moto_s3: MotoS3, make: object
+) -> None:
+    build = make if callable(make) else None
+    assert build is not None
+    common = {
+        "bucket": moto_s3.bucket,
+        "endpoint_url": moto_s3.endpoint,
+        "allow_http": True,
+        "force_path_style": True,
+    }
+    static = build(
+        prefix=f"c-{uuid.uuid4().hex[:8]}",
+        credentials=frazil.credentials.s3_static_credentials(
+            access_key_id="testing", secret_access_key="testing"
+        ),
+        **common,
+    )
+    assert static.options.access_key_id == "testing"
+    assert static.options.force_path_style
+    _roundtrip(static)
+    refreshed = build(
+        prefix=f"r-{uuid.uuid4().hex[:8]}",
+        get_credentials=_moto_key,
+        scatter_initial_credentials=True,
+        network_stream_timeout_seconds=30,
+        **common,
+    )
+    assert refreshed.options.initial_key is not None
+    assert refreshed.options.network_stream_timeout_seconds == 30
+    _roundtrip(refreshed)
+    with pytest.raises(frazil.InvalidInputError, match="not both"):
+        build(
+            prefix="p",
+            anonymous=True,
+            credentials=frazil.credentials.s3_anonymous_credentials(),
+            **common,
+        )
+
+
 class _Quiet(http.server.SimpleHTTPRequestHandler):
     def log_message(self, format: str, *args: object) -> None:
         pass

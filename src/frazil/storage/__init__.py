@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from frazil._config import S3Credentials, check_credentials
 from frazil._errors import ErrorKind, InvalidInputError
 from frazil.storage._base import (
     ByteRange,
@@ -36,7 +35,7 @@ from frazil.storage._providers import (
     tigris_storage,
 )
 from frazil.storage._retry import RetryingStorage, RetrySettings, backoff_delay
-from frazil.storage._s3 import S3Options, S3Storage, fetch_static_key
+from frazil.storage._s3 import S3Options, S3Storage, build_s3_storage
 from frazil.storage._wrapper import WrapperStorage
 
 if TYPE_CHECKING:
@@ -186,54 +185,24 @@ def s3_storage(
         For a bad bucket name, a ``..`` in the prefix, an http endpoint without
         ``allow_http``, credentials of the wrong type, or two kinds of credentials.
     """
-    if credentials is not None:
-        if access_key_id or anonymous or from_env or get_credentials is not None:
-            raise InvalidInputError(
-                "s3_storage takes credentials= or the credential keywords "
-                "(access_key_id=, anonymous=, from_env=, get_credentials=), not both",
-                kind=ErrorKind.INVALID_CREDENTIALS,
-            )
-        creds = check_credentials("s3_storage", credentials)
-        inner = creds.credentials if creds is not None else None
-        match inner:
-            case S3Credentials.Static(credentials=key):
-                access_key_id, secret_access_key = key.access_key_id, key.secret_access_key
-                session_token = key.session_token
-            case S3Credentials.Anonymous():
-                anonymous = True
-            case S3Credentials.FromEnv():
-                from_env = True
-            case S3Credentials.Refreshable(pickled_function=fn, current=current):
-                get_credentials = fn
-                if current is not None:
-                    scatter_initial_credentials = True
-    initial_key = None
-    if get_credentials is not None:
-        if not callable(get_credentials):
-            raise InvalidInputError(
-                f"get_credentials must be a function, got {get_credentials!r}",
-                kind=ErrorKind.INVALID_CREDENTIALS,
-            )
-        if scatter_initial_credentials:
-            initial_key = fetch_static_key(get_credentials)
-    return S3Storage(
-        S3Options(
-            bucket=bucket,
-            prefix="" if prefix is None else prefix,
-            region=region,
-            endpoint_url=endpoint_url,
-            allow_http=allow_http,
-            access_key_id=access_key_id,
-            secret_access_key=secret_access_key,
-            session_token=session_token,
-            anonymous=anonymous,
-            from_env=from_env,
-            get_credentials=get_credentials,
-            initial_key=initial_key,
-            force_path_style=force_path_style,
-            network_stream_timeout_seconds=network_stream_timeout_seconds,
-            requester_pays=requester_pays,
-        )
+    return build_s3_storage(
+        "s3_storage",
+        bucket=bucket,
+        prefix=prefix,
+        region=region,
+        endpoint_url=endpoint_url,
+        allow_http=allow_http,
+        access_key_id=access_key_id,
+        secret_access_key=secret_access_key,
+        session_token=session_token,
+        anonymous=anonymous,
+        from_env=from_env,
+        get_credentials=get_credentials,
+        scatter_initial_credentials=scatter_initial_credentials,
+        force_path_style=force_path_style,
+        network_stream_timeout_seconds=network_stream_timeout_seconds,
+        requester_pays=requester_pays,
+        credentials=credentials,
     )
 
 

@@ -11,11 +11,14 @@ through those libraries, and a write refuses with ``ReadOnlyError`` (kind
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from frazil._errors import ErrorKind, InvalidInputError
 from frazil.storage._fsspec import FsspecStorage
-from frazil.storage._s3 import S3Options, S3Storage
+from frazil.storage._s3 import S3Storage, build_s3_storage
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 __all__ = [
     "azure_storage",
@@ -30,34 +33,9 @@ TIGRIS_ENDPOINT = "https://t3.storage.dev"
 """Tigris's global S3 endpoint."""
 
 
-def s3_compatible(
-    *,
-    bucket: str,
-    prefix: str | None,
-    region: str | None,
-    endpoint_url: str,
-    allow_http: bool,
-    access_key_id: str | None,
-    secret_access_key: str | None,
-    session_token: str | None,
-    anonymous: bool | None,
-    from_env: bool | None,
-) -> S3Storage:
-    """An :class:`S3Storage` at an S3-compatible endpoint."""
-    return S3Storage(
-        S3Options(
-            bucket=bucket,
-            prefix="" if prefix is None else prefix,
-            region=region,
-            endpoint_url=endpoint_url,
-            allow_http=allow_http,
-            access_key_id=access_key_id,
-            secret_access_key=secret_access_key,
-            session_token=session_token,
-            anonymous=bool(anonymous),
-            from_env=bool(from_env),
-        )
-    )
+def s3_compatible(caller: str, **options: Any) -> S3Storage:
+    """An :class:`S3Storage` at an S3-compatible endpoint, built as ``s3_storage`` builds it."""
+    return build_s3_storage(caller, **options)
 
 
 def r2_storage(
@@ -73,6 +51,11 @@ def r2_storage(
     session_token: str | None = None,
     anonymous: bool | None = None,
     from_env: bool | None = None,
+    get_credentials: Callable[[], Any] | None = None,
+    scatter_initial_credentials: bool = False,
+    force_path_style: bool = False,
+    network_stream_timeout_seconds: int | None = None,
+    credentials: Any = None,
 ) -> S3Storage:
     """Return a storage in a Cloudflare R2 bucket.
 
@@ -90,6 +73,10 @@ def r2_storage(
     region
         Defaults to ``"auto"``, as R2 expects.
     allow_http, access_key_id, secret_access_key, session_token, anonymous, from_env
+        As for :func:`frazil.s3_storage`.
+    get_credentials, scatter_initial_credentials, force_path_style
+        As for :func:`frazil.s3_storage`.
+    network_stream_timeout_seconds, credentials
         As for :func:`frazil.s3_storage`.
 
     Returns
@@ -112,6 +99,7 @@ def r2_storage(
             )
         endpoint_url = f"https://{account_id}.r2.cloudflarestorage.com"
     return s3_compatible(
+        "r2_storage",
         bucket=bucket,
         prefix=prefix,
         region=region or "auto",
@@ -122,6 +110,11 @@ def r2_storage(
         session_token=session_token,
         anonymous=anonymous,
         from_env=from_env,
+        get_credentials=get_credentials,
+        scatter_initial_credentials=scatter_initial_credentials,
+        force_path_style=force_path_style,
+        network_stream_timeout_seconds=network_stream_timeout_seconds,
+        credentials=credentials,
     )
 
 
@@ -138,6 +131,11 @@ def tigris_storage(
     session_token: str | None = None,
     anonymous: bool | None = None,
     from_env: bool | None = None,
+    get_credentials: Callable[[], Any] | None = None,
+    scatter_initial_credentials: bool = False,
+    force_path_style: bool = False,
+    network_stream_timeout_seconds: int | None = None,
+    credentials: Any = None,
 ) -> S3Storage:
     """Return a storage in a Tigris bucket.
 
@@ -153,6 +151,10 @@ def tigris_storage(
         Must stay False: branches are compare-and-swapped, which needs Tigris's strong
         consistency.
     allow_http, access_key_id, secret_access_key, session_token, anonymous, from_env
+        As for :func:`frazil.s3_storage`.
+    get_credentials, scatter_initial_credentials, force_path_style
+        As for :func:`frazil.s3_storage`.
+    network_stream_timeout_seconds, credentials
         As for :func:`frazil.s3_storage`.
 
     Returns
@@ -171,6 +173,7 @@ def tigris_storage(
             kind=ErrorKind.STORAGE_CONFIG,
         )
     return s3_compatible(
+        "tigris_storage",
         bucket=bucket,
         prefix=prefix,
         region=region or "auto",
@@ -181,6 +184,11 @@ def tigris_storage(
         session_token=session_token,
         anonymous=anonymous,
         from_env=from_env,
+        get_credentials=get_credentials,
+        scatter_initial_credentials=scatter_initial_credentials,
+        force_path_style=force_path_style,
+        network_stream_timeout_seconds=network_stream_timeout_seconds,
+        credentials=credentials,
     )
 
 

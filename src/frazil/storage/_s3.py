@@ -489,3 +489,81 @@ def fetch_static_key(
 
 def _restore_s3(options: dict[str, Any]) -> S3Storage:
     return S3Storage(S3Options(**options))
+
+
+def build_s3_storage(
+    caller: str,
+    *,
+    bucket: str,
+    prefix: str | None,
+    region: str | None = None,
+    endpoint_url: str | None = None,
+    allow_http: bool = False,
+    access_key_id: str | None = None,
+    secret_access_key: str | None = None,
+    session_token: str | None = None,
+    anonymous: bool | None = False,
+    from_env: bool | None = False,
+    get_credentials: Callable[[], Any] | None = None,
+    scatter_initial_credentials: bool = False,
+    force_path_style: bool = False,
+    network_stream_timeout_seconds: int | None = None,
+    requester_pays: bool = False,
+    credentials: Any = None,
+) -> S3Storage:
+    """Build an :class:`S3Storage` from the keywords of ``s3_storage`` and its relatives.
+
+    ``caller`` names the public function in error messages. ``credentials`` (a
+    ``frazil.credentials`` object) replaces the credential keywords; giving both is refused.
+    """
+    from frazil._config import S3Credentials, check_credentials
+
+    if credentials is not None:
+        if access_key_id or anonymous or from_env or get_credentials is not None:
+            raise InvalidInputError(
+                f"{caller} takes credentials= or the credential keywords "
+                "(access_key_id=, anonymous=, from_env=, get_credentials=), not both",
+                kind=ErrorKind.INVALID_CREDENTIALS,
+            )
+        creds = check_credentials(caller, credentials)
+        inner = creds.credentials if creds is not None else None
+        match inner:
+            case S3Credentials.Static(credentials=key):
+                access_key_id, secret_access_key = key.access_key_id, key.secret_access_key
+                session_token = key.session_token
+            case S3Credentials.Anonymous():
+                anonymous = True
+            case S3Credentials.FromEnv():
+                from_env = True
+            case S3Credentials.Refreshable(pickled_function=fn, current=current):
+                get_credentials = fn
+                if current is not None:
+                    scatter_initial_credentials = True
+    initial_key = None
+    if get_credentials is not None:
+        if not callable(get_credentials):
+            raise InvalidInputError(
+                f"get_credentials must be a function, got {get_credentials!r}",
+                kind=ErrorKind.INVALID_CREDENTIALS,
+            )
+        if scatter_initial_credentials:
+            initial_key = fetch_static_key(get_credentials)
+    return S3Storage(
+        S3Options(
+            bucket=bucket,
+            prefix="" if prefix is None else prefix,
+            region=region,
+            endpoint_url=endpoint_url,
+            allow_http=allow_http,
+            access_key_id=access_key_id,
+            secret_access_key=secret_access_key,
+            session_token=session_token,
+            anonymous=bool(anonymous),
+            from_env=bool(from_env),
+            get_credentials=get_credentials,
+            initial_key=initial_key,
+            force_path_style=force_path_style,
+            network_stream_timeout_seconds=network_stream_timeout_seconds,
+            requester_pays=requester_pays,
+        )
+    )
