@@ -128,7 +128,12 @@ def merge_into(
     target = ws.changes
     assert target is not None
     with ws.lock:
-        base_paths = {p: r.node_id for p, r in ws.base.nodes.items()}
+        # the base's paths matter only to forks that changed nodes (rare: forks write chunks)
+        base_paths = (
+            {p: r.node_id for p, r in ws.base.nodes.items()}
+            if any(_changes_nodes(o) for o in others)
+            else None
+        )
         plan = plan_merge(target, others, on_conflict=on_conflict, base_paths=base_paths)
         if plan.conflicts and on_conflict == "fail":
             message = plan.describe()
@@ -166,6 +171,19 @@ def plan_merge(
     """
     plan = MergePlan()
     base_paths = base_paths or {}
+    if not any(_changes_nodes(o) for o in others):
+        # the common case, forks that only wrote chunks: no node bookkeeping at all
+        _plan_chunks(
+            plan,
+            target,
+            others,
+            {},
+            _Names(target, others, {}, base_paths),
+            on_conflict=on_conflict,
+        )
+        if target.lineage is not None:
+            plan.mixed = any(o.mixed or o.lineage != target.lineage for o in others)
+        return plan
     prefer_later = on_conflict == "theirs"
     # working copies of the target's node state, updated as forks fold in
     created = {k: NodeOp(v.node_id, v.path, v.kind, v.metadata) for k, v in target.created.items()}
@@ -175,8 +193,8 @@ def plan_merge(
     view = ChangeSet(created=created, updated=updated, deleted=deleted)
 
     for other in others:
-        if not (other.created or other.updated or other.deleted or other.blobs or other.moves):
-            continue  # the common case: a fork that only wrote chunks
+        if not _changes_nodes(other):
+            continue  # a fork that only wrote chunks
         for node_id, op in other.created.items():
             if node_id in created:
                 if created[node_id].metadata != op.metadata:
@@ -242,10 +260,7 @@ def plan_merge(
             plan.updated[node_id] = op.metadata
     plan.updated.update({k: v for k, v in updated.items() if target.updated.get(k) != v})
     plan.deleted = {k: v for k, v in deleted.items() if k not in target.deleted}
-    names = {node_id: path for path, node_id in base_paths.items()}
-    names.update({op.node_id: op.path for op in target.created.values()})
-    for other in others:
-        names.update({remap.get(k, k): v.path for k, v in other.created.items()})
+    names = _Names(target, others, remap, base_paths)
     _plan_chunks(plan, target, others, remap, names, on_conflict=on_conflict)
     if target.lineage is not None:  # a fork taking in other forks
         plan.mixed = any(o.mixed or o.lineage != target.lineage for o in others)
@@ -253,6 +268,39 @@ def plan_merge(
 
 
 _MISSING: Any = object()
+
+
+def _changes_nodes(changes: ChangeSet) -> bool:
+    """Whether a change set creates, updates, deletes or moves nodes, or writes blobs."""
+    return bool(
+        changes.created or changes.updated or changes.deleted or changes.blobs or changes.moves
+    )
+
+
+class _Names:
+    """Paths of node ids, for conflict messages: built only when a conflict needs one."""
+
+    __slots__ = ("_base_paths", "_names", "_others", "_remap", "_target")
+
+    def __init__(
+        self,
+        target: ChangeSet,
+        others: Sequence[ChangeSet],
+        remap: dict[str, str],
+        base_paths: dict[str, str],
+    ) -> None:
+        self._target, self._others, self._remap = target, others, remap
+        self._base_paths = base_paths
+        self._names: dict[str, str] | None = None
+
+    def get(self, node_id: str, default: str) -> str:
+        if self._names is None:
+            names = {nid: path for path, nid in self._base_paths.items()}
+            names.update({op.node_id: op.path for op in self._target.created.values()})
+            for other in self._others:
+                names.update({self._remap.get(k, k): v.path for k, v in other.created.items()})
+            self._names = names
+        return self._names.get(node_id, default)
 
 
 def _same_blob(a: ChunkRef | None, b: ChunkRef | None) -> bool:
@@ -287,7 +335,7 @@ def _plan_chunks(
     target: ChangeSet,
     others: Sequence[ChangeSet],
     remap: dict[str, str],
-    paths: dict[str, str],
+    paths: _Names,
     *,
     on_conflict: str,
 ) -> None:
