@@ -265,6 +265,31 @@ def test_jobs_and_config(filled: tuple[Path, frazil.Repository]) -> None:
     assert frazil.Repository.fetch_config(frazil.local_filesystem_storage(path)) == saved
 
 
+def test_config_flags(filled: tuple[Path, frazil.Repository]) -> None:
+    path, repo = filled
+    repo.set_feature_flag("delete_tag", False)
+    doc = run_json("config", "flags", str(path))
+    assert doc == [
+        {
+            "id": f.id,
+            "name": f.name,
+            "default_enabled": True,
+            "setting": f.setting,
+            "enabled": f.enabled,
+        }
+        for f in repo.feature_flags()
+    ]
+    assert [f["name"] for f in doc if not f["enabled"]] == ["delete_tag"]
+    table = run("config", "flags", str(path)).stdout
+    assert "delete_tag" in table
+    assert "off" in table
+    proc = run("tag", "delete", str(path), "v1", code=1)
+    assert "feature flag 'delete_tag' is disabled" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert repo.list_tags() == {"v1"}
+    assert run_json("ops-log", str(path), "-n", "1")[0]["kind"] == "feature_flag_changed"
+
+
 def test_s3_repository(moto_s3: Any) -> None:
     url = f"s3://{moto_s3.bucket}/cli-{time.time_ns()}"
     creds = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}

@@ -66,6 +66,7 @@ def test_commit_async_takes_metadata_positionally(repo: frazil.Repository) -> No
                 "CachingConfig",
                 "CompressionAlgorithm",
                 "CompressionConfig",
+                "FeatureFlag",
                 "ManifestConfig",
                 "ManifestPreloadConfig",
                 "ManifestSplittingConfig",

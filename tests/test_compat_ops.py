@@ -1,8 +1,10 @@
 """Housekeeping and inspection under Icechunk's names: gc keywords and summary,
-inspect_snapshot, list_manifest_files, ancestry_graph, logs, debug info, LatencyStorage."""
+inspect_snapshot, inspect_manifest, inspect_transaction_log, inspect_repo_info,
+list_manifest_files, ancestry_graph, logs, debug info, LatencyStorage."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import json
 import logging
@@ -107,6 +109,138 @@ def test_inspect_snapshot_and_manifest_files(tmp_path: Path) -> None:
     assert repo.list_manifest_files(main)
     with pytest.raises(frazil.SnapshotNotFoundError):
         repo.inspect_snapshot("0" * 20)
+
+
+def test_inspect_manifest_counts_refs_by_kind(tmp_path: Path) -> None:
+    src = tmp_path / "src.bin"
+    src.write_bytes(bytes(64))
+    config = frazil.RepositoryConfig(inline_chunk_threshold_bytes=8)
+    config.set_virtual_chunk_container(
+        frazil.VirtualChunkContainer(
+            f"file://{tmp_path}/", frazil.local_filesystem_store(str(tmp_path))
+        )
+    )
+    storage = frazil.local_filesystem_storage(tmp_path / "r")
+    repo = frazil.Repository.create(storage, config)
+    session = repo.writable_session("main")
+    small = zarr.create_array(
+        session.store, name="small", shape=(4,), chunks=(1,), dtype="u1", compressors=None
+    )
+    small[:] = 1  # four chunks of one byte: inline
+    big = zarr.create_array(
+        session.store, name="big", shape=(64,), chunks=(16,), dtype="u1", compressors=None
+    )
+    big[:32] = 2  # two chunks of 16 bytes: native
+    for i in (2, 3):  # two virtual chunks into one file
+        session.store.set_virtual_ref(f"big/c/{i}", f"file://{src}", offset=16 * i, length=16)
+    snap = session.commit("mixed")
+    ids = {node["path"]: node["id"] for node in repo.inspect_snapshot(snap)["nodes"]}
+    for info in repo.list_manifest_files(snap):
+        report = repo.inspect_manifest(info.id)
+        json.dumps(report)
+        assert report == asyncio.run(repo.inspect_manifest_async(info.id))
+        assert report["id"] == info.id
+        assert report["size_bytes"] == info.size_bytes
+        assert report["header"] == {
+            "spec_version": "1",
+            "file_type": "manifest",
+            "compression": "zstd",
+        }
+        assert (
+            report["total_chunk_refs"]
+            == info.num_chunk_refs
+            == sum(report[f"total_{k}"] for k in ("inline", "native", "virtual"))
+        )
+        assert len(report["arrays"]) == report["num_arrays"]
+        for array in report["arrays"]:
+            counts = (array["num_inline"], array["num_native"], array["num_virtual"])
+            assert array["num_chunk_refs"] == sum(counts)
+            expected = {ids["/small"]: (4, 0, 0), ids["/big"]: (0, 2, 2)}[array["node_id"]]
+            assert counts == expected
+    reports = [repo.inspect_manifest(i.id) for i in repo.list_manifest_files(snap)]
+    assert sum(r["compression"]["num_locations"] for r in reports) == 1
+    with pytest.raises(frazil.NotFoundError) as missing:
+        repo.inspect_manifest("0" * 20)
+    assert missing.value.kind == "object-not-found"
+    assert "list_manifest_files" in str(missing.value)
+    with pytest.raises(frazil.InvalidInputError):
+        repo.inspect_manifest("../refs/branch.main")
+
+
+def test_inspect_transaction_log(repo: frazil.Repository) -> None:
+    first, _dev, main = _history(repo)
+    log = repo.inspect_transaction_log(first)
+    json.dumps(log)
+    assert log == asyncio.run(repo.inspect_transaction_log_async(first))
+    assert log["header"]["file_type"] == "transaction-log"
+    assert (log["snapshot_id"], log["parent_id"]) == (
+        first,
+        list(repo.ancestry(snapshot_id=first))[1].id,
+    )
+    (x_id,) = log["new_arrays"]
+    assert log["node_paths"][x_id] == "/x"
+    assert len(log["new_groups"]) == 1  # the root
+    assert log["updated_chunks"] == [{"node_id": x_id, "chunks": [[0], [1], [2], [3]]}]
+    assert log["moved_nodes"] == [] == log["deleted_arrays"]
+    later = repo.inspect_transaction_log(main)
+    assert later["new_arrays"] == []
+    assert later["updated_chunks"] == [{"node_id": x_id, "chunks": [[3]]}]
+    session = repo.rearrange_session("main")
+    session.move("/x", "/y")
+    moved = repo.inspect_transaction_log(session.commit("rename"))
+    assert moved["moved_nodes"] == [{"from": "/x", "to": "/y"}]
+    with pytest.raises(frazil.SnapshotNotFoundError):
+        repo.inspect_transaction_log("0" * 20)
+
+
+def test_inspect_repo_info(repo: frazil.Repository) -> None:
+    first, dev, main = _history(repo)
+    repo.create_tag("v1", first)
+    repo.create_tag("gone", first)
+    repo.delete_tag("gone")
+    repo.set_metadata({"team": "ice"})
+    repo.set_feature_flag("delete_tag", False)
+    info = repo.inspect_repo_info()
+    json.dumps(info)
+    assert info == asyncio.run(repo.inspect_repo_info_async())
+    assert info["header"]["file_type"] == "repo"
+    assert info["spec_version"] == "1"
+    assert info["branches"] == {"main": main, "dev": dev}
+    assert info["tags"] == {"v1": first}
+    assert info["deleted_tags"] == ["gone"]
+    assert info["metadata"] == {"team": "ice"}
+    snapshots = info["snapshots"]
+    assert [s["id"] for s in snapshots][:2] == [main, dev]  # newest first
+    assert len(snapshots) == 4  # three commits and the first snapshot
+    assert "parent_id" not in snapshots[-1]
+    assert snapshots[-1]["message"] == "Repository initialized"
+    newest = info["latest_updates"][0]["update_type"]
+    assert newest == {"type": "FeatureFlagChanged", "id": 5, "new_value": False}
+    types = [u["update_type"]["type"] for u in info["latest_updates"]]
+    assert types[-1] == "RepoInitializedUpdate"
+    assert "TagDeletedUpdate" in types
+    assert "NewCommitUpdate" in types
+    assert info["status"]["availability"] == "online"
+    assert {f["name"]: f["enabled"] for f in info["feature_flags"]} == {
+        "create_tag": True,
+        "delete_tag": False,
+        "move_node": True,
+    }
+
+
+def test_repository_repr_html(repo: frazil.Repository) -> None:
+    html = repo._repr_html_()
+    assert '<div class="frazil-repr">' in html
+    assert "frazil.Repository" in html
+    assert "storage" in html
+    assert '<td style="text-align:left">online</td>' in html
+    repo.set_feature_flag("move_node", False)
+    repo.set_status(
+        frazil.RepoStatus(frazil.RepoAvailability.read_only, limited_availability_reason="<x>")
+    )
+    html = repo._repr_html_()
+    assert "move_node" in html
+    assert "&lt;x&gt;" in html  # escaped
 
 
 def test_ancestry_graph(repo: frazil.Repository) -> None:

@@ -210,7 +210,18 @@ def test_storage_constructors_and_metadata_status(moto_s3: MotoS3) -> None:
     repo.set_status(icechunk.RepoStatus(icechunk.RepoAvailability.online))
     session = repo.writable_session("main")
     zarr.create_group(session.store)
-    session.commit("online again")
+    snap = session.commit("online again")
+    assert all(f.enabled for f in repo.feature_flags())
+    repo.create_tag("release", snap)
+    repo.set_feature_flag("delete_tag", False)  # releases are for keeps
+    assert [f.name for f in repo.disabled_feature_flags()] == ["delete_tag"]
+    with pytest.raises(IcechunkError) as refused:
+        repo.delete_tag("release")
+    assert refused.value.kind == icechunk.ErrorKind.FEATURE_FLAG_DISABLED
+    assert repo.lookup_tag("release") == snap
+    latest = next(iter(repo.ops_log()))
+    assert isinstance(latest.kind, icechunk.UpdateType.FeatureFlagChanged)
+    assert (latest.kind.id, latest.kind.new_value) == (5, False)
     for other in (
         icechunk.r2_storage(bucket="b", prefix="p", account_id="a"),
         icechunk.tigris_storage(bucket="b", prefix="p"),
@@ -240,6 +251,17 @@ def test_housekeeping_and_inspection(tmp_path: Path) -> None:
     assert summary.bytes_deleted > 0
     info = repo.inspect_snapshot(snap)
     assert info["commit_message"] == "big"
+    manifest_id = repo.list_manifest_files(snap)[0].id
+    manifest = repo.inspect_manifest(manifest_id)
+    assert manifest["id"] == manifest_id
+    assert manifest["total_chunk_refs"] == manifest["total_native"] == 2
+    tx = repo.inspect_transaction_log(snap)
+    assert "new_groups" in tx
+    assert "moved_nodes" in tx
+    assert len(tx["new_arrays"]) == 1
+    repo_info = repo.inspect_repo_info()
+    assert "main" in repo_info["branches"]
+    assert snap in [s["id"] for s in repo_info["snapshots"]]
     icechunk.set_logs_filter("warn")
     icechunk.print_debug_info()
     from frazil.testing import LatencyStorage

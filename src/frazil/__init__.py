@@ -114,6 +114,7 @@ if _TYPE_CHECKING:  # explicit re-exports for type checkers: the same names as _
     )
     from frazil._repo import (
         Diff as Diff,
+        FeatureFlag as FeatureFlag,
         GCSummary as GCSummary,
         JobRecord as JobRecord,
         RepoAvailability as RepoAvailability,
@@ -210,7 +211,15 @@ _LAZY: dict[str, str] = {
     ),
     **dict.fromkeys(("initialize_logs", "print_debug_info", "set_logs_filter"), "frazil._logs"),
     **dict.fromkeys(
-        ("Diff", "GCSummary", "JobRecord", "RepoAvailability", "RepoStatus", "SnapshotInfo"),
+        (
+            "Diff",
+            "FeatureFlag",
+            "GCSummary",
+            "JobRecord",
+            "RepoAvailability",
+            "RepoStatus",
+            "SnapshotInfo",
+        ),
         "frazil._repo",
     ),
     **dict.fromkeys(("Update", "UpdateType"), "frazil._repo"),

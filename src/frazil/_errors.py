@@ -186,6 +186,10 @@ class ErrorKind(StrEnum):
     UNSUPPORTED_SPEC_VERSION = "unsupported-spec-version"
     PICKLE = "pickle"
     UNKNOWN = "unknown"
+    FEATURE_FLAG_DISABLED = "feature-flag-disabled"
+    """The repository's owner switched the operation off (``Repository.set_feature_flag``)."""
+    INVALID_FEATURE_FLAG = "invalid-feature-flag"
+    """No feature flag has that name."""
 
 
 class FrazilError(Exception):

@@ -26,6 +26,7 @@ from frazil._config import (
     VirtualChunkContainer,
 )
 from frazil._logs import initialize_logs, set_logs_filter
+from frazil._repo import FeatureFlag
 
 type ManifestSplitValues = SplitSizes
 """Icechunk's name for the rules of ``ManifestSplittingConfig(split_sizes=...)``."""
@@ -35,6 +36,7 @@ __all__ = [
     "CommitRetryConfig",
     "CompressionAlgorithm",
     "CompressionConfig",
+    "FeatureFlag",
     "ManifestConfig",
     "ManifestPreloadCondition",
     "ManifestPreloadConfig",

@@ -4,7 +4,14 @@ Icechunk's ``icechunk.repository``)."""
 from __future__ import annotations
 
 from frazil._config import RepositoryConfig, StorageSettings
-from frazil._repo import Diff, GCSummary, RepoAvailability, RepoStatus, SnapshotInfo
+from frazil._repo import (
+    Diff,
+    FeatureFlag,
+    GCSummary,
+    RepoAvailability,
+    RepoStatus,
+    SnapshotInfo,
+)
 from frazil._repository import AncestryGraph, ManifestFileInfo, Repository
 from frazil._session import FrazilStore, Session
 from frazil.format import SpecVersion
@@ -13,6 +20,7 @@ from frazil.storage import Storage
 __all__ = [
     "AncestryGraph",
     "Diff",
+    "FeatureFlag",
     "FrazilStore",
     "GCSummary",
     "ManifestFileInfo",

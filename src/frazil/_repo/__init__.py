@@ -1,5 +1,5 @@
 """L3, repository mechanics: object I/O and caches, refs, history, GC, virtual reads, job
-records, the operations log.
+records, the operations log, the info document and its feature flags.
 
 Nothing here knows of sessions or uncommitted changes. The layers above import these
 names from ``frazil._repo`` only, never from its modules.
@@ -9,6 +9,14 @@ from __future__ import annotations
 
 from frazil._repo.bootstrap import INITIAL_MESSAGE, bootstrap, frazil_version
 from frazil._repo.context import RepoContext, context_for
+from frazil._repo.flags import (
+    CREATE_TAG,
+    DELETE_TAG,
+    MOVE_NODE,
+    FeatureFlag,
+    flag_id,
+    flags_of,
+)
 from frazil._repo.gc import GCSummary, garbage_collect
 from frazil._repo.history import (
     Diff,
@@ -28,9 +36,11 @@ from frazil._repo.info import (
     RepoInfo,
     RepoInfoState,
     RepoStatus,
+    check_feature_flag,
     check_online,
     merge_metadata,
     read_repo_info,
+    replace_feature_flag,
     replace_metadata,
     replace_status,
     update_repo_info,
@@ -73,11 +83,15 @@ from frazil._repo.virtual import VirtualReader, container_of, normalize_location
 
 __all__ = [
     "BRANCHES",
+    "CREATE_TAG",
+    "DELETE_TAG",
     "INITIAL_MESSAGE",
     "JOB_STATUSES",
+    "MOVE_NODE",
     "TAGS",
     "ByteLRU",
     "Diff",
+    "FeatureFlag",
     "GCSummary",
     "JobRecord",
     "JobState",
@@ -99,6 +113,7 @@ __all__ = [
     "bootstrap",
     "branch_key",
     "cas_ref",
+    "check_feature_flag",
     "check_online",
     "commits_between",
     "container_of",
@@ -108,6 +123,8 @@ __all__ = [
     "create_ref",
     "delete_named_ref",
     "diff_snapshots",
+    "flag_id",
+    "flags_of",
     "frazil_version",
     "garbage_collect",
     "gather_limited",
@@ -127,6 +144,7 @@ __all__ = [
     "read_repo_info",
     "read_updates",
     "record_update",
+    "replace_feature_flag",
     "replace_job",
     "replace_metadata",
     "replace_status",

@@ -1,4 +1,4 @@
-"""The repository's info document: user metadata and availability status.
+"""The repository's info document: user metadata, availability status, feature flags.
 
 One enveloped JSON document, ``info`` (``ObjectKind.REPO_INFO``), absent until first
 written. It is created with ``put(mode="create")`` and then replaced by compare-and-swap
@@ -9,12 +9,14 @@ whose conditional put landed but whose response was lost recognises its own writ
 reads the document back (as refs do).
 
 A repository whose status is read-only refuses writable sessions, commits, ref changes and
-configuration saves in every process, because each of them reads this document first.
+configuration saves in every process, because each of them reads this document first. The
+same read answers whether a feature flag (``flags.py``) allows the operation.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime
 import enum
 from dataclasses import dataclass, field
@@ -32,6 +34,7 @@ from frazil._errors import (
     PreconditionFailedError,
     ReadOnlyError,
 )
+from frazil._repo.flags import check_flag_setting, flag_id, require_flag
 from frazil._repo.refs import new_token
 from frazil.format import (
     ObjectKind,
@@ -44,7 +47,7 @@ from frazil.format import (
 from frazil.storage import IfMatch, backoff_delay
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Mapping
 
     from frazil._config import StorageRetriesSettings
     from frazil.storage import PutMode, Storage
@@ -54,9 +57,11 @@ __all__ = [
     "RepoInfo",
     "RepoInfoState",
     "RepoStatus",
+    "check_feature_flag",
     "check_online",
     "merge_metadata",
     "read_repo_info",
+    "replace_feature_flag",
     "replace_metadata",
     "replace_status",
     "update_repo_info",
@@ -161,12 +166,21 @@ class RepoInfo:
     """User metadata of the repository (JSON)."""
     status: RepoStatus = _ONLINE_SINCE_EVER
     """Availability."""
+    feature_flags: Mapping[int, bool] = field(default_factory=dict)
+    """Explicit feature flag settings, flag id -> on/off (absent: the flag's default)."""
     token: str = ""
     """Random token of the write that stored this version."""
 
     def encode(self) -> bytes:
-        """Serialise."""
-        doc = {"metadata": self.metadata, "status": self.status.to_json(), "token": self.token}
+        """Serialise (``feature_flags`` only when a flag was set, so documents without
+        settings are the same bytes as before flags existed)."""
+        doc: dict[str, Any] = {
+            "metadata": self.metadata,
+            "status": self.status.to_json(),
+            "token": self.token,
+        }
+        if self.feature_flags:
+            doc["feature_flags"] = {str(k): v for k, v in sorted(self.feature_flags.items())}
         return encode_document(ObjectKind.REPO_INFO, doc)
 
     @classmethod
@@ -184,12 +198,24 @@ class RepoInfo:
             return cls(
                 metadata=dict(doc["metadata"]),
                 status=RepoStatus.from_json(doc["status"]),
+                feature_flags=_decode_flags(doc.get("feature_flags", {})),
                 token=str(doc["token"]),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise FormatError(
                 f"object {key!r} is not a valid repository info document: {exc}", key=key
             ) from exc
+
+
+def _decode_flags(value: object) -> dict[int, bool]:
+    if not isinstance(value, dict):
+        raise TypeError("feature_flags is not an object")
+    flags = {}
+    for key, setting in value.items():
+        if not isinstance(setting, bool):
+            raise TypeError(f"feature flag {key!r} is set to {setting!r}, not a boolean")
+        flags[int(key)] = setting
+    return flags
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,17 +244,34 @@ def _refusal(status: RepoStatus, what: str) -> ReadOnlyError:
     )
 
 
-async def check_online(storage: Storage, what: str) -> None:
-    """Refuse a write if the repository's status is read-only.
+async def check_online(storage: Storage, what: str, *, flag: str | None = None) -> None:
+    """Refuse a write if the repository's status is read-only, or if ``flag`` (a feature
+    flag's name) is disabled; one read of the document answers both.
 
     Raises
     ------
     ReadOnlyError
         With kind ``read-only-repository``, naming the status, when it was set and why.
+    SessionStateError
+        With kind ``feature-flag-disabled`` if ``flag`` is disabled.
     """
     state = await read_repo_info(storage)
     if state.info.status.read_only:
         raise _refusal(state.info.status, what)
+    if flag is not None:
+        require_flag(state.info.feature_flags, flag, what)
+
+
+async def check_feature_flag(storage: Storage, flag: str, what: str) -> None:
+    """Refuse ``what`` if the feature flag ``flag`` is disabled (the status is not checked:
+    for changes that stay in a session until it commits).
+
+    Raises
+    ------
+    SessionStateError
+        With kind ``feature-flag-disabled``.
+    """
+    require_flag((await read_repo_info(storage)).info.feature_flags, flag, what)
 
 
 async def update_repo_info(
@@ -255,8 +298,7 @@ async def update_repo_info(
         current = await read_repo_info(storage)
         if refuse_when_read_only and current.info.status.read_only:
             raise _refusal(current.info.status, what)
-        proposed = change(current.info)
-        new = RepoInfo(metadata=proposed.metadata, status=proposed.status, token=new_token())
+        new = dataclasses.replace(change(current.info), token=new_token())
         mode: PutMode = "create" if current.version is None else IfMatch(current.version)
         try:
             await storage.put(layout.REPO_INFO_KEY, new.encode(), mode=mode)
@@ -285,13 +327,13 @@ async def update_repo_info(
 def replace_metadata(metadata: object) -> Callable[[RepoInfo], RepoInfo]:
     """A change that replaces the metadata (validated now, before anything is read)."""
     checked = _check_metadata(metadata)
-    return lambda info: RepoInfo(metadata=checked, status=info.status)
+    return lambda info: dataclasses.replace(info, metadata=checked)
 
 
 def merge_metadata(metadata: object) -> Callable[[RepoInfo], RepoInfo]:
     """A change that sets the given keys over the current metadata."""
     checked = _check_metadata(metadata)
-    return lambda info: RepoInfo(metadata={**info.metadata, **checked}, status=info.status)
+    return lambda info: dataclasses.replace(info, metadata={**info.metadata, **checked})
 
 
 def replace_status(status: object) -> Callable[[RepoInfo], RepoInfo]:
@@ -301,7 +343,29 @@ def replace_status(status: object) -> Callable[[RepoInfo], RepoInfo]:
             f"set_status takes a frazil.RepoStatus, got {type(status).__name__!r}; e.g. "
             "RepoStatus(RepoAvailability.read_only, limited_availability_reason='why')"
         )
-    return lambda info: RepoInfo(metadata=info.metadata, status=status)
+    return lambda info: dataclasses.replace(info, status=status)
+
+
+def replace_feature_flag(name: object, setting: object) -> Callable[[RepoInfo], RepoInfo]:
+    """A change that sets one feature flag (True, False, or None for its default); the
+    settings of other flags, known or not, are kept.
+
+    Raises
+    ------
+    InvalidInputError
+        If there is no such flag or ``setting`` is not True, False or None (checked now,
+        before anything is read).
+    """
+    fid = flag_id(name)
+    value = check_flag_setting(setting)
+
+    def change(info: RepoInfo) -> RepoInfo:
+        flags = {k: v for k, v in info.feature_flags.items() if k != fid}
+        if value is not None:
+            flags[fid] = value
+        return dataclasses.replace(info, feature_flags=flags)
+
+    return change
 
 
 def _check_metadata(metadata: object) -> dict[str, Any]:

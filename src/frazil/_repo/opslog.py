@@ -1,7 +1,8 @@
 """The operations log: one immutable entry per ref change, newest first.
 
 Every ref change (a branch created, moved by a commit, reset or deleted; a tag created or
-deleted; the configuration saved; snapshots expired; garbage collected) appends one
+deleted; the configuration saved; a feature flag set; snapshots expired; garbage
+collected) appends one
 object ``ops/INV-ID`` created with ``put(mode="create")``: the key holds the inverted
 time (a sorted listing is newest first) and a random id, so concurrent writers never
 overwrite each other and nothing is ever read-modify-written. Appending is best effort:
@@ -67,6 +68,7 @@ class UpdateType:
     TagCreated: ClassVar[type[UpdateType]]
     TagDeleted: ClassVar[type[UpdateType]]
     ConfigChanged: ClassVar[type[UpdateType]]
+    FeatureFlagChanged: ClassVar[type[FeatureFlagChanged]]
     ExpirationRan: ClassVar[type[UpdateType]]
     GCRan: ClassVar[type[UpdateType]]
 
@@ -129,10 +131,38 @@ class UpdateType:
         )
 
 
-def _variant(name: str, code: str, doc: str, *, branch: bool = False) -> type[UpdateType]:
-    cls = type(
-        name, (UpdateType,), {"__slots__": (), "__doc__": doc, "code": code, "is_branch": branch}
-    )
+class FeatureFlagChanged(UpdateType):
+    """A feature flag was set: ``id`` is the flag's id, ``new_value`` its new setting
+    (True, False, or None for its default); ``details`` also names the flag."""
+
+    __slots__ = ()
+    code: ClassVar[str] = "feature_flag_changed"
+
+    @property
+    def id(self) -> int:
+        """The flag's id."""
+        return int(self.details["id"])
+
+    @property
+    def new_value(self) -> bool | None:
+        """The new setting: True, False, or None (the flag's default applies)."""
+        value = self.details.get("new_value")
+        return value if isinstance(value, bool) else None
+
+    def __repr__(self) -> str:
+        return f"UpdateType.FeatureFlagChanged(id={self.id!r}, new_value={self.new_value!r})"
+
+
+def _variant(
+    name: str, code: str, doc: str, *, branch: bool = False, cls: type[UpdateType] | None = None
+) -> type[UpdateType]:
+    if cls is None:
+        cls = type(
+            name,
+            (UpdateType,),
+            {"__slots__": (), "__doc__": doc, "code": code, "is_branch": branch},
+        )
+    cls.__name__ = name
     cls.__module__ = "frazil"
     cls.__qualname__ = f"UpdateType.{name}"
     setattr(UpdateType, name, cls)
@@ -183,6 +213,12 @@ _VARIANTS = {
             "TagDeleted", "tag_deleted", "A tag that pointed at ``previous_snap_id`` was deleted."
         ),
         _variant("ConfigChanged", "config_changed", "The configuration was saved."),
+        _variant(
+            "FeatureFlagChanged",
+            FeatureFlagChanged.code,
+            "A feature flag was set.",
+            cls=FeatureFlagChanged,
+        ),
         _variant(
             "ExpirationRan",
             "expiration_ran",

@@ -100,18 +100,21 @@ class RepositoryBase:
                 kind=ErrorKind.READ_ONLY_STORAGE,
             )
 
-    async def _require_online(self, what: str) -> None:
+    async def _require_online(self, what: str, *, flag: str | None = None) -> None:
         """Refuse a write on a read-only Repository object, a storage without conditional
-        writes, or a repository whose stored status is read-only (set by any process)."""
+        writes, or a repository whose stored status is read-only (set by any process), and,
+        if ``flag`` names a feature flag, when that flag is disabled."""
         self._require_writable()
-        await check_online(self._ctx.storage, what)
+        await check_online(self._ctx.storage, what, flag=flag)
 
     async def _ref_state(self, family: RefFamily, name: str) -> RefState:
         return await named_ref_state(self._ctx.storage, family, name)
 
-    async def _create_ref(self, family: RefFamily, name: str, snapshot_id: str) -> None:
+    async def _create_ref(
+        self, family: RefFamily, name: str, snapshot_id: str, *, flag: str | None = None
+    ) -> None:
         family.key(name)  # a bad name is reported before anything else
-        await self._require_online(f"create {family.what} {name!r}")
+        await self._require_online(f"create {family.what} {name!r}", flag=flag)
         await require_snapshot(self._io, snapshot_id)
         await create_named_ref(self._ctx.storage, family, name, snapshot_id)
 
@@ -121,8 +124,8 @@ class RepositoryBase:
     async def _lookup_ref(self, family: RefFamily, name: str) -> str:
         return (await self._ref_state(family, name)).doc.snapshot_id
 
-    async def _delete_ref(self, family: RefFamily, name: str) -> None:
-        await self._require_online(f"delete {family.what} {name!r}")
+    async def _delete_ref(self, family: RefFamily, name: str, *, flag: str | None = None) -> None:
+        await self._require_online(f"delete {family.what} {name!r}", flag=flag)
         await delete_named_ref(self._ctx.storage, family, name)
 
     async def _resolve(

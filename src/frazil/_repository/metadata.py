@@ -1,4 +1,5 @@
-"""The Repository's own metadata and availability status, and its format version."""
+"""The Repository's own metadata, availability status and feature flags (the info
+document), and its format version."""
 
 from __future__ import annotations
 
@@ -6,10 +7,16 @@ from typing import TYPE_CHECKING, Any
 
 from frazil._errors import ObjectNotFoundError
 from frazil._repo import (
+    FeatureFlag,
     RepoInfo,
     RepoStatus,
+    UpdateType,
+    flag_id,
+    flags_of,
     merge_metadata,
     read_repo_info,
+    record_update,
+    replace_feature_flag,
     replace_metadata,
     replace_status,
     update_repo_info,
@@ -29,7 +36,8 @@ __all__ = ["MetadataMixin"]
 
 
 class MetadataMixin(RepositoryBase):
-    """Repository metadata (a JSON dict), availability status, spec version."""
+    """Repository metadata (a JSON dict), availability status, feature flags, spec
+    version."""
 
     async def _update_info(
         self, change: Callable[[RepoInfo], RepoInfo], what: str, *, when_read_only: bool
@@ -158,6 +166,87 @@ class MetadataMixin(RepositoryBase):
             cannot make conditional writes.
         """
         sync(self.set_status_async(status))
+
+    # ------------------------------------------------------------------ feature flags
+    async def feature_flags_async(self) -> list[FeatureFlag]:
+        """Async version of :meth:`feature_flags`."""
+        return flags_of((await read_repo_info(self._ctx.storage)).info.feature_flags)
+
+    def feature_flags(self) -> list[FeatureFlag]:
+        """Every feature flag with its default, its setting and whether it is enabled.
+
+        A disabled flag makes every frazil process refuse its operation in this
+        repository: ``move_node`` (rearrange sessions, ``Session.move`` and their
+        commits), ``create_tag`` and ``delete_tag``. All are enabled by default.
+
+        Returns
+        -------
+        list of FeatureFlag
+            Sorted by name, read from storage now.
+        """
+        return sync(self.feature_flags_async())
+
+    async def enabled_feature_flags_async(self) -> list[FeatureFlag]:
+        """Async version of :meth:`enabled_feature_flags`."""
+        return [f for f in await self.feature_flags_async() if f.enabled]
+
+    def enabled_feature_flags(self) -> list[FeatureFlag]:
+        """The feature flags that are enabled (by default or by a setting)."""
+        return sync(self.enabled_feature_flags_async())
+
+    async def disabled_feature_flags_async(self) -> list[FeatureFlag]:
+        """Async version of :meth:`disabled_feature_flags`."""
+        return [f for f in await self.feature_flags_async() if not f.enabled]
+
+    def disabled_feature_flags(self) -> list[FeatureFlag]:
+        """The feature flags that are disabled."""
+        return sync(self.disabled_feature_flags_async())
+
+    async def set_feature_flag_async(self, name: str, setting: bool | None) -> None:
+        """Async version of :meth:`set_feature_flag`."""
+        change = replace_feature_flag(name, setting)
+        await self._update_info(change, f"set feature flag {name!r}", when_read_only=False)
+        await record_update(
+            self._ctx.storage,
+            UpdateType.FeatureFlagChanged,
+            details={"id": flag_id(name), "flag": name, "new_value": setting},
+        )
+
+    def set_feature_flag(self, name: str, setting: bool | None) -> None:
+        """Enable or disable a feature for every process that uses this repository.
+
+        The setting is stored in the repository and appended to the operations log
+        (``UpdateType.FeatureFlagChanged``). Operations already past their check are not
+        undone: tags that exist stay when ``create_tag`` or ``delete_tag`` is disabled.
+
+        Parameters
+        ----------
+        name
+            A flag's name: ``"move_node"``, ``"create_tag"`` or ``"delete_tag"``.
+        setting
+            True to enable, False to disable, None to go back to the flag's default.
+
+        Raises
+        ------
+        InvalidInputError
+            With kind ``invalid-feature-flag`` if there is no flag of that name, or if
+            ``setting`` is not True, False or None (nothing is written).
+        ReadOnlyError
+            If the repository's status (or this object) is read-only, or the storage
+            cannot make conditional writes.
+        ConflictError
+            With kind ``update-attempts-exhausted`` if other writers kept changing the
+            info document.
+
+        Examples
+        --------
+        >>> import frazil
+        >>> repo = frazil.Repository.create(frazil.in_memory_storage())
+        >>> repo.set_feature_flag("delete_tag", False)
+        >>> [f.name for f in repo.disabled_feature_flags()]
+        ['delete_tag']
+        """
+        sync(self.set_feature_flag_async(name, setting))
 
     # ------------------------------------------------------------------ spec version
     @property

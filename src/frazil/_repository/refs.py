@@ -9,6 +9,8 @@ from frazil._errors import (
 )
 from frazil._repo import (
     BRANCHES,
+    CREATE_TAG,
+    DELETE_TAG,
     TAGS,
     UpdateType,
     cas_ref,
@@ -139,7 +141,7 @@ class RefsMixin(RepositoryBase):
     # ------------------------------------------------------------------ tags
     async def create_tag_async(self, tag: str, snapshot_id: str) -> None:
         """Async version of :meth:`create_tag`."""
-        await self._create_ref(TAGS, tag, snapshot_id)
+        await self._create_ref(TAGS, tag, snapshot_id, flag=CREATE_TAG)
 
     def create_tag(self, tag: str, snapshot_id: str) -> None:
         """Create an immutable tag pointing at a snapshot.
@@ -148,6 +150,9 @@ class RefsMixin(RepositoryBase):
         ------
         AlreadyExistsError
             If the tag exists or existed (deleted names are never reused).
+        SessionStateError
+            With kind ``feature-flag-disabled`` if the repository's ``create_tag`` feature
+            flag is disabled (:meth:`set_feature_flag`).
         """
         sync(self.create_tag_async(tag, snapshot_id))
 
@@ -175,7 +180,7 @@ class RefsMixin(RepositoryBase):
 
     async def delete_tag_async(self, tag: str) -> None:
         """Async version of :meth:`delete_tag`."""
-        await self._delete_ref(TAGS, tag)
+        await self._delete_ref(TAGS, tag, flag=DELETE_TAG)
 
     def delete_tag(self, tag: str) -> None:
         """Delete a tag; its name can never be used again.
@@ -184,5 +189,8 @@ class RefsMixin(RepositoryBase):
         ------
         RefNotFoundError
             If the tag does not exist.
+        SessionStateError
+            With kind ``feature-flag-disabled`` if the repository's ``delete_tag`` feature
+            flag is disabled (:meth:`set_feature_flag`).
         """
         sync(self.delete_tag_async(tag))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from typing import Any, Self
 
 from frazil._check import check_commit_metadata
@@ -15,11 +16,15 @@ from frazil._errors import (
     RepositoryNotFoundError,
 )
 from frazil._repo import (
+    BRANCHES,
+    TAGS,
     RepoIO,
     UpdateType,
     VirtualReader,
     bootstrap,
     context_for,
+    flags_of,
+    read_repo_info,
     record_update,
 )
 from frazil._repository.base import check_config, check_storage
@@ -73,6 +78,31 @@ class Repository(
 
     def __repr__(self) -> str:
         return f"<frazil.Repository {self._storage.describe()}>"
+
+    def _repr_html_(self) -> str:
+        """A small table for notebooks (a few small reads; no history walk)."""
+        return sync(self._repr_html_async())
+
+    async def _repr_html_async(self) -> str:
+        info = (await read_repo_info(self._ctx.storage)).info
+        disabled = [f.name for f in flags_of(info.feature_flags) if not f.enabled]
+        rows = [
+            ("storage", self._storage.describe()),
+            ("branches", str(len(await self._list_refs(BRANCHES)))),
+            ("tags", str(len(await self._list_refs(TAGS)))),
+            ("status", info.status.describe() if info.status.read_only else "online"),
+            ("spec version", str(int(self.spec_version))),
+        ]
+        if disabled:
+            rows.append(("disabled feature flags", ", ".join(disabled)))
+        if self._read_only_reason is not None:
+            rows.append(("this object", f"read-only ({self._read_only_reason})"))
+        cells = "".join(
+            f'<tr><th style="text-align:left">{html.escape(k)}</th>'
+            f'<td style="text-align:left">{html.escape(v)}</td></tr>'
+            for k, v in rows
+        )
+        return f'<div class="frazil-repr"><b>frazil.Repository</b><table>{cells}</table></div>'
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (

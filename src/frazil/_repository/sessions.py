@@ -11,6 +11,7 @@ from frazil._errors import (
 )
 from frazil._repo import (
     BRANCHES,
+    MOVE_NODE,
     snapshot_as_of,
 )
 from frazil._session import (
@@ -104,7 +105,8 @@ class SessionsMixin(RepositoryBase):
         )
 
     async def _writable(self, branch: str, mode: SessionMode) -> Session:
-        await self._require_online(f"open a {mode.name.lower()} session")
+        flag = MOVE_NODE if mode == SessionMode.REARRANGE else None
+        await self._require_online(f"open a {mode.name.lower()} session", flag=flag)
         state = await self._ref_state(BRANCHES, branch)
         base = await self._io.read_snapshot(state.doc.snapshot_id)
         return Session(
@@ -130,7 +132,16 @@ class SessionsMixin(RepositoryBase):
         return await self._writable(branch, SessionMode.REARRANGE)
 
     def rearrange_session(self, branch: str) -> Session:
-        """A session that can only move nodes (``session.move``) and commit."""
+        """A session that can only move nodes (``session.move``) and commit.
+
+        Raises
+        ------
+        RefNotFoundError
+            If the branch does not exist.
+        SessionStateError
+            With kind ``feature-flag-disabled`` if the repository's ``move_node`` feature
+            flag is disabled (:meth:`set_feature_flag`).
+        """
         return sync(self.rearrange_session_async(branch))
 
     # ------------------------------------------------------------------ tickets

@@ -44,8 +44,10 @@ from frazil._errors import (
 )
 from frazil._repo import (
     BRANCHES,
+    MOVE_NODE,
     UpdateType,
     cas_ref,
+    check_feature_flag,
     check_online,
     job_of,
     read_ref,
@@ -90,6 +92,12 @@ def check_can_commit(state: SessionState, what: str) -> None:
         raise SessionStateError(f"cannot {what}: the session is not on a branch")
 
 
+def _flag_of(state: SessionState) -> str | None:
+    """The feature flag a commit of this session needs (rearrange sessions: ``move_node``,
+    checked again at commit because it may have been disabled since the session opened)."""
+    return MOVE_NODE if state.mode == SessionMode.REARRANGE else None
+
+
 def check_solver(solver: object, name: str) -> ConflictSolver:
     """``solver`` if it is a :class:`~frazil.ConflictSolver`, else InvalidInputError."""
     if not isinstance(solver, ConflictSolver):
@@ -117,7 +125,7 @@ async def commit(
     meta = state.ctx.commit_metadata(metadata)
 
     async def attempt() -> str:
-        await check_online(state.ctx.storage, "commit")
+        await check_online(state.ctx.storage, "commit", flag=_flag_of(state))
         ws = await _prepare(state, allow_empty)
         return await _drive(state, ws, message, meta, rebase_with, rebase_tries)
 
@@ -132,7 +140,7 @@ async def amend(
     require_text("commit message", message)
 
     async def attempt() -> str:
-        await check_online(state.ctx.storage, "amend")
+        await check_online(state.ctx.storage, "amend", flag=_flag_of(state))
         ws = await _prepare(state, allow_empty)
         base = ws.base
         if base.info.parent_id is None:
@@ -178,6 +186,9 @@ async def flush(state: SessionState, message: str, *, metadata: dict[str, Any] |
     require_text("commit message", message)
 
     async def attempt() -> str:
+        flag = _flag_of(state)
+        if flag is not None:
+            await check_feature_flag(state.ctx.storage, flag, "flush")
         ws = await _prepare(state, True)
         artifacts = await build_commit(
             state.io,

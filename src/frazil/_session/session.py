@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from frazil._changes import ChunkKey, normalize_path, reindex_changes, resolve_key, shift_changes
 from frazil._check import require_int, require_int_sequence, require_text
 from frazil._errors import ErrorKind, InvalidInputError, NotPicklableError, SessionStateError
+from frazil._repo import MOVE_NODE, check_feature_flag
 from frazil._session import committer, forks
 from frazil._session.state import SessionMode, SessionState
 from frazil._session.store import FrazilStore
@@ -498,6 +499,7 @@ class Session:
             )
         if state.committed:
             committer.check_can_commit(state, "move")
+        await check_feature_flag(state.ctx.storage, MOVE_NODE, "move a node")
         ws = await state.workspace()
         ws.move(normalize_path(from_path), normalize_path(to_path))
 
@@ -514,7 +516,8 @@ class Session:
         Raises
         ------
         SessionStateError
-            If this is not a rearrange session.
+            If this is not a rearrange session, or (kind ``feature-flag-disabled``) the
+            repository's ``move_node`` feature flag is disabled.
         NodeNotFoundError
             If nothing exists at ``from_path``.
         InvalidInputError

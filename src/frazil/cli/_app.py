@@ -701,6 +701,29 @@ def config_show(
         out.print(f"{key} = {json.dumps(value)}", markup=False)
 
 
+@config_app.command("flags")
+def config_flags(
+    repo: RepoArg,
+    as_json: Json = False,
+    endpoint_url: Endpoint = None,
+    region: Region = None,
+    anonymous: Anonymous = False,
+    allow_http: AllowHttp = False,
+) -> None:
+    """The feature flags: which operations the repository allows (set them from Python
+    with repo.set_feature_flag(name, True | False | None))."""
+    r = _open(repo, endpoint_url, region, anonymous, allow_http)
+    flags = r.feature_flags()
+    if as_json:
+        _print_json([{**dataclasses.asdict(f), "enabled": f.enabled} for f in flags])
+        return
+    table = Table("flag", "id", "enabled", "setting")
+    for f in flags:
+        setting = "default" if f.setting is None else ("on" if f.setting else "off")
+        table.add_row(f.name, str(f.id), "yes" if f.enabled else "no", setting)
+    out.print(table)
+
+
 def _flatten(doc: dict[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]]:
     for key, value in doc.items():
         if isinstance(value, dict) and value:

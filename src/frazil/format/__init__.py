@@ -23,6 +23,7 @@ from frazil.format._envelope import (
     ObjectKind,
     decode_document,
     encode_document,
+    envelope_header,
 )
 from frazil.format._ids import decode_id, encode_id, is_id, looks_like_id, new_id, new_id_bytes
 from frazil.format._objects import (
@@ -71,6 +72,7 @@ __all__ = [
     "decode_id",
     "encode_document",
     "encode_id",
+    "envelope_header",
     "is_id",
     "layout",
     "locations_from_json",

@@ -44,6 +44,7 @@ __all__ = [
     "ObjectKind",
     "decode_document",
     "encode_document",
+    "envelope_header",
 ]
 
 FORMAT_VERSION = 1
@@ -195,6 +196,27 @@ def decode_document(
     except (ValueError, KeyError, TypeError, struct.error, zstandard.ZstdError) as exc:
         raise FormatError(f"object {key!r} could not be decoded: {exc}", key=key) from exc
     return doc, columns
+
+
+def envelope_header(data: bytes) -> dict[str, Any]:
+    """What an object's envelope says, for inspection: ``spec_version`` (the format version
+    it was written in), ``file_type`` and ``compression``. Nothing is checked here (that is
+    :func:`decode_document`'s job); an object too short for an envelope gives ``{}``."""
+    if len(data) < _HEADER.size:
+        return {}
+    _, version, kind, compression, *_ = _HEADER.unpack_from(data)
+    try:
+        found = ObjectKind(kind)
+    except ValueError:
+        file_type = f"unknown-{kind}"
+    else:  # Icechunk's words where the objects correspond
+        file_type = "transaction-log" if found is ObjectKind.TRANSACTION else found.name
+        file_type = file_type.lower().replace("_", "-")
+    try:
+        algorithm = Compression(compression).name.lower()
+    except ValueError:
+        algorithm = f"unknown-{compression}"
+    return {"spec_version": str(version), "file_type": file_type, "compression": algorithm}
 
 
 def _kind_name(kind: int) -> str:
