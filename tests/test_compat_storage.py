@@ -91,9 +91,7 @@ def _moto_key() -> frazil.credentials.S3StaticCredentials:
 
 
 @pytest.mark.parametrize("make", [frazil.r2_storage, frazil.tigris_storage])
-def test_r2_and_tigris_take_the_credentials_s3_storage_takes(
-    moto_s3: MotoS3, make: object
-) -> None:
+def test_r2_and_tigris_take_the_credentials_s3_storage_takes(moto_s3: MotoS3, make: object) -> None:
     build = make if callable(make) else None
     assert build is not None
     common = {

@@ -128,12 +128,7 @@ def merge_into(
     target = ws.changes
     assert target is not None
     with ws.lock:
-        # the base's paths matter only to forks that changed nodes (rare: forks write chunks)
-        base_paths = (
-            {p: r.node_id for p, r in ws.base.nodes.items()}
-            if any(_changes_nodes(o) for o in others)
-            else None
-        )
+        base_paths = {p: r.node_id for p, r in ws.base.nodes.items()}
         plan = plan_merge(target, others, on_conflict=on_conflict, base_paths=base_paths)
         if plan.conflicts and on_conflict == "fail":
             message = plan.describe()
