@@ -283,3 +283,38 @@ def test_submodules_like_icechunks() -> None:
     assert isinstance(session, Session)
     assert isinstance(session.store, FrazilStore)
     assert BasicConflictSolver is icechunk.BasicConflictSolver
+
+
+def test_upgrade_script_runs_and_keeps_the_repository(tmp_path: Path) -> None:
+    storage = icechunk.local_filesystem_storage(str(tmp_path / "repo"))
+    repo = icechunk.Repository.create(storage, spec_version=1)
+    session = repo.writable_session("main")
+    zarr.group(session.store).attrs["title"] = "before upgrade"
+    snap = session.commit("first")
+
+    dry = icechunk.upgrade_icechunk_repository(repo, dry_run=True)
+    upgraded = icechunk.upgrade_icechunk_repository(
+        dry, dry_run=False, delete_unused_v1_files=False, prefetch_concurrency=4
+    )
+
+    assert upgraded.spec_version == icechunk.SpecVersion.v2
+    assert upgraded.lookup_branch("main") == snap
+    readback = zarr.open_group(upgraded.readonly_session("main").store, mode="r")
+    assert readback.attrs["title"] == "before upgrade"
+    # nothing was rewritten, so the repository object given in still writes
+    session = repo.writable_session("main")
+    zarr.group(session.store).attrs["title"] = "after upgrade"
+    second = session.commit("second")
+    assert upgraded.lookup_branch("main") == second
+
+
+def test_upgrade_checks_what_it_reads(tmp_path: Path) -> None:
+    repo = icechunk.Repository.create(icechunk.in_memory_storage())
+    with pytest.raises(icechunk.InvalidInputError, match="dry_run"):
+        icechunk.upgrade_icechunk_repository(repo, dry_run="no")  # type: ignore[arg-type]
+    with pytest.raises(icechunk.InvalidInputError, match="prefetch_concurrency"):
+        icechunk.upgrade_icechunk_repository(repo, dry_run=True, prefetch_concurrency=0)
+    on_disk = icechunk.Repository.create(icechunk.local_filesystem_storage(str(tmp_path)))
+    (tmp_path / "repo").write_bytes(b"not a frazil root object")
+    with pytest.raises(icechunk.FormatError):
+        icechunk.upgrade_icechunk_repository(on_disk, dry_run=False)

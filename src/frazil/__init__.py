@@ -127,6 +127,7 @@ if _TYPE_CHECKING:  # explicit re-exports for type checkers: the same names as _
         AncestryGraph as AncestryGraph,
         ManifestFileInfo as ManifestFileInfo,
         Repository as Repository,
+        upgrade_icechunk_repository as upgrade_icechunk_repository,
     )
     from frazil._session import (
         ChunkType as ChunkType,
@@ -229,7 +230,10 @@ _LAZY: dict[str, str] = {
     **dict.fromkeys(
         ("AsyncClient", "BucketConfig", "Client", "RepoModel", "StorageSize"), "frazil.catalog"
     ),
-    **dict.fromkeys(("AncestryGraph", "ManifestFileInfo", "Repository"), "frazil._repository"),
+    **dict.fromkeys(
+        ("AncestryGraph", "ManifestFileInfo", "Repository", "upgrade_icechunk_repository"),
+        "frazil._repository",
+    ),
     **dict.fromkeys(
         ("ChunkType", "ForkSession", "FrazilStore", "Session", "SessionMode", "VirtualChunkSpec"),
         "frazil._session",

@@ -12,5 +12,12 @@ from __future__ import annotations
 from frazil._repository.base import context_of
 from frazil._repository.inspect import AncestryGraph, ManifestFileInfo
 from frazil._repository.repository import Repository
+from frazil._repository.upgrade import upgrade_icechunk_repository
 
-__all__ = ["AncestryGraph", "ManifestFileInfo", "Repository", "context_of"]
+__all__ = [
+    "AncestryGraph",
+    "ManifestFileInfo",
+    "Repository",
+    "context_of",
+    "upgrade_icechunk_repository",
+]
