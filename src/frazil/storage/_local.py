@@ -105,6 +105,7 @@ class LocalStorage(Storage):
 
     def __init__(self, path: str | os.PathLike[str], *, durable: bool = False) -> None:
         self._root = _check_root(path)
+        self._root_text = str(self._root).rstrip("/")  # "" for the root directory
         self._durable = durable
         self._links = True  # hard links publish creates; cleared where the file system has none
         # once the root has existed, it is never created again: a repository deleted
@@ -164,7 +165,7 @@ class LocalStorage(Storage):
         return f"file://{self._root}"
 
     def _path(self, key: str) -> Path:
-        return self._root.joinpath(*validate_key(key).split("/"))
+        return Path(f"{self._root_text}/{validate_key(key)}")
 
     # ------------------------------------------------------------------ sync core
     def get_sync(self, key: str, byte_range: ByteRange | None = None) -> bytes:
