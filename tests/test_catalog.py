@@ -1067,17 +1067,24 @@ def test_a_stamped_catalog_opens(tmp_path):
 
 def test_clearing_locks_while_writers_race_keeps_one_winner(client, files):
     """clear_locks removes lock files that writers are about to take: the writers notice
-    (the lock file they hold is gone) and lock anew, so every create still has one winner."""
+    (the lock file they hold is gone) and lock anew, so every create still has one winner
+    and no compare-and-swap update is lost (updates take the key lock; creates publish by
+    hard link and are checked alongside)."""
     import threading
+
+    from frazil.storage import IfMatch
 
     client.create_bucket_config(org="acme", nickname="disk", uri=files.as_uri())
     client.create_repo("acme/temps", bucket_config_nickname="disk")
     storage = frazil.local_filesystem_storage(files / "acme" / "temps")
-    keys = 60
+    keys, counters, rounds = 40, 4, 25
     wins = [0] * keys
+    updates = [0] * counters
     count = threading.Lock()
     stop = threading.Event()
     cleared = []
+    for c in range(counters):
+        storage.put_sync(f"count/{c}", b"0", mode="create")
 
     def clearer():
         while not stop.is_set():
@@ -1091,6 +1098,20 @@ def test_clearing_locks_while_writers_race_keeps_one_winner(client, files):
                 continue
             with count:
                 wins[k] += 1
+        for r in range(rounds):
+            c = (w + r) % counters
+            while True:
+                current = asyncio.run(storage.get_versioned(f"count/{c}"))
+                value = int(current.data) + 1
+                try:
+                    storage.put_sync(
+                        f"count/{c}", str(value).encode(), mode=IfMatch(current.version)
+                    )
+                except frazil.PreconditionFailedError:
+                    continue
+                break
+            with count:
+                updates[c] += 1
 
     threads = [threading.Thread(target=clearer)]
     threads += [threading.Thread(target=writer, args=(w,)) for w in range(6)]
@@ -1101,6 +1122,8 @@ def test_clearing_locks_while_writers_race_keeps_one_winner(client, files):
     stop.set()
     threads[0].join()
     assert wins == [1] * keys
+    assert [int(storage.get_sync(f"count/{c}")) for c in range(counters)] == updates
+    assert sum(updates) == 6 * rounds
     assert sum(cleared) > 0  # the clearer did remove lock files meanwhile
 
 

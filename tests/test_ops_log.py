@@ -149,3 +149,82 @@ def test_eight_processes_committing_at_once_lose_no_entry(tmp_path: Path) -> Non
         assert u.previous_snap_id == parent_of[u.new_snap_id]
     values = zarr.open_array(repo.readonly_session(branch="main").store, path="w3", mode="r")
     np.testing.assert_array_equal(values[:], [301, 302, 303, 304])
+
+
+class SlowOpsLog(WrapperStorage):
+    """Takes a second to store each operations-log entry."""
+
+    def describe(self) -> str:
+        return f"SlowOpsLog({self.inner.describe()})"
+
+    async def put(self, key: str, data: Any, *, mode: Any = "overwrite") -> str | None:
+        if key.startswith("ops/"):
+            import asyncio
+
+            await asyncio.sleep(1.0)
+        return await self.inner.put(key, data, mode=mode)
+
+
+def _commit_and_leave(path: str, value: int) -> None:
+    repo = frazil.Repository.open(SlowOpsLog(frazil.local_filesystem_storage(path)))
+    commit_one(repo, value)  # the process exits right after: its entry must still land
+
+
+@pytest.mark.parametrize("how", ["fork", "spawn", "interpreter"])
+def test_a_process_that_exits_right_after_committing_leaves_its_entry(
+    tmp_path: Path, how: str
+) -> None:
+    """Commits store their log entry in the background; a process waits for it at exit."""
+    import subprocess
+    import sys
+
+    path = str(tmp_path / "r")
+    repo = frazil.Repository.create(frazil.local_filesystem_storage(path))
+    session = repo.writable_session("main")
+    zarr.create_array(session.store, name="x", shape=(4,), chunks=(2,), dtype="i4")
+    session.commit("create x")
+    if how == "interpreter":
+        code = (
+            "import sys, asyncio, zarr, frazil\n"
+            "from frazil.storage import WrapperStorage\n"
+            "class Slow(WrapperStorage):\n"
+            "    def describe(self): return 'slow'\n"
+            "    async def put(self, key, data, *, mode='overwrite'):\n"
+            "        if key.startswith('ops/'): await asyncio.sleep(1.0)\n"
+            "        return await self.inner.put(key, data, mode=mode)\n"
+            "repo = frazil.Repository.open(Slow(frazil.local_filesystem_storage(sys.argv[1])))\n"
+            "s = repo.writable_session('main')\n"
+            "zarr.open_array(s.store, path='x')[:] = 7\n"
+            "print(s.commit('value 7'))\n"
+        )
+        out = subprocess.run(
+            [sys.executable, "-c", code, path], capture_output=True, text=True, check=True
+        )
+        assert out.stderr == ""
+    else:
+        proc = multiprocessing.get_context(how).Process(target=_commit_and_leave, args=(path, 7))
+        proc.start()
+        proc.join(120)
+        assert proc.exitcode == 0
+    tip = frazil.Repository.open(frazil.local_filesystem_storage(path)).lookup_branch("main")
+    newest = next(iter(repo.ops_log()))
+    assert isinstance(newest.kind, U.NewCommit)
+    assert newest.new_snap_id == tip
+    assert repo.lookup_snapshot(tip).message == "value 7"
+
+
+def test_a_commit_awaited_on_the_callers_own_loop_has_its_entry_when_it_returns(
+    tmp_path: Path,
+) -> None:
+    import asyncio
+
+    repo = frazil.Repository.create(frazil.local_filesystem_storage(tmp_path / "r"))
+    session = repo.writable_session("main")
+    zarr.create_array(session.store, name="x", shape=(2,), dtype="i4")[:] = 1
+    before = set((tmp_path / "r" / "ops").iterdir())
+    sid = asyncio.run(session.commit_async("on my loop"))  # that loop is closed afterwards
+    written = set((tmp_path / "r" / "ops").iterdir()) - before  # looked at before any read
+    assert len(written) == 1
+    newest = next(iter(repo.ops_log()))
+    assert newest.new_snap_id == sid
+    assert newest.entry_id in written.pop().name

@@ -124,10 +124,17 @@ async def commit(
     require_int("rebase_tries", rebase_tries, low=0)
     meta = state.ctx.commit_metadata(metadata)
 
+    def online() -> Coroutine[Any, Any, None]:
+        return check_online(state.ctx.storage, "commit", flag=_flag_of(state))
+
     async def attempt() -> str:
-        await check_online(state.ctx.storage, "commit", flag=_flag_of(state))
+        if state.staging_used:  # sealing the staging area writes: check before it
+            await online()
+            ws = await _prepare(state, allow_empty)
+            return await _drive(state, ws, message, meta, rebase_with, rebase_tries)
         ws = await _prepare(state, allow_empty)
-        return await _drive(state, ws, message, meta, rebase_with, rebase_tries)
+        # read the status while the commit is built (which writes nothing)
+        return await _drive(state, ws, message, meta, rebase_with, rebase_tries, online)
 
     return await _guarded(state, "commit", attempt)
 
@@ -172,6 +179,7 @@ async def amend(
             previous=base.id,
             new=artifacts.snapshot.id,
             job=job_of(artifacts.snapshot.info.metadata),
+            wait=False,
         )
         state.commit_attempts = 1
         await _finish(state, artifacts.snapshot)
@@ -270,8 +278,13 @@ async def _drive(
     meta: dict[str, Any],
     rebase_with: ConflictSolver | None,
     rebase_tries: int,
+    check: Callable[[], Coroutine[Any, Any, None]] | None = None,
 ) -> str:
-    """Run the retry protocol to completion against real storage."""
+    """Run the retry protocol to completion against real storage.
+
+    ``check``, if given, is awaited alongside building the first attempt, before anything
+    is written (the status check of :func:`check_online`).
+    """
     io = state.io
     reuse = ManifestReuse()
     snapshot: Snapshot | None = None
@@ -288,9 +301,14 @@ async def _drive(
             break
         match request:
             case BuildAndWrite(attempt=attempt):
-                artifacts = await build_commit(
+                build = build_commit(
                     io, ws, parent=ws.base, message=message, metadata=meta, reuse=reuse
                 )
+                if check is not None:
+                    artifacts, _ = await asyncio.gather(build, check())
+                    check = None
+                else:
+                    artifacts = await build
                 await write_artifacts(io, artifacts)
                 snapshot = artifacts.snapshot
                 if attempt > 1:
@@ -321,6 +339,7 @@ async def _drive(
         previous=previous,
         new=snapshot_id,
         job=job_of(meta),
+        wait=False,
     )
     state.commit_attempts = attempts
     if attempts > 1:

@@ -7,6 +7,7 @@ Layers above use nothing else: they do not know whether they talk to a disk or a
 from __future__ import annotations
 
 import abc
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
@@ -141,9 +142,13 @@ def check_range(byte_range: ByteRange | None) -> None:
 
 
 _FORBIDDEN_CHARS = frozenset("\x00\\")
+# the common case in one pass: segments of allowed characters, none of them "." or ".."
+_SAFE_KEY = re.compile(r"(?!\.\.?(?:/|$))[^/\x00-\x1f\\]+(?:/(?!\.\.?(?:/|$))[^/\x00-\x1f\\]+)*")
 
 
 def _check_segments(key: str, *, what: str) -> None:
+    if _SAFE_KEY.fullmatch(key):
+        return
     if any(ch in _FORBIDDEN_CHARS or ord(ch) < 0x20 for ch in key):
         raise InvalidInputError(
             f"invalid {what} {key!r}: NUL, backslash and control characters are not allowed",

@@ -55,6 +55,15 @@ if TYPE_CHECKING:
 __all__ = ["LocalStorage", "content_version"]
 
 _LOCK_DIR = ".locks"
+_NO_LINKS = frozenset({errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV, errno.EMLINK})
+
+
+def _fsync_directory(directory: Path) -> None:
+    dir_fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
 
 
 def content_version(data: Bytes) -> str:
@@ -96,7 +105,9 @@ class LocalStorage(Storage):
 
     def __init__(self, path: str | os.PathLike[str], *, durable: bool = False) -> None:
         self._root = _check_root(path)
+        self._root_text = str(self._root).rstrip("/")  # "" for the root directory
         self._durable = durable
+        self._links = True  # hard links publish creates; cleared where the file system has none
         # once the root has existed, it is never created again: a repository deleted
         # underneath a live object must not come back as a half-empty directory tree
         self._root_existed = self._root.is_dir()
@@ -154,7 +165,7 @@ class LocalStorage(Storage):
         return f"file://{self._root}"
 
     def _path(self, key: str) -> Path:
-        return self._root.joinpath(*validate_key(key).split("/"))
+        return Path(f"{self._root_text}/{validate_key(key)}")
 
     # ------------------------------------------------------------------ sync core
     def get_sync(self, key: str, byte_range: ByteRange | None = None) -> bytes:
@@ -198,6 +209,10 @@ class LocalStorage(Storage):
             raise InvalidInputError(
                 f"invalid put mode {mode!r}: expected 'create', 'overwrite' or IfMatch(version)"
             )
+        if mode == "create" and self._links:
+            if self._write_exclusive(path, data, key):
+                return content_version(data)
+            self._links = False  # no hard links here: creates take the key lock instead
         with self._key_lock(key):
             current = self._read_or_none(path, key)
             if mode == "create":
@@ -239,6 +254,52 @@ class LocalStorage(Storage):
             raise _io_error(exc, key) from exc
 
     def _write_replace(self, path: Path, data: Bytes, key: str) -> None:
+        tmp = self._write_temporary(path, data, key)
+        try:
+            os.replace(tmp, path)
+            if self._durable:
+                _fsync_directory(path.parent)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+            raise _io_error(exc, key) from exc
+
+    def _write_exclusive(self, path: Path, data: Bytes, key: str) -> bool:
+        """Publish ``data`` at ``path`` only if nothing is there, without the key lock.
+
+        The complete file is written under a temporary name and hard-linked into place:
+        ``link`` fails atomically when the name exists, so readers never see a partial
+        object and two creators cannot both win. Returns False (nothing published) on a
+        file system without hard links; the caller then takes the locked path.
+
+        Raises
+        ------
+        AlreadyExistsError
+            If the object exists.
+        """
+        tmp = self._write_temporary(path, data, key)
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            raise AlreadyExistsError(
+                f"object {key!r} already exists in {self.describe()}"
+            ) from None
+        except OSError as exc:
+            if exc.errno in _NO_LINKS:
+                return False
+            raise _io_error(exc, key) from exc
+        finally:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+        if self._durable:
+            try:
+                _fsync_directory(path.parent)
+            except OSError as exc:
+                raise _io_error(exc, key) from exc
+        return True
+
+    def _write_temporary(self, path: Path, data: Bytes, key: str) -> Path:
+        """Write ``data`` to a new temporary file beside ``path``; return its path."""
         tmp = path.with_name(f".{path.name}.{os.urandom(6).hex()}.tmp")
         try:
             try:
@@ -255,17 +316,11 @@ class LocalStorage(Storage):
                     os.fsync(fd)
             finally:
                 os.close(fd)
-            os.replace(tmp, path)
-            if self._durable:
-                dir_fd = os.open(path.parent, os.O_RDONLY)
-                try:
-                    os.fsync(dir_fd)
-                finally:
-                    os.close(dir_fd)
         except OSError as exc:
             with contextlib.suppress(OSError):
                 tmp.unlink()
             raise _io_error(exc, key) from exc
+        return tmp
 
     def _key_lock(self, key: str) -> _FileLock:
         digest = hashlib.blake2b(key.encode(), digest_size=16).hexdigest()
