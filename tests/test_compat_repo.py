@@ -297,3 +297,42 @@ def test_storage_retries_setting_bounds_the_attempts(tmp_path: Path) -> None:
     with pytest.raises(frazil.StorageError):
         flaky5.lookup_branch("main")
     assert counting.counts["get"] == 5
+
+
+def test_status_and_metadata_changes_are_in_the_operations_log(
+    any_repo: frazil.Repository,
+) -> None:
+    repo = any_repo
+    at = datetime.datetime(2026, 3, 1, 12, 0, tzinfo=datetime.UTC)
+    repo.set_metadata({"owner": "ocean", "team": "sst"})
+    newest = next(iter(repo.ops_log()))
+    assert isinstance(newest.kind, frazil.UpdateType.MetadataChanged)
+    assert newest.kind.details["keys"] == ["owner", "team"]
+    repo.update_metadata({"team": "ice"})
+    assert isinstance(next(iter(repo.ops_log())).kind, frazil.UpdateType.MetadataChanged)
+
+    repo.set_status(RepoStatus(RepoAvailability.read_only, at, "copying to a new bucket"))
+    entry = next(iter(repo.ops_log()))
+    assert isinstance(entry.kind, frazil.UpdateType.RepoStatusChanged)
+    assert entry.kind.status == RepoStatus(
+        RepoAvailability.read_only, at, "copying to a new bucket"
+    )
+    with pytest.raises(frazil.ReadOnlyError, match="repository status is read-only"):
+        repo.create_branch("late", repo.lookup_branch("main"))
+
+    repo.set_status(RepoStatus(RepoAvailability.online))
+    entry = next(iter(repo.ops_log()))
+    assert isinstance(entry.kind, frazil.UpdateType.RepoStatusChanged)
+    assert entry.kind.status.availability is RepoAvailability.online
+    kinds = [type(u.kind).__name__ for u in repo.ops_log()]
+    assert kinds == [
+        "RepoStatusChanged",
+        "RepoStatusChanged",
+        "MetadataChanged",
+        "MetadataChanged",
+        "RepoInitialized",
+    ]
+    # a refused change leaves no entry
+    with pytest.raises(frazil.InvalidInputError):
+        repo.set_metadata({"bad": object()})  # type: ignore[dict-item]
+    assert len(list(repo.ops_log())) == 5

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from frazil._errors import AlreadyExistsError, FormatError, FrazilError, ObjectNotFoundError
 from frazil._repo.io import gather_limited
+from frazil._repo.status import RepoStatus
 from frazil.format import (
     Compression,
     ObjectKind,
@@ -72,6 +73,8 @@ class UpdateType:
     TagDeleted: ClassVar[type[UpdateType]]
     ConfigChanged: ClassVar[type[UpdateType]]
     FeatureFlagChanged: ClassVar[type[FeatureFlagChanged]]
+    MetadataChanged: ClassVar[type[UpdateType]]
+    RepoStatusChanged: ClassVar[type[RepoStatusChanged]]
     ExpirationRan: ClassVar[type[UpdateType]]
     GCRan: ClassVar[type[UpdateType]]
 
@@ -156,6 +159,22 @@ class FeatureFlagChanged(UpdateType):
         return f"UpdateType.FeatureFlagChanged(id={self.id!r}, new_value={self.new_value!r})"
 
 
+class RepoStatusChanged(UpdateType):
+    """The repository's status was set: :attr:`status` is the new one (``details`` holds
+    its stored form)."""
+
+    __slots__ = ()
+    code: ClassVar[str] = "repo_status_changed"
+
+    @property
+    def status(self) -> RepoStatus:
+        """The status that was set."""
+        return RepoStatus.from_json(self.details["status"])
+
+    def __repr__(self) -> str:
+        return f"UpdateType.RepoStatusChanged(status={self.status!r})"
+
+
 def _variant(
     name: str, code: str, doc: str, *, branch: bool = False, cls: type[UpdateType] | None = None
 ) -> type[UpdateType]:
@@ -216,6 +235,17 @@ _VARIANTS = {
             "TagDeleted", "tag_deleted", "A tag that pointed at ``previous_snap_id`` was deleted."
         ),
         _variant("ConfigChanged", "config_changed", "The configuration was saved."),
+        _variant(
+            "MetadataChanged",
+            "metadata_changed",
+            "The repository's metadata was set or updated; ``details`` names the keys.",
+        ),
+        _variant(
+            "RepoStatusChanged",
+            RepoStatusChanged.code,
+            "The repository's status was set.",
+            cls=RepoStatusChanged,
+        ),
         _variant(
             "FeatureFlagChanged",
             FeatureFlagChanged.code,

@@ -76,6 +76,9 @@ class MetadataMixin(RepositoryBase):
         await self._update_info(
             replace_metadata(metadata), "set the repository metadata", when_read_only=False
         )
+        await record_update(
+            self._ctx.storage, UpdateType.MetadataChanged, details={"keys": sorted(metadata)}
+        )
 
     def set_metadata(self, metadata: dict[str, Any]) -> None:
         """Replace the repository's metadata.
@@ -101,6 +104,11 @@ class MetadataMixin(RepositoryBase):
         """Async version of :meth:`update_metadata`."""
         info = await self._update_info(
             merge_metadata(metadata), "update the repository metadata", when_read_only=False
+        )
+        await record_update(
+            self._ctx.storage,
+            UpdateType.MetadataChanged,
+            details={"keys": sorted(metadata), "merged": True},
         )
         return dict(info.metadata)
 
@@ -140,6 +148,11 @@ class MetadataMixin(RepositoryBase):
         """Async version of :meth:`set_status`."""
         await self._update_info(
             replace_status(status), "set the repository status", when_read_only=True
+        )
+        await record_update(
+            self._ctx.storage,
+            UpdateType.RepoStatusChanged,
+            details={"status": status.to_json()},
         )
 
     def set_status(self, status: RepoStatus) -> None:
