@@ -25,17 +25,11 @@ __all__ = [
     "gcs_storage",
     "http_storage",
     "r2_storage",
-    "s3_compatible",
     "tigris_storage",
 ]
 
 TIGRIS_ENDPOINT = "https://t3.storage.dev"
 """Tigris's global S3 endpoint."""
-
-
-def s3_compatible(caller: str, **options: Any) -> S3Storage:
-    """An :class:`S3Storage` at an S3-compatible endpoint, built as ``s3_storage`` builds it."""
-    return build_s3_storage(caller, **options)
 
 
 def r2_storage(
@@ -98,7 +92,7 @@ def r2_storage(
                 kind=ErrorKind.STORAGE_CONFIG,
             )
         endpoint_url = f"https://{account_id}.r2.cloudflarestorage.com"
-    return s3_compatible(
+    return build_s3_storage(
         "r2_storage",
         bucket=bucket,
         prefix=prefix,
@@ -172,7 +166,7 @@ def tigris_storage(
             "compare-and-swap, and a weakly consistent read could lose a commit",
             kind=ErrorKind.STORAGE_CONFIG,
         )
-    return s3_compatible(
+    return build_s3_storage(
         "tigris_storage",
         bucket=bucket,
         prefix=prefix,
