@@ -174,7 +174,8 @@ def _commit_and_leave(path: str, value: int) -> None:
 def test_a_process_that_exits_right_after_committing_leaves_its_entry(
     tmp_path: Path, how: str
 ) -> None:
-    """Commits store their log entry in the background; a process waits for it at exit."""
+    """A commit returns once its log entry is stored, so even a slow entry write is not
+    lost when the process leaves right after the commit."""
     import subprocess
     import sys
 

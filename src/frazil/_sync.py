@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from collections.abc import Coroutine
     from typing import Any
 
-__all__ = ["current_io_loop", "io_loop", "io_loop_usable", "sync"]
+__all__ = ["io_loop", "io_loop_usable", "sync"]
 
 _helper = threading.local()
 
@@ -38,11 +38,6 @@ _helper = threading.local()
 def io_loop() -> asyncio.AbstractEventLoop:
     """Return zarr's IO event loop, starting it if needed."""
     return _zarr_sync._get_loop()
-
-
-def current_io_loop() -> asyncio.AbstractEventLoop | None:
-    """Return zarr's IO event loop if it was started, without starting it."""
-    return _zarr_sync.loop[0]
 
 
 def io_loop_usable() -> bool:

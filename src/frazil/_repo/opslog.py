@@ -12,12 +12,9 @@ the ref change has happened when it runs, so a failure is logged, never raised.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import datetime
 import json
 import logging
-import os
 from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -41,7 +38,7 @@ if TYPE_CHECKING:
 
     from frazil.storage import Storage
 
-__all__ = ["Update", "UpdateType", "drain_updates", "job_of", "read_updates", "record_update"]
+__all__ = ["Update", "UpdateType", "job_of", "read_updates", "record_update"]
 
 logger = logging.getLogger("frazil.ops")
 
@@ -396,103 +393,20 @@ async def record_update(
     new: str | None = None,
     job: str | None = None,
     details: dict[str, Any] | None = None,
-    wait: bool = True,
 ) -> None:
-    """Append one entry; a failure is logged and swallowed (the ref change stands).
-
-    With ``wait=False`` and when running on the IO loop, the entry is written in the
-    background and this returns at once: the ref change it records has already happened,
-    so nothing the caller does next depends on it. :func:`read_updates` waits for this
-    process's background entries first, and the process waits for them at exit.
-    """
+    """Append one entry; a failure is logged and swallowed (the ref change stands)."""
     update = Update(
         kind=kind(name=name, previous_snap_id=previous, new_snap_id=new, job=job, details=details),
         updated_at=datetime.datetime.now(datetime.UTC),
         entry_id=new_id(),
     )
     key = layout.ops_key(datetime_to_micros(update.updated_at), update.entry_id)
-    data = update.encode()
-    if not wait and _on_io_loop() and _wait_at_exit():
-        task = asyncio.get_running_loop().create_task(_append(storage, key, data, kind))
-        _PENDING.add(task)
-        task.add_done_callback(_PENDING.discard)
-        return
-    await _append(storage, key, data, kind)
-
-
-async def _append(storage: Storage, key: str, data: bytes, kind: type[UpdateType]) -> None:
     try:
-        await storage.put(key, data, mode="create")
+        await storage.put(key, update.encode(), mode="create")
     except AlreadyExistsError:
         pass  # a retried create whose first response was lost: the entry is there
     except (FrazilError, OSError) as exc:
         logger.warning("could not append %s to the operations log: %s", kind.code, exc)
-
-
-# entries being written in the background, on the IO loop (see record_update)
-_PENDING: set[asyncio.Task[None]] = set()
-_exit_hooks: list[bool] = []
-
-
-def _on_io_loop() -> bool:
-    """Whether the running loop is the long-lived IO loop (a task left on a caller's own
-    loop could be cancelled when that loop closes, so only the IO loop gets them)."""
-    from frazil._sync import current_io_loop
-
-    return current_io_loop() is asyncio.get_running_loop()
-
-
-async def drain_updates() -> None:
-    """Wait until the entries this process writes in the background are stored."""
-    if not _PENDING:
-        return
-    from frazil._sync import current_io_loop, io_loop_usable
-
-    loop = current_io_loop()
-    if loop is None or loop.is_closed():
-        return
-    if loop is asyncio.get_running_loop():
-        await asyncio.wait(list(_PENDING))
-    elif io_loop_usable() and loop.is_running():
-        await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(drain_updates(), loop))
-
-
-def _drain_at_exit() -> None:
-    from frazil._sync import current_io_loop
-
-    loop = current_io_loop()
-    if not _PENDING or loop is None or loop.is_closed() or not loop.is_running():
-        return
-    with contextlib.suppress(Exception):
-        asyncio.run_coroutine_threadsafe(drain_updates(), loop).result(timeout=30)
-
-
-def _wait_at_exit() -> bool:
-    """Make the process wait for background entries when it exits (once per process): at
-    interpreter exit, and in a multiprocessing worker, which leaves through os._exit.
-    False if the process is already shutting down (then entries are written inline)."""
-    if _exit_hooks:
-        return True
-    import multiprocessing.util
-    import threading
-
-    try:
-        # before the interpreter stops its thread pools (which plain atexit runs after)
-        threading._register_atexit(_drain_at_exit)  # type: ignore[attr-defined]
-    except RuntimeError:  # the interpreter is shutting down
-        return False
-    multiprocessing.util.Finalize(None, _drain_at_exit, exitpriority=100)
-    _exit_hooks.append(True)
-    return True
-
-
-def _forget_after_fork() -> None:
-    # the parent's tasks belong to its loop, which the child does not run
-    _PENDING.clear()
-    _exit_hooks.clear()
-
-
-os.register_at_fork(after_in_child=_forget_after_fork)
 
 
 async def _read_entry(storage: Storage, key: str) -> Update | None:
@@ -512,7 +426,6 @@ async def read_updates(
     FormatError
         If an entry is corrupt.
     """
-    await drain_updates()
     keys = sorted([info.key async for info in storage.list(layout.OPS_PREFIX)])
     for start in range(0, len(keys), batch):
         calls = [partial(_read_entry, storage, k) for k in keys[start : start + batch]]

@@ -179,7 +179,6 @@ async def amend(
             previous=base.id,
             new=artifacts.snapshot.id,
             job=job_of(artifacts.snapshot.info.metadata),
-            wait=False,
         )
         state.commit_attempts = 1
         await _finish(state, artifacts.snapshot)
@@ -339,7 +338,6 @@ async def _drive(
         previous=previous,
         new=snapshot_id,
         job=job_of(meta),
-        wait=False,
     )
     state.commit_attempts = attempts
     if attempts > 1:
