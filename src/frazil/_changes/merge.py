@@ -166,19 +166,27 @@ def plan_merge(
     """
     plan = MergePlan()
     base_paths = base_paths or {}
-    if not any(_changes_nodes(o) for o in others):
-        # the common case, forks that only wrote chunks: no node bookkeeping at all
-        _plan_chunks(
-            plan,
-            target,
-            others,
-            {},
-            _Names(target, others, {}, base_paths),
-            on_conflict=on_conflict,
-        )
-        if target.lineage is not None:
-            plan.mixed = any(o.mixed or o.lineage != target.lineage for o in others)
-        return plan
+    remap: dict[str, str] = {}
+    # the common case, forks that only wrote chunks, needs no node bookkeeping at all
+    if any(_changes_nodes(o) for o in others):
+        remap = _plan_nodes(plan, target, others, base_paths, on_conflict=on_conflict)
+    names = _Names(target, others, remap, base_paths)
+    _plan_chunks(plan, target, others, remap, names, on_conflict=on_conflict)
+    if target.lineage is not None:  # a fork taking in other forks
+        plan.mixed = any(o.mixed or o.lineage != target.lineage for o in others)
+    return plan
+
+
+def _plan_nodes(
+    plan: MergePlan,
+    target: ChangeSet,
+    others: Sequence[ChangeSet],
+    base_paths: dict[str, str],
+    *,
+    on_conflict: str,
+) -> dict[str, str]:
+    """Fold the forks' node changes (and blobs) into ``plan``; return the node ids that
+    were merged into others (the same node created by two forks)."""
     prefer_later = on_conflict == "theirs"
     # working copies of the target's node state, updated as forks fold in
     created = {k: NodeOp(v.node_id, v.path, v.kind, v.metadata) for k, v in target.created.items()}
@@ -255,11 +263,7 @@ def plan_merge(
             plan.updated[node_id] = op.metadata
     plan.updated.update({k: v for k, v in updated.items() if target.updated.get(k) != v})
     plan.deleted = {k: v for k, v in deleted.items() if k not in target.deleted}
-    names = _Names(target, others, remap, base_paths)
-    _plan_chunks(plan, target, others, remap, names, on_conflict=on_conflict)
-    if target.lineage is not None:  # a fork taking in other forks
-        plan.mixed = any(o.mixed or o.lineage != target.lineage for o in others)
-    return plan
+    return remap
 
 
 _MISSING: Any = object()

@@ -128,13 +128,14 @@ async def commit(
         return check_online(state.ctx.storage, "commit", flag=_flag_of(state))
 
     async def attempt() -> str:
-        if state.staging_used:  # sealing the staging area writes: check before it
+        # the status is read while the commit is built (which writes nothing), except
+        # before sealing a staging area, which writes
+        check: Callable[[], Coroutine[Any, Any, None]] | None = online
+        if state.staging_used:
             await online()
-            ws = await _prepare(state, allow_empty)
-            return await _drive(state, ws, message, meta, rebase_with, rebase_tries)
+            check = None
         ws = await _prepare(state, allow_empty)
-        # read the status while the commit is built (which writes nothing)
-        return await _drive(state, ws, message, meta, rebase_with, rebase_tries, online)
+        return await _drive(state, ws, message, meta, rebase_with, rebase_tries, check)
 
     return await _guarded(state, "commit", attempt)
 
