@@ -8,6 +8,9 @@ import asyncio
 import datetime
 import json
 import logging
+import os
+import subprocess
+import sys
 import time
 from typing import TYPE_CHECKING
 
@@ -281,6 +284,53 @@ def test_set_logs_filter(monkeypatch: pytest.MonkeyPatch) -> None:
     finally:
         logging.getLogger("frazil").setLevel(before[0])
         storage_logger.setLevel(before[1])
+
+
+def test_log_directives_start_afresh_and_take_icechunks_spellings(
+    monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("FRAZIL_LOG", raising=False)
+    monkeypatch.delenv("ICECHUNK_LOG", raising=False)
+    try:
+        frazil.set_logs_filter("debug")
+        frazil.Repository.create(frazil.in_memory_storage())
+        assert "Creating Repository in memory://" in capfd.readouterr().err
+        frazil.set_logs_filter("")  # back to the default: nothing below warnings
+        frazil.Repository.create(frazil.in_memory_storage())
+        assert capfd.readouterr().err == ""
+        frazil.set_logs_filter("icechunk:debug")  # Rust's target:level spelling
+        assert logging.getLogger("frazil").level == logging.DEBUG
+        frazil.set_logs_filter("false")
+        frazil.Repository.create(frazil.in_memory_storage())
+        assert capfd.readouterr().err == ""
+        monkeypatch.setenv("ICECHUNK_LOG", "frazil.repository=debug")
+        frazil.set_logs_filter(None)
+        assert logging.getLogger("frazil.repository").level == logging.DEBUG
+        assert logging.getLogger("frazil").level == logging.NOTSET  # the last call's is gone
+        frazil.set_logs_filter("icehunk=trace")
+        err = capfd.readouterr().err
+        assert "WARNING" in err
+        assert "'icehunk'" in err
+    finally:
+        frazil.set_logs_filter("")
+
+
+@pytest.mark.parametrize("variable", ["FRAZIL_LOG", "ICECHUNK_LOG"])
+@pytest.mark.parametrize("to_stdout", [False, True])
+def test_logs_directive_in_the_environment_applies_at_import(
+    variable: str, to_stdout: bool
+) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.endswith(("_LOG", "_LOG_TO_STDOUT"))}
+    env[variable] = "debug"
+    if to_stdout:
+        env["FRAZIL_LOG_TO_STDOUT"] = "1"
+    script = "import frazil\nfrazil.Repository.create(frazil.in_memory_storage())\n"
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True
+    )
+    shown, quiet = (done.stdout, done.stderr) if to_stdout else (done.stderr, done.stdout)
+    assert "Creating Repository in memory://" in shown
+    assert "Creating Repository" not in quiet
 
 
 def test_print_debug_info(capsys: pytest.CaptureFixture[str]) -> None:

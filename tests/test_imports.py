@@ -246,7 +246,7 @@ def test_type_checking_reexports_match_the_lazy_table():
     tree = ast.parse((SRC / "__init__.py").read_text())
     seen = {}
     for node in ast.walk(tree):
-        if isinstance(node, ast.If) and getattr(node.test, "id", "") == "_TYPE_CHECKING":
+        if isinstance(node, ast.If) and getattr(node.test, "id", "") == "TYPE_CHECKING":
             for stmt in node.body:
                 assert isinstance(stmt, ast.ImportFrom)
                 for alias in stmt.names:

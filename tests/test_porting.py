@@ -318,3 +318,97 @@ def test_upgrade_checks_what_it_reads(tmp_path: Path) -> None:
     (tmp_path / "repo").write_bytes(b"not a frazil root object")
     with pytest.raises(icechunk.FormatError):
         icechunk.upgrade_icechunk_repository(on_disk, dry_run=False)
+
+
+def test_object_store_config_variants_read_virtual_chunks(moto_s3: MotoS3) -> None:
+    import boto3
+    import fsspec
+
+    values = np.arange(8, dtype="<i4")
+    # A source file in S3 and one in fsspec's in-process memory file system.
+    boto3.client(
+        "s3",
+        endpoint_url=moto_s3.endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    ).put_object(Bucket=moto_s3.bucket, Key="porting-src/a.bin", Body=values.tobytes())
+    fsspec.filesystem("memory").pipe_file("/porting-src/a.bin", values.tobytes())
+
+    s3_prefix = f"s3://{moto_s3.bucket}/porting-src/"
+    s3 = icechunk.ObjectStoreConfig.S3(
+        icechunk.S3Options(
+            region="us-east-1",
+            endpoint_url=moto_s3.endpoint,
+            allow_http=True,
+            force_path_style=True,
+        )
+    )
+    memory = icechunk.ObjectStoreConfig.InMemory()
+    config = icechunk.RepositoryConfig.default()
+    config.set_virtual_chunk_container(icechunk.VirtualChunkContainer(s3_prefix, s3))
+    config.set_virtual_chunk_container(
+        icechunk.VirtualChunkContainer("memory://porting-src/", memory)
+    )
+    storage = icechunk.in_memory_storage()
+    credentials = icechunk.containers_credentials(
+        {
+            s3_prefix: icechunk.s3_static_credentials(
+                access_key_id="testing", secret_access_key="testing"
+            ),
+            "memory://porting-src/": None,
+        }
+    )
+    repo = icechunk.Repository.create(storage, config, authorize_virtual_chunk_access=credentials)
+    session = repo.writable_session("main")
+    for name in ("from_s3", "from_memory"):
+        zarr.create_array(
+            session.store, name=name, shape=(8,), chunks=(4,), dtype="<i4", compressors=None
+        )
+    for i in range(2):
+        session.store.set_virtual_ref(
+            f"from_s3/c/{i}", f"{s3_prefix}a.bin", offset=16 * i, length=16
+        )
+        session.store.set_virtual_ref(
+            f"from_memory/c/{i}", "memory://porting-src/a.bin", offset=16 * i, length=16
+        )
+    session.commit("virtual refs through both stores")
+
+    again = icechunk.Repository.open(storage, authorize_virtual_chunk_access=credentials)
+    saved = again.config.get_virtual_chunk_container(s3_prefix)
+    assert saved is not None
+    assert isinstance(saved.store, icechunk.ObjectStoreConfig.S3)
+    assert saved.store == s3
+    stored_memory = again.config.get_virtual_chunk_container("memory://porting-src/")
+    assert stored_memory is not None
+    assert isinstance(stored_memory.store, icechunk.ObjectStoreConfig.InMemory)
+    # The constructors build the same variants.
+    assert isinstance(icechunk.s3_store(region="us-east-1"), icechunk.ObjectStoreConfig.S3)
+    assert isinstance(icechunk.http_store(), icechunk.ObjectStoreConfig.Http)
+    assert icechunk.ObjectStoreConfig.LocalFileSystem("/data") == icechunk.local_filesystem_store(
+        "/data"
+    )
+    read = again.readonly_session("main")
+    for name in ("from_s3", "from_memory"):
+        np.testing.assert_array_equal(zarr.open_array(read.store, path=name, mode="r")[:], values)
+
+
+def test_object_store_config_refuses_what_a_config_must_not_hold() -> None:
+    with pytest.raises(icechunk.InvalidInputError, match="credentials"):
+        icechunk.ObjectStoreConfig.S3(
+            icechunk.S3Options(region="us-east-1", access_key_id="a", secret_access_key="b")
+        )
+    with pytest.raises(icechunk.InvalidInputError, match="bucket"):
+        icechunk.ObjectStoreConfig.S3(icechunk.S3Options(bucket="data"))
+    with pytest.raises(icechunk.InvalidInputError, match="allow_http"):
+        icechunk.S3Options(endpoint_url="http://localhost:9000")
+    with pytest.raises(icechunk.InvalidInputError, match="S3Options"):
+        icechunk.ObjectStoreConfig.S3({"region": "us-east-1"})
+    # A secret never shows in a repr.
+    options = icechunk.S3Options(
+        "us-east-1", bucket="b", access_key_id="AKIA", secret_access_key="very-secret"
+    )
+    assert "very-secret" not in repr(options)
+    # Connection options alone are no storage.
+    with pytest.raises(icechunk.InvalidInputError, match="no bucket"):
+        icechunk.storage.S3Storage(icechunk.S3Options(region="us-east-1"))

@@ -24,11 +24,13 @@ the package on first use of a public name (Scientific Python SPEC 1 lazy loading
 from __future__ import annotations
 
 import importlib as _importlib
-from typing import TYPE_CHECKING as _TYPE_CHECKING
 
 from frazil import _errors
 
-if _TYPE_CHECKING:  # explicit re-exports for type checkers: the same names as _LAZY
+# Not ``typing.TYPE_CHECKING``: importing typing would double the cost of ``import frazil``.
+# Type checkers read any ``TYPE_CHECKING`` name as true.
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # explicit re-exports for type checkers: the same names as _LAZY
     from frazil._changes import (
         Conflict as Conflict,
         ConflictType as ConflictType,
@@ -153,6 +155,7 @@ if _TYPE_CHECKING:  # explicit re-exports for type checkers: the same names as _
         Job as Job,
     )
     from frazil.storage import (
+        S3Options as S3Options,
         Storage as Storage,
         azure_storage as azure_storage,
         gcs_storage as gcs_storage,
@@ -164,6 +167,8 @@ if _TYPE_CHECKING:  # explicit re-exports for type checkers: the same names as _
         storage_from_url as storage_from_url,
         tigris_storage as tigris_storage,
     )
+
+del TYPE_CHECKING
 
 _LAZY: dict[str, str] = {
     **dict.fromkeys(_errors.__all__, "frazil._errors"),
@@ -240,6 +245,7 @@ _LAZY: dict[str, str] = {
     ),
     **dict.fromkeys(
         (
+            "S3Options",
             "Storage",
             "azure_storage",
             "gcs_storage",
@@ -295,3 +301,15 @@ def __getattr__(name: str) -> object:
 
 def __dir__() -> list[str]:
     return sorted({*globals(), *__all__})
+
+
+def _logs_from_environment() -> None:
+    import os
+
+    if os.environ.get("FRAZIL_LOG") or os.environ.get("ICECHUNK_LOG"):
+        from frazil._logs import initialize_logs
+
+        initialize_logs()
+
+
+_logs_from_environment()

@@ -36,7 +36,10 @@ Every error pickles, because Dask ships them between processes.
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any
+
+TYPE_CHECKING = False  # not typing's: importing typing would double ``import frazil``
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = [
     "AlreadyExistsError",

@@ -6,7 +6,7 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from frazil._config.base import (
     bad,
@@ -38,6 +38,7 @@ _STORE_SCHEMES: dict[str, tuple[str, ...]] = {
     "http": ("http", "https"),
     "gcs": ("gs", "gcs"),
     "azure": ("az", "abfs", "abfss", "azure"),
+    "memory": ("memory",),
 }
 
 
@@ -45,10 +46,26 @@ _STORE_SCHEMES: dict[str, tuple[str, ...]] = {
 class ObjectStoreConfig:
     """How a virtual chunk container is reached (never credentials: those are given when a
     repository is opened). Build one with :func:`local_filesystem_store`, :func:`s3_store`,
-    :func:`http_store`, :func:`gcs_store`, :func:`azure_store` or :func:`fsspec_store`."""
+    :func:`http_store`, :func:`gcs_store`, :func:`azure_store` or :func:`fsspec_store`, or
+    with the variant classes Icechunk scripts use, which are subclasses of this one:
+    ``ObjectStoreConfig.LocalFileSystem(path)``, ``.S3(S3Options(...))``,
+    ``.S3Compatible(S3Options(...))``, ``.Http(opts, headers)``, ``.Gcs(opts)``,
+    ``.Azure(opts)`` and ``.InMemory()`` (fsspec's in-process ``memory://`` file system).
+    Every store is an instance of its variant, so ``isinstance(store,
+    ObjectStoreConfig.S3)`` tells what a saved container is."""
+
+    # The variant classes, set below the class (they subclass it).
+    InMemory: ClassVar[type[ObjectStoreConfig]]
+    LocalFileSystem: ClassVar[type[ObjectStoreConfig]]
+    S3: ClassVar[type[ObjectStoreConfig]]
+    S3Compatible: ClassVar[type[ObjectStoreConfig]]
+    Http: ClassVar[type[ObjectStoreConfig]]
+    Gcs: ClassVar[type[ObjectStoreConfig]]
+    Azure: ClassVar[type[ObjectStoreConfig]]
 
     kind: str
-    """``local``, ``s3``, ``s3_compatible``, ``http``, ``gcs``, ``azure`` or ``fsspec``."""
+    """``local``, ``s3``, ``s3_compatible``, ``http``, ``gcs``, ``azure``, ``memory`` or
+    ``fsspec``."""
     options: Mapping[str, Any] = field(default_factory=dict)
     """JSON options of the store (endpoint, region, fsspec protocol and its options...)."""
 
@@ -83,17 +100,54 @@ class ObjectStoreConfig:
         """Rebuild from :meth:`to_json` output."""
         if not isinstance(data, Mapping) or not isinstance(data.get("kind"), str):
             raise bad(f"not a saved ObjectStoreConfig: {data!r}")
-        return cls(data["kind"], dict(data.get("options") or {}))
+        return _store(data["kind"], dict(data.get("options") or {}))
 
     def __hash__(self) -> int:
         return hash((self.kind, json.dumps(dict(self.options), sort_keys=True)))
 
 
+def _store(kind: str, options: Mapping[str, Any]) -> ObjectStoreConfig:
+    """A store of ``kind`` as an instance of its variant class."""
+    cls = _VARIANTS.get(kind, ObjectStoreConfig)
+    store = object.__new__(cls)
+    ObjectStoreConfig.__init__(store, kind, options)
+    return store
+
+
 def local_filesystem_store(path: str) -> ObjectStoreConfig:
     """A virtual chunk container on the local file system, rooted at ``path``."""
-    return ObjectStoreConfig(
-        "local", {"path": check_text("local_filesystem_store path", str(path))}
-    )
+    return _store("local", {"path": check_text("local_filesystem_store path", str(path))})
+
+
+def _s3_options(
+    what: str,
+    region: str | None,
+    endpoint_url: str | None,
+    allow_http: bool,
+    anonymous: bool,
+    force_path_style: bool,
+    network_stream_timeout_seconds: int | None,
+    requester_pays: bool,
+) -> dict[str, Any]:
+    for name, value in (
+        ("allow_http", allow_http),
+        ("anonymous", anonymous),
+        ("force_path_style", force_path_style),
+        ("requester_pays", requester_pays),
+    ):
+        check_bool(f"{what} {name}", value)
+    if endpoint_url is not None and endpoint_url.startswith("http://") and not allow_http:
+        raise bad(f"{what} endpoint_url {endpoint_url!r} is plain http: pass allow_http=True")
+    options = {
+        "region": region,
+        "endpoint_url": endpoint_url,
+        "allow_http": allow_http,
+        "anonymous": anonymous,
+        "force_path_style": force_path_style,
+        "network_stream_timeout_seconds": network_stream_timeout_seconds,
+        "requester_pays": requester_pays,
+    }
+    return {k: v for k, v in options.items() if v not in (None, False)}
 
 
 def s3_store(
@@ -107,27 +161,18 @@ def s3_store(
     requester_pays: bool = False,
 ) -> ObjectStoreConfig:
     """A virtual chunk container in S3 or an S3-compatible service."""
-    for name, value in (
-        ("allow_http", allow_http),
-        ("anonymous", anonymous),
-        ("s3_compatible", s3_compatible),
-        ("force_path_style", force_path_style),
-        ("requester_pays", requester_pays),
-    ):
-        check_bool(f"s3_store {name}", value)
-    if endpoint_url is not None and endpoint_url.startswith("http://") and not allow_http:
-        raise bad(f"s3_store endpoint_url {endpoint_url!r} is plain http: pass allow_http=True")
-    options = {
-        "region": region,
-        "endpoint_url": endpoint_url,
-        "allow_http": allow_http,
-        "anonymous": anonymous,
-        "force_path_style": force_path_style,
-        "network_stream_timeout_seconds": network_stream_timeout_seconds,
-        "requester_pays": requester_pays,
-    }
-    kind = "s3_compatible" if s3_compatible else "s3"
-    return ObjectStoreConfig(kind, {k: v for k, v in options.items() if v not in (None, False)})
+    check_bool("s3_store s3_compatible", s3_compatible)
+    options = _s3_options(
+        "s3_store",
+        region,
+        endpoint_url,
+        allow_http,
+        anonymous,
+        force_path_style,
+        network_stream_timeout_seconds,
+        requester_pays,
+    )
+    return _store("s3_compatible" if s3_compatible else "s3", options)
 
 
 def s3_compatible_store(
@@ -149,20 +194,20 @@ def s3_compatible_store(
 
 
 def http_store(
-    opts: dict[str, str] | None = None, headers: dict[str, str] | None = None
+    opts: Mapping[str, str] | None = None, headers: Mapping[str, str] | None = None
 ) -> ObjectStoreConfig:
     """A virtual chunk container served over HTTP(S) (read-only byte ranges)."""
-    return ObjectStoreConfig("http", {"opts": dict(opts or {}), "headers": dict(headers or {})})
+    return _store("http", {"opts": dict(opts or {}), "headers": dict(headers or {})})
 
 
-def gcs_store(opts: dict[str, str] | None = None) -> ObjectStoreConfig:
+def gcs_store(opts: Mapping[str, str] | None = None) -> ObjectStoreConfig:
     """A virtual chunk container in Google Cloud Storage (through gcsfs)."""
-    return ObjectStoreConfig("gcs", {"opts": dict(opts or {})})
+    return _store("gcs", {"opts": dict(opts or {})})
 
 
-def azure_store(opts: dict[str, str] | None = None) -> ObjectStoreConfig:
+def azure_store(opts: Mapping[str, str] | None = None) -> ObjectStoreConfig:
     """A virtual chunk container in Azure Blob Storage (through adlfs)."""
-    return ObjectStoreConfig("azure", {"opts": dict(opts or {})})
+    return _store("azure", {"opts": dict(opts or {})})
 
 
 def fsspec_store(protocol: str, **options: Any) -> ObjectStoreConfig:
@@ -171,6 +216,112 @@ def fsspec_store(protocol: str, **options: Any) -> ObjectStoreConfig:
     return ObjectStoreConfig(
         "fsspec", {"protocol": check_text("fsspec_store protocol", protocol), "fs_options": options}
     )
+
+
+# ------------------------------------------------------- the variant classes (Icechunk's shape)
+_S3_CONNECTION = (
+    "region",
+    "endpoint_url",
+    "allow_http",
+    "anonymous",
+    "force_path_style",
+    "network_stream_timeout_seconds",
+    "requester_pays",
+)
+
+
+def _connection(what: str, options: object) -> dict[str, Any]:
+    """The connection fields of an ``S3Options``, refusing a bucket or credentials."""
+    if not all(hasattr(options, name) for name in _S3_CONNECTION):
+        raise bad(f"{what} takes frazil.S3Options(region=..., ...), got {options!r}")
+    prefix: object = getattr(options, "prefix", None)
+    if getattr(options, "bucket", None) is not None or prefix:
+        raise bad(
+            f"{what} options name a bucket or prefix: a virtual chunk container's URL "
+            "prefix says where its chunks are, so pass S3Options without bucket= or prefix="
+        )
+    if getattr(options, "has_credentials", False) or getattr(options, "from_env", False):
+        raise bad(
+            f"{what} options carry credentials, which a repository's config never stores: "
+            "give them when opening, with authorize_virtual_chunk_access="
+            "containers_credentials({prefix: credentials})"
+        )
+    values = [getattr(options, name) for name in _S3_CONNECTION]
+    return _s3_options(what, *values)
+
+
+class _InMemory(ObjectStoreConfig):
+    __slots__ = ()
+
+    def __init__(self) -> None:
+        ObjectStoreConfig.__init__(self, "memory", {})
+
+
+class _LocalFileSystem(ObjectStoreConfig):
+    __slots__ = ()
+
+    def __init__(self, path: str) -> None:
+        ObjectStoreConfig.__init__(
+            self, "local", {"path": check_text("ObjectStoreConfig.LocalFileSystem path", path)}
+        )
+
+
+class _S3(ObjectStoreConfig):
+    __slots__ = ()
+
+    def __init__(self, options: object) -> None:
+        ObjectStoreConfig.__init__(self, "s3", _connection("ObjectStoreConfig.S3", options))
+
+
+class _S3Compatible(ObjectStoreConfig):
+    __slots__ = ()
+
+    def __init__(self, options: object) -> None:
+        ObjectStoreConfig.__init__(
+            self, "s3_compatible", _connection("ObjectStoreConfig.S3Compatible", options)
+        )
+
+
+class _Http(ObjectStoreConfig):
+    __slots__ = ()
+
+    def __init__(
+        self, opts: Mapping[str, str] | None = None, headers: Mapping[str, str] | None = None
+    ) -> None:
+        ObjectStoreConfig.__init__(
+            self, "http", {"opts": dict(opts or {}), "headers": dict(headers or {})}
+        )
+
+
+class _Gcs(ObjectStoreConfig):
+    __slots__ = ()
+
+    def __init__(self, opts: Mapping[str, str] | None = None) -> None:
+        ObjectStoreConfig.__init__(self, "gcs", {"opts": dict(opts or {})})
+
+
+class _Azure(ObjectStoreConfig):
+    __slots__ = ()
+
+    def __init__(self, opts: Mapping[str, str] | None = None) -> None:
+        ObjectStoreConfig.__init__(self, "azure", {"opts": dict(opts or {})})
+
+
+_VARIANTS: dict[str, type[ObjectStoreConfig]] = {}
+for _name, _kind, _cls in (
+    ("InMemory", "memory", _InMemory),
+    ("LocalFileSystem", "local", _LocalFileSystem),
+    ("S3", "s3", _S3),
+    ("S3Compatible", "s3_compatible", _S3Compatible),
+    ("Http", "http", _Http),
+    ("Gcs", "gcs", _Gcs),
+    ("Azure", "azure", _Azure),
+):
+    _cls.__name__ = _name
+    _cls.__qualname__ = f"ObjectStoreConfig.{_name}"
+    setattr(ObjectStoreConfig, _name, _cls)
+    _VARIANTS[_kind] = _cls
+del _name, _kind, _cls
 
 
 def _normalized_prefix(url_prefix: object) -> str:

@@ -357,6 +357,8 @@ def _make_backend(container: VirtualChunkContainer, credentials: AnyCredential |
             return _FsspecBackend("gcs", dict(store.options.get("opts") or {}))
         case "azure":
             return _FsspecBackend("az", dict(store.options.get("opts") or {}))
+        case "memory":
+            return _FsspecBackend("memory", {})
         case _:
             return _FsspecBackend(
                 str(store.options["protocol"]), dict(store.options.get("fs_options") or {})

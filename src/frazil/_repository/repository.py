@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import html
+import logging
 from typing import Any, Self
 
 from frazil._check import check_commit_metadata
@@ -49,6 +49,8 @@ from frazil.format import (
 from frazil.storage import RetryingStorage, Storage
 
 __all__ = ["Repository"]
+
+logger = logging.getLogger("frazil.repository")
 
 
 class Repository(
@@ -97,6 +99,8 @@ class Repository(
             rows.append(("disabled feature flags", ", ".join(disabled)))
         if self._read_only_reason is not None:
             rows.append(("this object", f"read-only ({self._read_only_reason})"))
+        import html
+
         cells = "".join(
             f'<tr><th style="text-align:left">{html.escape(k)}</th>'
             f'<td style="text-align:left">{html.escape(v)}</td></tr>'
@@ -132,6 +136,7 @@ class Repository(
         config = check_config(config) or RepositoryConfig()
         VirtualReader(config.virtual_chunk_containers, authorize_virtual_chunk_access)  # checks
         check_spec_version(spec_version)
+        logger.debug("Creating Repository in %s", storage.describe())
         doc = await bootstrap(
             RepoIO(storage, config), check_clean_root=check_clean_root is not False
         )
@@ -208,6 +213,7 @@ class Repository(
         """Async version of :meth:`open`."""
         storage = check_storage(storage)
         check_config(config)
+        logger.debug("Opening Repository at %s", storage.describe())
         probe = RetryingStorage(storage) if not isinstance(storage, RetryingStorage) else storage
         try:
             data = await probe.get(layout.REPO_KEY)

@@ -13,7 +13,7 @@ import contextlib
 import datetime
 import os
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import KW_ONLY, asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from frazil._errors import (
@@ -63,44 +63,101 @@ _TRANSIENT_CODES = frozenset(
 )
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, slots=True)
 class S3Options:
-    """Where an S3 storage lives and how it authenticates; pickled instead of clients."""
+    """How to reach S3 or an S3-compatible service, and (with ``bucket``) where a storage
+    lives in it; pickled instead of clients.
 
-    bucket: str
-    """Bucket name."""
-    prefix: str = ""
-    """Key prefix inside the bucket under which the repository lives."""
+    The positional parameters are those of Icechunk's ``S3Options`` (``region``,
+    ``endpoint_url``, ``allow_http``, ``anonymous``, ``force_path_style``,
+    ``network_stream_timeout_seconds``, ``requester_pays``); the rest are keyword-only.
+    Options without a ``bucket`` describe only a connection, as
+    ``ObjectStoreConfig.S3(S3Options(region="us-east-1"))`` does for a virtual chunk
+    container; a storage needs a bucket.
+    """
+
     region: str | None = None
     """AWS region; ``None`` lets botocore decide."""
     endpoint_url: str | None = None
     """Custom endpoint for S3-compatible servers (MinIO, moto, R2...)."""
     allow_http: bool = False
     """Allow a plain ``http://`` endpoint."""
-    access_key_id: str | None = None
-    """Static credentials; ``None`` uses botocore's default chain."""
-    secret_access_key: str | None = None
-    """Static credentials."""
-    session_token: str | None = None
-    """Static credentials."""
     anonymous: bool = False
     """Send unsigned requests (public buckets)."""
-    from_env: bool = False
-    """Take credentials from the environment (botocore's default chain) explicitly."""
-    get_credentials: Callable[[], Any] | None = None
-    """Returns ``frazil.credentials.S3StaticCredentials``; asked again when they expire."""
-    initial_key: tuple[str, str, str | None, float | None] | None = None
-    """A key fetched when the storage was built (``scatter_initial_credentials``):
-    access key, secret, token, expiry (seconds since the epoch)."""
     force_path_style: bool = False
     """Address buckets as ``endpoint/bucket/key`` (MinIO and most S3-compatible servers)."""
     network_stream_timeout_seconds: int | None = None
     """Read timeout of a response stream."""
     requester_pays: bool = False
     """Send ``x-amz-request-payer: requester``."""
+    _: KW_ONLY
+    bucket: str | None = None
+    """Bucket name (required for a storage)."""
+    prefix: str = ""
+    """Key prefix inside the bucket under which the repository lives."""
+    access_key_id: str | None = None
+    """Static credentials; ``None`` uses botocore's default chain."""
+    secret_access_key: str | None = field(default=None, repr=False)
+    """Static credentials."""
+    session_token: str | None = field(default=None, repr=False)
+    """Static credentials."""
+    from_env: bool = False
+    """Take credentials from the environment (botocore's default chain) explicitly."""
+    get_credentials: Callable[[], Any] | None = None
+    """Returns ``frazil.credentials.S3StaticCredentials``; asked again when they expire."""
+    initial_key: tuple[str, str, str | None, float | None] | None = field(default=None, repr=False)
+    """A key fetched when the storage was built (``scatter_initial_credentials``):
+    access key, secret, token, expiry (seconds since the epoch)."""
+
+    def __post_init__(self) -> None:
+        for name in ("allow_http", "anonymous", "force_path_style", "requester_pays"):
+            if not isinstance(getattr(self, name), bool):
+                raise InvalidInputError(
+                    f"S3Options {name} must be True or False, got {getattr(self, name)!r}",
+                    kind=ErrorKind.STORAGE_CONFIG,
+                )
+        for name in ("region", "endpoint_url"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, str):
+                raise InvalidInputError(
+                    f"S3Options {name} must be a string or None, got {value!r}",
+                    kind=ErrorKind.STORAGE_CONFIG,
+                )
+        timeout: object = self.network_stream_timeout_seconds
+        if timeout is not None and (
+            isinstance(timeout, bool) or not isinstance(timeout, int) or timeout < 0
+        ):
+            raise InvalidInputError(
+                "S3Options network_stream_timeout_seconds must be a whole number of seconds "
+                f">= 0 or None, got {timeout!r}",
+                kind=ErrorKind.STORAGE_CONFIG,
+            )
+        if self.endpoint_url and self.endpoint_url.startswith("http://") and not self.allow_http:
+            raise InvalidInputError(
+                f"endpoint {self.endpoint_url!r} is plain http: pass allow_http=True to "
+                "use it (credentials and data travel unencrypted)",
+                kind=ErrorKind.STORAGE_CONFIG,
+            )
+
+    @property
+    def has_credentials(self) -> bool:
+        """Whether these options carry credentials or a way to fetch them."""
+        return bool(
+            self.access_key_id
+            or self.secret_access_key
+            or self.session_token
+            or self.get_credentials is not None
+            or self.initial_key is not None
+        )
 
 
 def _check_options(options: S3Options) -> None:
+    if options.bucket is None:
+        raise InvalidInputError(
+            "these S3Options name no bucket: a storage needs one (pass bucket=..., or use "
+            "frazil.s3_storage(bucket=..., prefix=...))",
+            kind=ErrorKind.STORAGE_CONFIG,
+        )
     if not options.bucket or "/" in options.bucket:
         raise InvalidInputError(
             f"invalid S3 bucket {options.bucket!r}: expected a bucket name without '/'",
@@ -109,16 +166,6 @@ def _check_options(options: S3Options) -> None:
     prefix = options.prefix.strip("/")
     if prefix:
         validate_key(prefix)
-    if (
-        options.endpoint_url
-        and options.endpoint_url.startswith("http://")
-        and not options.allow_http
-    ):
-        raise InvalidInputError(
-            f"endpoint {options.endpoint_url!r} is plain http: pass allow_http=True to "
-            "use it (credentials and data travel unencrypted)",
-            kind=ErrorKind.STORAGE_CONFIG,
-        )
     if options.anonymous and (
         options.access_key_id or options.from_env or options.get_credentials is not None
     ):
