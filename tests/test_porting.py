@@ -412,3 +412,43 @@ def test_object_store_config_refuses_what_a_config_must_not_hold() -> None:
     # Connection options alone are no storage.
     with pytest.raises(icechunk.InvalidInputError, match="no bucket"):
         icechunk.storage.S3Storage(icechunk.S3Options(region="us-east-1"))
+
+
+def test_no_auth_sentinels_authorise_local_and_http_containers(tmp_path: Path) -> None:
+    source = tmp_path / "src.bin"
+    values = np.arange(4, dtype="<i4")
+    source.write_bytes(values.tobytes())
+    prefix = f"file://{tmp_path}/"
+    config = icechunk.RepositoryConfig.default()
+    config.set_virtual_chunk_container(
+        icechunk.VirtualChunkContainer(prefix, icechunk.local_filesystem_store(str(tmp_path)))
+    )
+    config.set_virtual_chunk_container(
+        icechunk.VirtualChunkContainer("https://example.org/", icechunk.http_store())
+    )
+    access = icechunk.containers_credentials(
+        {prefix: icechunk.credentials.LocalFileSystemAccess, "https://example.org/": None}
+    )
+    assert access[prefix] is icechunk.credentials.LocalFileSystemAccess
+    storage = icechunk.in_memory_storage()
+    repo = icechunk.Repository.create(storage, config, authorize_virtual_chunk_access=access)
+    session = repo.writable_session("main")
+    zarr.create_array(
+        session.store, name="v", shape=(4,), chunks=(4,), dtype="<i4", compressors=None
+    )
+    session.store.set_virtual_ref("v/c/0", f"{prefix}src.bin", offset=0, length=16)
+    session.commit("virtual")
+    read = repo.readonly_session("main")
+    np.testing.assert_array_equal(zarr.open_array(read.store, path="v", mode="r")[:], values)
+    # A sentinel authorises only its own kind of container.
+    with pytest.raises(icechunk.InvalidInputError, match="HttpAccess"):
+        icechunk.Repository.open(
+            storage, authorize_virtual_chunk_access={prefix: icechunk.credentials.HttpAccess}
+        )
+    with pytest.raises(icechunk.InvalidInputError, match="S3 credentials"):
+        icechunk.Repository.open(
+            storage,
+            authorize_virtual_chunk_access={
+                prefix: icechunk.credentials.s3_anonymous_credentials()
+            },
+        )

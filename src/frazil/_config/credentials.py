@@ -22,6 +22,8 @@ __all__ = [
     "AnyCredential",
     "AnyS3Credential",
     "Credentials",
+    "HttpAccess",
+    "LocalFileSystemAccess",
     "S3Credentials",
     "S3StaticCredentials",
     "check_credentials",
@@ -183,8 +185,26 @@ class Credentials:
                     f"{type(self.credentials).__name__!r}"
                 )
 
+    @dataclass(frozen=True, slots=True)
+    class LocalFileSystemAccess:
+        """Authorises a ``file://`` container, which needs no credentials (use the
+        :data:`LocalFileSystemAccess` instance)."""
 
-type AnyCredential = Credentials.S3
+    @dataclass(frozen=True, slots=True)
+    class HttpAccess:
+        """Authorises an ``http(s)://`` container, which needs no credentials (use the
+        :data:`HttpAccess` instance)."""
+
+
+type AnyCredential = Credentials.S3 | Credentials.LocalFileSystemAccess | Credentials.HttpAccess
+
+LocalFileSystemAccess = Credentials.LocalFileSystemAccess()
+"""Authorises a ``file://`` virtual chunk container; the same as ``None`` for it."""
+
+HttpAccess = Credentials.HttpAccess()
+"""Authorises an ``http(s)://`` virtual chunk container; the same as ``None`` for it."""
+
+_NO_AUTH = (Credentials.LocalFileSystemAccess, Credentials.HttpAccess)
 
 
 def s3_static_credentials(
@@ -304,14 +324,15 @@ def check_credentials(where: str, value: object) -> AnyCredential | None:
     InvalidInputError
         If it is not credentials (or None).
     """
-    if value is None or isinstance(value, Credentials.S3):
+    if value is None or isinstance(value, (Credentials.S3, *_NO_AUTH)):
         return value
     if isinstance(value, _S3_KINDS):
         return Credentials.S3(value)
     raise _bad(
         f"credentials for {where} must be frazil.credentials objects "
         "(s3_static_credentials(...), s3_anonymous_credentials(), s3_from_env_credentials(), "
-        f"s3_refreshable_credentials(fn)) or None, got {type(value).__name__!r}"
+        "s3_refreshable_credentials(fn), LocalFileSystemAccess, HttpAccess) or None, got "
+        f"{type(value).__name__!r}"
     )
 
 
@@ -324,7 +345,9 @@ def containers_credentials(
     Parameters
     ----------
     m
-        ``{url_prefix: credentials or None}``.
+        ``{url_prefix: credentials or None}``; :data:`LocalFileSystemAccess` and
+        :data:`HttpAccess` say "no credentials" for ``file://`` and ``http(s)://``
+        containers as ``None`` does (frazil keeps ``None`` working without a warning).
     **kwargs
         More entries (prefixes that are valid Python names only).
 

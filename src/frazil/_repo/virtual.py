@@ -28,7 +28,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from frazil._config import VirtualChunkContainer, check_credentials, s3fs_credential_options
+from frazil._config import (
+    Credentials,
+    VirtualChunkContainer,
+    check_credentials,
+    s3fs_credential_options,
+)
 from frazil._errors import (
     ErrorKind,
     InvalidInputError,
@@ -344,6 +349,31 @@ class _FsspecBackend(_Backend):
         return await asyncio.to_thread(work)
 
 
+_NO_AUTH_KINDS = {"LocalFileSystemAccess": ("local",), "HttpAccess": ("http",)}
+
+
+def _fitting(container: VirtualChunkContainer, creds: object) -> AnyCredential | None:
+    """``creds`` checked as credentials, and of a kind that fits the container's store."""
+    checked = check_credentials(f"container {container.url_prefix!r}", creds)
+    kinds = _NO_AUTH_KINDS.get(type(checked).__name__)
+    if kinds is not None and container.store.kind not in kinds:
+        raise InvalidInputError(
+            f"authorize_virtual_chunk_access gives {type(checked).__name__} for "
+            f"{container.url_prefix!r}, a {container.store.kind!r} container: it authorises "
+            f"only {' and '.join(repr(k) for k in kinds)} containers; give that container's "
+            "own credentials, or None",
+            kind=ErrorKind.INVALID_ARGUMENT,
+        )
+    if isinstance(checked, Credentials.S3) and container.store.kind not in ("s3", "s3_compatible"):
+        raise InvalidInputError(
+            f"authorize_virtual_chunk_access gives S3 credentials for "
+            f"{container.url_prefix!r}, a {container.store.kind!r} container, which cannot "
+            "use them",
+            kind=ErrorKind.INVALID_ARGUMENT,
+        )
+    return checked
+
+
 def _make_backend(container: VirtualChunkContainer, credentials: AnyCredential | None) -> _Backend:
     store = container.store
     match store.kind:
@@ -426,7 +456,7 @@ class VirtualReader:
                     "with config.set_virtual_chunk_container(...) first",
                     kind=ErrorKind.INVALID_ARGUMENT,
                 )
-            checked[prefix] = check_credentials(f"container {prefix!r}", creds)
+            checked[prefix] = _fitting(self._containers[prefix], creds)
         self._access = checked
         self._concurrency = concurrency
         self._loops: dict[int, tuple[asyncio.AbstractEventLoop, _LoopState]] = {}

@@ -226,17 +226,23 @@ class OperationsMixin(RepositoryBase):
         )
 
     async def total_chunks_storage_async(self) -> int:
-        """Async version of :meth:`total_chunks_storage`."""
+        """Async version of :meth:`total_chunks_storage` (deprecated)."""
+        _deprecated("total_chunks_storage_async", "chunk_storage_stats_async")
         return (await self.chunk_storage_stats_async()).native_bytes
 
     def total_chunks_storage(self) -> int:
         """Bytes of the native chunk objects reachable from any branch or tag.
 
+        .. deprecated::
+            Use :meth:`chunk_storage_stats`, whose ``native_bytes`` is this number and
+            which also counts inline and virtual chunks (as Icechunk deprecated it too).
+
         Returns
         -------
         int
         """
-        return sync(self.total_chunks_storage_async())
+        _deprecated("total_chunks_storage", "chunk_storage_stats")
+        return sync(self.chunk_storage_stats_async()).native_bytes
 
     # ------------------------------------------------------------------ manifests
     def _split_for(
@@ -335,3 +341,14 @@ class OperationsMixin(RepositoryBase):
             return [u async for u in self.ops_log_async()]
 
         yield from sync(collect())
+
+
+def _deprecated(name: str, instead: str) -> None:
+    import warnings
+
+    warnings.warn(
+        f"Repository.{name}() is deprecated: use Repository.{instead}(), whose "
+        "native_bytes is the same number",
+        DeprecationWarning,
+        stacklevel=3,
+    )

@@ -563,7 +563,7 @@ def build_s3_storage(
     ``caller`` names the public function in error messages. ``credentials`` (a
     ``frazil.credentials`` object) replaces the credential keywords; giving both is refused.
     """
-    from frazil._config import S3Credentials, check_credentials
+    from frazil._config import Credentials, S3Credentials, check_credentials
 
     if credentials is not None:
         if access_key_id or anonymous or from_env or get_credentials is not None:
@@ -573,6 +573,12 @@ def build_s3_storage(
                 kind=ErrorKind.INVALID_CREDENTIALS,
             )
         creds = check_credentials(caller, credentials)
+        if creds is not None and not isinstance(creds, Credentials.S3):
+            raise InvalidInputError(
+                f"{caller} takes S3 credentials; {type(creds).__name__} authorises a "
+                "virtual chunk container that needs none",
+                kind=ErrorKind.INVALID_CREDENTIALS,
+            )
         inner = creds.credentials if creds is not None else None
         match inner:
             case S3Credentials.Static(credentials=key):
