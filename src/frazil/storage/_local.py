@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 from frazil._errors import (
     AlreadyExistsError,
     ErrorKind,
+    FrazilError,
     InvalidInputError,
     ObjectNotFoundError,
     PreconditionFailedError,
@@ -56,6 +57,10 @@ __all__ = ["LocalStorage", "content_version"]
 
 _LOCK_DIR = ".locks"
 _NO_LINKS = frozenset({errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV, errno.EMLINK})
+_INLINE_BYTES = 64 * 1024
+"""Reads and writes up to this size run on the event loop itself: a few system calls on
+the page cache cost less than the hop to a worker thread and back. Nothing that can wait
+(a key lock, an fsync) runs there."""
 
 
 def _fsync_directory(directory: Path) -> None:
@@ -350,12 +355,28 @@ class LocalStorage(Storage):
     # ------------------------------------------------------------------ async API
     async def get(self, key: str, byte_range: ByteRange | None = None) -> bytes:
         # docstring inherited
+        if self._small(key, byte_range):
+            return self.get_sync(key, byte_range)
         return await asyncio.to_thread(self.get_sync, key, byte_range)
 
     async def get_versioned(self, key: str) -> Versioned:
         # docstring inherited
-        data = await asyncio.to_thread(self.get_sync, key)
+        if self._small(key, None):
+            data = self.get_sync(key)
+        else:
+            data = await asyncio.to_thread(self.get_sync, key)
         return Versioned(data=data, version=content_version(data))
+
+    def _small(self, key: str, byte_range: ByteRange | None) -> bool:
+        """Whether reading ``key`` (or its range) is small enough to do on the loop."""
+        if isinstance(byte_range, WindowRange):
+            return byte_range.end - byte_range.start <= _INLINE_BYTES
+        try:
+            return os.stat(self._path(key)).st_size <= _INLINE_BYTES
+        except (FileNotFoundError, NotADirectoryError):
+            return True  # get_sync reports it at once
+        except (OSError, ValueError, FrazilError):
+            return False  # get_sync reports it, off the loop
 
     async def exists(self, key: str) -> bool:
         # docstring inherited
@@ -370,6 +391,12 @@ class LocalStorage(Storage):
 
     async def put(self, key: str, data: Bytes, *, mode: PutMode = "overwrite") -> str | None:
         # docstring inherited
+        if (
+            not self._durable
+            and (mode == "overwrite" or (mode == "create" and self._links))
+            and memoryview(data).nbytes <= _INLINE_BYTES
+        ):
+            return self.put_sync(key, data, mode=mode)
         return await asyncio.to_thread(self.put_sync, key, data, mode=mode)
 
     async def delete(self, key: str) -> None:
