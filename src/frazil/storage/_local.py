@@ -24,7 +24,7 @@ import hashlib
 import os
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from frazil._errors import (
     AlreadyExistsError,
@@ -219,15 +219,21 @@ class LocalStorage(Storage):
                 return content_version(data)
             self._links = False  # no hard links here: creates take the key lock instead
         with self._key_lock(key):
-            current = self._read_or_none(path, key)
-            if mode == "create":
-                if current is not None:
-                    raise AlreadyExistsError(f"object {key!r} already exists in {self.describe()}")
-            elif current is None or content_version(current) != mode.version:
-                raise PreconditionFailedError(
-                    f"object {key!r} is not at version {mode.version!r}", key=key
-                )
-            self._write_replace(path, data, key)
+            return self._put_locked(path, key, data, mode)
+
+    def _put_locked(
+        self, path: Path, key: str, data: Bytes, mode: Literal["create"] | IfMatch
+    ) -> str:
+        """The conditional write, with the key lock held."""
+        current = self._read_or_none(path, key)
+        if mode == "create":
+            if current is not None:
+                raise AlreadyExistsError(f"object {key!r} already exists in {self.describe()}")
+        elif current is None or content_version(current) != mode.version:
+            raise PreconditionFailedError(
+                f"object {key!r} is not at version {mode.version!r}", key=key
+            )
+        self._write_replace(path, data, key)
         return content_version(data)
 
     def delete_sync(self, key: str) -> None:
@@ -391,12 +397,16 @@ class LocalStorage(Storage):
 
     async def put(self, key: str, data: Bytes, *, mode: PutMode = "overwrite") -> str | None:
         # docstring inherited
-        if (
-            not self._durable
-            and (mode == "overwrite" or (mode == "create" and self._links))
-            and memoryview(data).nbytes <= _INLINE_BYTES
-        ):
-            return self.put_sync(key, data, mode=mode)
+        if not self._durable and memoryview(data).nbytes <= _INLINE_BYTES:
+            if mode == "overwrite" or (mode == "create" and self._links):
+                return self.put_sync(key, data, mode=mode)
+            if isinstance(mode, IfMatch):  # a compare-and-swap: here if its lock is free
+                lock = self._key_lock(key)
+                if lock.acquire(blocking=False):
+                    try:
+                        return self._put_locked(self._path(key), key, data, mode)
+                    finally:
+                        lock.release()
         return await asyncio.to_thread(self.put_sync, key, data, mode=mode)
 
     async def delete(self, key: str) -> None:
@@ -421,13 +431,25 @@ class _FileLock:
         self._fd = -1
 
     def __enter__(self) -> None:
+        self.acquire(blocking=True)
+
+    def acquire(self, *, blocking: bool) -> bool:
+        """Take the lock; without ``blocking``, return False at once if it is held."""
+        flags = fcntl.LOCK_EX if blocking else fcntl.LOCK_EX | fcntl.LOCK_NB
         while True:
             try:
                 fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o644)
             except (FileNotFoundError, NotADirectoryError):
                 self._ensure_dir(self._path.parent)
                 fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o644)
-            fcntl.flock(fd, fcntl.LOCK_EX)
+            try:
+                fcntl.flock(fd, flags)
+            except BlockingIOError:
+                os.close(fd)
+                return False
+            except BaseException:
+                os.close(fd)
+                raise
             # a lock file that no process held may be removed (Client.clear_locks) while we
             # waited for it: then we hold a lock on a file nobody else can see; lock anew
             try:
@@ -438,12 +460,16 @@ class _FileLock:
                 same = True  # cannot tell: keep the lock, as without the check
             if same:
                 self._fd = fd
-                return
+                return True
             os.close(fd)
 
-    def __exit__(self, *exc: object) -> None:
+    def release(self) -> None:
+        """Give the lock back."""
         fcntl.flock(self._fd, fcntl.LOCK_UN)
         os.close(self._fd)
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
 
 
 def _walk(base: Path, key_base: str, name_prefix: str) -> Iterator[tuple[str, os.DirEntry[str]]]:
