@@ -337,3 +337,44 @@ def test_merging_disjoint_tables_equals_the_general_merge(rows_per_table, shift)
         for c in rows.coords[:, 0].tolist():
             counts.setdefault(c, set()).add(i)
     assert sorted(conflicted[:, 0].tolist()) == sorted(c for c, t in counts.items() if len(t) > 1)
+
+
+def _inline_threshold_of_copy(fork):
+    """In another process: write through the restored fork and report the inline
+    threshold its repository runs with."""
+    write(fork, 0, 7)
+    state = fork._state
+    return state.ctx.config.inline_chunk_threshold_bytes, fork
+
+
+def test_forks_restored_elsewhere_keep_their_repositorys_configuration(tmp_path):
+    config = frazil.RepositoryConfig.default()
+    config.inline_chunk_threshold_bytes = 0  # every chunk becomes an object
+    storage = frazil.local_filesystem_storage(str(tmp_path / "repo"))
+    repo = frazil.Repository.create(storage, config)
+    session = repo.writable_session("main")
+    zarr.create_array(session.store, name="a", shape=(16,), chunks=(2,), dtype="i4", fill_value=0)
+    session.commit("setup")
+    session = repo.writable_session("main")
+    plain = frazil.Repository.create(frazil.local_filesystem_storage(str(tmp_path / "plain")))
+    plain_session = plain.writable_session("main")
+    zarr.create_array(plain_session.store, name="a", shape=(16,), chunks=(2,), dtype="i4")
+    plain_session.commit("setup")
+    plain_session = plain.writable_session("main")
+    with ProcessPoolExecutor(max_workers=1, mp_context=mp.get_context("spawn")) as pool:
+        (threshold, fork), (plain_threshold, plain_fork) = pool.map(
+            _inline_threshold_of_copy, [session.fork(), plain_session.fork()]
+        )
+    assert threshold == 0
+    assert plain_threshold == frazil.RepositoryConfig().inline_chunk_threshold_bytes
+    session.merge(fork)
+    session.commit("from a worker")
+    plain_session.merge(plain_fork)
+    plain_session.commit("from a worker")
+    chunks = [p for p in (tmp_path / "repo" / "chunks").iterdir() if not p.name.startswith(".")]
+    assert len(chunks) == 1  # the worker's 8-byte chunk was stored as an object
+    assert not (tmp_path / "plain" / "chunks").exists() or not any(
+        (tmp_path / "plain" / "chunks").iterdir()
+    )  # and inline where the default holds
+    read = repo.readonly_session("main").store
+    assert zarr.open_array(read, path="a", mode="r")[0] == 7

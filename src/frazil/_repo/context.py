@@ -72,8 +72,13 @@ def context_for(
     config: RepositoryConfig,
     repo_id: str,
     virtual_access: Mapping[str, object] | None = None,
+    *,
+    fingerprint: str | None = None,
 ) -> RepoContext:
     """The process-wide context (and caches) of a repository, created on first use.
+
+    ``fingerprint`` is ``config.fingerprint()`` when the caller knows it already (a
+    session copy carries its original's): it is the costly part of finding the context.
 
     Repository objects given different virtual chunk authorisations
     (``virtual_access``, ``{url_prefix: credentials or None}``) get different contexts:
@@ -89,7 +94,9 @@ def context_for(
         virtual_access,
         concurrency=config.max_concurrent_requests,
     )
-    key = (storage, config.fingerprint(), repo_id, os.getpid(), reader.key())
+    if fingerprint is None:
+        fingerprint = config.fingerprint()
+    key = (storage, fingerprint, repo_id, os.getpid(), reader.key())
     with _CONTEXTS_LOCK:
         context = _CONTEXTS.get(key)
         if context is None:

@@ -46,7 +46,8 @@ logger = logging.getLogger("frazil.session")
 _RELIST_SECONDS = 0.2
 """How often reads look for new staged writes while copies of the store may be writing."""
 
-_DEFAULT_FINGERPRINT = RepositoryConfig().fingerprint()
+_DEFAULT_CONFIG = RepositoryConfig()
+_DEFAULT_FINGERPRINT = _DEFAULT_CONFIG.fingerprint()
 
 
 class SessionMode(enum.Enum):
@@ -356,6 +357,7 @@ class SessionState:
         }
         if self.ctx.io.config_fingerprint != _DEFAULT_FINGERPRINT:
             state["config"] = self.ctx.config
+            state["config_fingerprint"] = self.ctx.io.config_fingerprint
         if self.ctx.virtual.access:
             # copies read the same virtual containers as the original (its credentials
             # travel with it, as the storage's do)
@@ -374,11 +376,13 @@ class SessionState:
     @classmethod
     def from_pickle(cls, state: dict[str, Any]) -> SessionState:
         """Rebuild a state from :meth:`to_pickle` in this process."""
+        config = state.get("config")
         ctx = context_for(
             state["storage"],
-            state.get("config") or RepositoryConfig(),
+            config or _DEFAULT_CONFIG,  # RepoIO copies it: the shared one is never changed
             state["repo"],
             state.get("virtual_access"),
+            fingerprint=state.get("config_fingerprint") if config else _DEFAULT_FINGERPRINT,
         )
         mode = SessionMode(state.get("mode", 0))
         changes = None
