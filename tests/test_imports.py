@@ -52,6 +52,8 @@ LAYERS = {
     "repository": 8,
     "config": 8,
     "conflicts": 8,
+    "ops": 8,
+    "snapshots": 8,
     # L9 applications and the test kit
     "catalog": 9,
     "cli": 9,
@@ -234,6 +236,8 @@ def test_all_is_sorted_and_complete():
         "repository",
         "config",
         "conflicts",
+        "ops",
+        "snapshots",
     }
     assert public <= set(frazil.__all__), public - set(frazil.__all__)
     for name in frazil.__all__:

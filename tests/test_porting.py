@@ -283,6 +283,23 @@ def test_submodules_like_icechunks() -> None:
     assert isinstance(session, Session)
     assert isinstance(session.store, FrazilStore)
     assert BasicConflictSolver is icechunk.BasicConflictSolver
+    from frazil.ops import GCSummary, UpdateType
+    from frazil.snapshots import AncestryGraph, Diff, ManifestFileInfo, SnapshotInfo
+    from frazil.virtual import VirtualChunkContainer, VirtualChunkSpec
+
+    snap = session.commit("one", allow_empty=True)
+    [info, *_] = repo.ancestry(branch="main")
+    assert isinstance(info, SnapshotInfo)
+    assert info.id == snap
+    assert isinstance(repo.diff(from_snapshot_id=snap, to_branch="main"), Diff)
+    assert isinstance(repo.ancestry_graph(), AncestryGraph)
+    assert all(isinstance(f, ManifestFileInfo) for f in repo.list_manifest_files(snap))
+    assert isinstance(next(iter(repo.ops_log())).kind, UpdateType.NewCommit)
+    assert GCSummary is icechunk.GCSummary
+    assert (VirtualChunkContainer, VirtualChunkSpec) == (
+        icechunk.VirtualChunkContainer,
+        icechunk.VirtualChunkSpec,
+    )
 
 
 def test_upgrade_script_runs_and_keeps_the_repository(tmp_path: Path) -> None:

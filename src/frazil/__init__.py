@@ -7,7 +7,7 @@ explains it::
 
     L9 applications   catalog/  cli/  testing/
     L8 integrations   jobs/  virtual/  dask  xarray  distributed  credentials  (_dask _xarray _distributed)
-    L8 (faces)        session  store  repository  config  conflicts
+    L8 (faces)        session  store  repository  config  conflicts  ops  snapshots
     L7 facade         _repository/  repository, refs, history, sessions, maintenance, jobs
     L6 sessions       _session/   state, store, committer, forks, session
     L5 transactions   _commit/    build, protocol, rebase, solvers, staging, tickets
@@ -276,8 +276,10 @@ _SUBMODULES = frozenset(
         "distributed",
         "format",
         "jobs",
+        "ops",
         "repository",
         "session",
+        "snapshots",
         "storage",
         "store",
         "testing",
