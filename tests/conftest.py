@@ -82,15 +82,19 @@ class MotoS3:
         host, port = self.server.get_host_and_port()
         self.endpoint = f"http://{host}:{port}"
         self.bucket = "frazil-tests"
+        self.client().create_bucket(Bucket=self.bucket)
+
+    def client(self) -> Any:
+        """A boto3 client of the server, for putting source objects in place."""
         import boto3
 
-        boto3.client(
+        return boto3.client(
             "s3",
             endpoint_url=self.endpoint,
             region_name="us-east-1",
             aws_access_key_id="testing",
             aws_secret_access_key="testing",
-        ).create_bucket(Bucket=self.bucket)
+        )
 
     def storage(self, prefix: str | None = None) -> frazil.storage.S3Storage:
         return frazil.s3_storage(

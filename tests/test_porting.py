@@ -338,18 +338,13 @@ def test_upgrade_checks_what_it_reads(tmp_path: Path) -> None:
 
 
 def test_object_store_config_variants_read_virtual_chunks(moto_s3: MotoS3) -> None:
-    import boto3
     import fsspec
 
     values = np.arange(8, dtype="<i4")
     # A source file in S3 and one in fsspec's in-process memory file system.
-    boto3.client(
-        "s3",
-        endpoint_url=moto_s3.endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    ).put_object(Bucket=moto_s3.bucket, Key="porting-src/a.bin", Body=values.tobytes())
+    moto_s3.client().put_object(
+        Bucket=moto_s3.bucket, Key="porting-src/a.bin", Body=values.tobytes()
+    )
     fsspec.filesystem("memory").pipe_file("/porting-src/a.bin", values.tobytes())
 
     s3_prefix = f"s3://{moto_s3.bucket}/porting-src/"
