@@ -220,7 +220,10 @@ def test_virtual_chunk_containers_are_checked():
     assert config.get_virtual_chunk_container("s3://bucket/data/") == replacement
     assert config.container_for("s3://bucket/data/x.nc") == replacement
     assert config.container_for("s3://bucket/other/x.nc") is None
+    with_containers = config.copy()
     config.clear_virtual_chunk_containers()
-    assert config.virtual_chunk_containers is None
+    assert config.virtual_chunk_containers == {}
+    assert with_containers.merge(config).virtual_chunk_containers == {}  # the clear carries
+    assert RepositoryConfig.from_dict(config.to_dict()).virtual_chunk_containers == {}
     with pytest.raises(frazil.InvalidInputError, match="allow_http"):
         frazil.s3_store(endpoint_url="http://127.0.0.1:9000")

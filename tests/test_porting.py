@@ -199,6 +199,13 @@ def test_storage_constructors_and_metadata_status(moto_s3: MotoS3) -> None:
     )
     repo = icechunk.Repository.open_or_create(storage, create_version=2)
     assert icechunk.Repository.exists(storage)
+    settings = icechunk.StorageSettings(retries=icechunk.StorageRetriesSettings(max_tries=2))
+    assert icechunk.Repository.exists(storage, storage_settings=settings)
+    assert icechunk.Repository.fetch_spec_version(storage, storage_settings=settings) == (
+        icechunk.SpecVersion.v2
+    )
+    with pytest.raises(icechunk.InvalidInputError, match="storage_settings"):
+        icechunk.Repository.exists(storage, storage_settings={"retries": 2})  # type: ignore[arg-type]
     assert icechunk.Repository.fetch_spec_version(storage) == icechunk.SpecVersion.current()
     repo.set_metadata({"project": "porting"})
     assert repo.update_metadata({"year": 2026}) == {"project": "porting", "year": 2026}

@@ -257,8 +257,12 @@ class RepositoryConfig(Section):
         return (self.virtual_chunk_containers or {}).get(url_prefix)
 
     def clear_virtual_chunk_containers(self) -> None:
-        """Remove every virtual chunk container."""
-        self._values.pop("virtual_chunk_containers", None)
+        """Remove every virtual chunk container.
+
+        The setting becomes an explicit ``{}``, so merging this config over another
+        (``other.merge(this)``) clears the other's containers too.
+        """
+        self._values["virtual_chunk_containers"] = {}
 
     def container_for(self, location: str) -> VirtualChunkContainer | None:
         """The container whose prefix a chunk location starts with, or None."""

@@ -45,7 +45,7 @@ from frazil._repo.info import (
     replace_status,
     update_repo_info,
 )
-from frazil._repo.io import ByteLRU, RepoIO, gather_limited
+from frazil._repo.io import ByteLRU, RepoIO, gather_limited, retrying
 from frazil._repo.jobs import (
     JOB_STATUSES,
     JobRecord,
@@ -150,6 +150,7 @@ __all__ = [
     "replace_status",
     "require_job",
     "require_snapshot",
+    "retrying",
     "snapshot_as_of",
     "tag_key",
     "to_info",

@@ -34,10 +34,10 @@ from frazil.storage import RetryingStorage, RetrySettings
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Iterable
 
-    from frazil._config import RepositoryConfig
+    from frazil._config import RepositoryConfig, StorageSettings
     from frazil.storage import ByteRange, Bytes, Storage
 
-__all__ = ["ByteLRU", "RepoIO", "gather_limited"]
+__all__ = ["ByteLRU", "RepoIO", "gather_limited", "retrying"]
 
 
 class ByteLRU[K, V]:
@@ -106,11 +106,11 @@ async def gather_limited[T](calls: Iterable[Callable[[], Awaitable[T]]], limit: 
     return list(await asyncio.gather(*(run(c) for c in calls)))
 
 
-def _retry_settings(config: RepositoryConfig) -> RetrySettings | None:
-    """``config.storage.retries`` as the retrying storage's settings, when it was set."""
-    if not config.storage.is_set("retries"):
+def retry_settings(settings: StorageSettings) -> RetrySettings | None:
+    """``settings.retries`` as the retrying storage's settings, when it was set."""
+    if not settings.is_set("retries"):
         return None
-    retries = config.storage.retries
+    retries = settings.retries
     return RetrySettings(
         max_tries=retries.max_tries,
         initial_backoff_seconds=retries.initial_backoff_ms / 1000,
@@ -118,16 +118,19 @@ def _retry_settings(config: RepositoryConfig) -> RetrySettings | None:
     )
 
 
+def retrying(storage: Storage, settings: StorageSettings | None = None) -> RetryingStorage:
+    """``storage`` with retries (``settings.retries`` when given and set)."""
+    if isinstance(storage, RetryingStorage):
+        return storage
+    return RetryingStorage(storage, retry_settings(settings) if settings is not None else None)
+
+
 class RepoIO:
     """Encoded object I/O for one repository over one storage."""
 
     def __init__(self, storage: Storage, config: RepositoryConfig) -> None:
         self.raw_storage = storage
-        self.storage: Storage = (
-            storage
-            if isinstance(storage, RetryingStorage)
-            else RetryingStorage(storage, _retry_settings(config))
-        )
+        self.storage: Storage = retrying(storage, config.storage)
         self.config = config.copy()
         """This repository's own copy: changing the caller's object later changes nothing."""
         self.config_fingerprint = self.config.fingerprint()

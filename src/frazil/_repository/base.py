@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from frazil._config import RepositoryConfig
+from frazil._config import RepositoryConfig, StorageSettings
 from frazil._errors import (
     ErrorKind,
     InvalidInputError,
@@ -41,6 +41,16 @@ def check_storage(storage: object) -> Storage:
             f"got {type(storage).__name__!r}"
         )
     return storage
+
+
+def check_storage_settings(settings: object) -> StorageSettings | None:
+    if settings is not None and not isinstance(settings, StorageSettings):
+        raise InvalidInputError(
+            "storage_settings must be a frazil.StorageSettings or None, got "
+            f"{type(settings).__name__!r}",
+            kind=ErrorKind.INVALID_CONFIG,
+        )
+    return settings
 
 
 def check_config(config: object) -> RepositoryConfig | None:

@@ -19,12 +19,12 @@ from frazil._repo import (
     replace_feature_flag,
     replace_metadata,
     replace_status,
+    retrying,
     update_repo_info,
 )
-from frazil._repository.base import RepositoryBase, check_storage
+from frazil._repository.base import RepositoryBase, check_storage, check_storage_settings
 from frazil._sync import sync
 from frazil.format import FORMAT_VERSION, RepoDoc, SpecVersion, layout
-from frazil.storage import RetryingStorage
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -272,8 +272,9 @@ class MetadataMixin(RepositoryBase):
         storage: Storage, storage_settings: StorageSettings | None = None
     ) -> SpecVersion | None:
         """Async version of :meth:`fetch_spec_version`."""
+        probe = retrying(check_storage(storage), check_storage_settings(storage_settings))
         try:
-            data = await RetryingStorage(check_storage(storage)).get(layout.REPO_KEY)
+            data = await probe.get(layout.REPO_KEY)
         except ObjectNotFoundError:
             return None
         RepoDoc.decode(data, key=layout.REPO_KEY)  # a foreign or newer format raises
@@ -290,7 +291,8 @@ class MetadataMixin(RepositoryBase):
         storage
             Where the repository lives.
         storage_settings
-            Accepted for Icechunk scripts; the default settings are used.
+            Retries for the read (``StorageSettings(retries=...)``); the defaults if
+            None.
 
         Returns
         -------

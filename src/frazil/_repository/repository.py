@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import logging
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 from frazil._check import check_commit_metadata
-from frazil._config import RepositoryConfig
+from frazil._config import RepositoryConfig, StorageSettings
 from frazil._errors import (
     AlreadyExistsError,
     ErrorKind,
@@ -26,8 +26,9 @@ from frazil._repo import (
     flags_of,
     read_repo_info,
     record_update,
+    retrying,
 )
-from frazil._repository.base import check_config, check_storage
+from frazil._repository.base import check_config, check_storage, check_storage_settings
 from frazil._repository.history import HistoryMixin
 from frazil._repository.inspect import InspectMixin
 from frazil._repository.jobs import JobsMixin
@@ -46,7 +47,9 @@ from frazil.format import (
     encode_document,
     layout,
 )
-from frazil.storage import RetryingStorage, Storage
+
+if TYPE_CHECKING:
+    from frazil.storage import Storage
 
 __all__ = ["Repository"]
 
@@ -214,7 +217,7 @@ class Repository(
         storage = check_storage(storage)
         check_config(config)
         logger.debug("Opening Repository at %s", storage.describe())
-        probe = RetryingStorage(storage) if not isinstance(storage, RetryingStorage) else storage
+        probe = retrying(storage)
         try:
             data = await probe.get(layout.REPO_KEY)
         except ObjectNotFoundError:
@@ -317,22 +320,33 @@ class Repository(
         )
 
     @staticmethod
-    async def exists_async(storage: Storage) -> bool:
+    async def exists_async(
+        storage: Storage, storage_settings: StorageSettings | None = None
+    ) -> bool:
         """Async version of :meth:`exists`."""
-        storage = check_storage(storage)
-        return await RetryingStorage(storage).exists(layout.REPO_KEY)
+        probe = retrying(check_storage(storage), check_storage_settings(storage_settings))
+        return await probe.exists(layout.REPO_KEY)
 
     @staticmethod
-    def exists(storage: Storage) -> bool:
-        """Whether a repository exists at ``storage``."""
-        return sync(Repository.exists_async(storage))
+    def exists(storage: Storage, storage_settings: StorageSettings | None = None) -> bool:
+        """Whether a repository exists at ``storage``.
+
+        Parameters
+        ----------
+        storage
+            Where to look.
+        storage_settings
+            Retries for the check (``StorageSettings(retries=...)``); the defaults if
+            None.
+        """
+        return sync(Repository.exists_async(storage, storage_settings))
 
     # ------------------------------------------------------------------ config
     @staticmethod
     async def fetch_config_async(storage: Storage) -> RepositoryConfig | None:
         """Async version of :meth:`fetch_config`."""
         try:
-            data = await RetryingStorage(check_storage(storage)).get(layout.CONFIG_KEY)
+            data = await retrying(check_storage(storage)).get(layout.CONFIG_KEY)
         except ObjectNotFoundError:
             return None
         doc, _ = decode_document(data, key=layout.CONFIG_KEY, kind=ObjectKind.CONFIG)
