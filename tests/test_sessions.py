@@ -390,7 +390,8 @@ def test_rearrange_session_moves_keep_node_ids(repo):
     assert rearrange.status().moved_nodes == [("/raw", "/v1"), ("/raw/t", "/v1/t")]
     rearrange.move("/v1/t", "/t2")
     rearrange.move("/t2", "/t3")  # net: /raw/t -> /t3
-    assert rearrange.status().moved_nodes == [("/raw", "/v1"), ("/raw/t", "/t3")]
+    # listed by the new path, as Icechunk lists them
+    assert rearrange.status().moved_nodes == [("/raw/t", "/t3"), ("/raw", "/v1")]
     rearrange.move("/t3", "/v1/t")
     rearrange.commit("move")
     before = list(repo.ancestry(branch="main"))[1].id
