@@ -100,6 +100,56 @@ def test_s3_options_are_validated() -> None:
         frazil.s3_storage(bucket="", prefix="p")
 
 
+def _connections_for(max_tries: int) -> int:
+    """Connections an S3 storage opens to an endpoint that drops every one, when asked
+    whether a repository exists with ``max_tries`` tries."""
+    import socket
+    import threading
+
+    server = socket.create_server(("127.0.0.1", 0))
+    port = server.getsockname()[1]
+    connections: list[int] = []
+
+    def serve() -> None:
+        while True:
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                return
+            connections.append(1)
+            conn.close()  # every request fails with a dropped connection
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    storage = frazil.s3_storage(
+        bucket="b",
+        prefix="p",
+        region="us-east-1",
+        endpoint_url=f"http://127.0.0.1:{port}",
+        allow_http=True,
+        access_key_id="x",
+        secret_access_key="y",
+    )
+    retries = frazil.StorageRetriesSettings(
+        max_tries=max_tries, initial_backoff_ms=1, max_backoff_ms=2
+    )
+    try:
+        with pytest.raises(frazil.StorageError, match="ConnectionClosedError"):
+            frazil.Repository.exists(storage, frazil.StorageSettings(retries=retries))
+    finally:
+        server.close()
+        thread.join(timeout=5)
+    return len(connections)
+
+
+def test_an_s3_endpoint_that_drops_connections_is_tried_as_often_as_the_settings_say() -> None:
+    """frazil's retries are the only ones: botocore's own (five attempts with backoff
+    under each of frazil's) stay off. The HTTP client reconnects at most once per try."""
+    once = _connections_for(1)
+    assert 1 <= once <= 2
+    assert _connections_for(3) == 3 * once
+
+
 def test_storage_from_url_refuses_what_it_cannot_serve(tmp_path: Path) -> None:
     with pytest.raises(frazil.InvalidInputError, match="nosuch"):
         storage_from_url("nosuch://x")

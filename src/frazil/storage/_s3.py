@@ -268,7 +268,12 @@ class S3Storage(Storage):
                 client_kwargs["endpoint_url"] = opts.endpoint_url
             if opts.region:
                 client_kwargs["region_name"] = opts.region
-            config_kwargs: dict[str, Any] = {}
+            # one attempt per call: frazil's RetryingStorage owns retries and their backoff
+            # (botocore's own five attempts under it made an unreachable endpoint take
+            # some 30 connection attempts and most of a minute per call)
+            config_kwargs: dict[str, Any] = {
+                "retries": {"total_max_attempts": 1, "mode": "standard"}
+            }
             if opts.force_path_style:
                 config_kwargs["s3"] = {"addressing_style": "path"}
             if opts.network_stream_timeout_seconds is not None:
@@ -295,7 +300,7 @@ class S3Storage(Storage):
                 requester_pays=opts.requester_pays,
             )
             fs.frazil_expires = expires
-            fs.retries = 1  # frazil's RetryingStorage owns retries and their backoff
+            fs.retries = 1  # and s3fs's own retry loop is off too
             await fs.set_session()
             # forget clients inherited from a parent process across fork
             for stale in [k for k in _CLIENTS if k[1] != ident[1]]:
