@@ -471,3 +471,30 @@ def test_no_auth_sentinels_authorise_local_and_http_containers(tmp_path: Path) -
                 prefix: icechunk.credentials.s3_anonymous_credentials()
             },
         )
+
+
+def test_error_messages_carry_icechunks_phrases(tmp_path: Path) -> None:
+    # Scripts match on these words; frazil's messages add what to do next.
+    with pytest.raises(IcechunkError, match=r"the repository doesn.t exist"):
+        icechunk.Repository.open(icechunk.local_filesystem_storage(str(tmp_path / "missing")))
+    assert not (tmp_path / "missing").exists()
+    repo = icechunk.Repository.create(icechunk.in_memory_storage())
+    session = repo.writable_session("main")
+    with pytest.raises(IcechunkError, match="no changes made to the session"):
+        session.commit("nothing")
+    zarr.create_group(session.store)
+    fork = session.fork()
+    with pytest.raises(IcechunkError, match="commits are not allowed"):
+        fork.commit("from a fork")
+    first = session.commit("group")
+    second = repo.writable_session("main")
+    zarr.create_group(second.store, path="child")
+    latest = second.commit("child")
+    with pytest.raises(IcechunkError, match="branch update conflict"):
+        repo.reset_branch("main", first, from_snapshot_id=first)
+    assert repo.lookup_branch("main") == latest
+    with pytest.raises(ValueError, match="Unsupported version 255"):
+        icechunk.Repository.create(icechunk.in_memory_storage(), spec_version=255)
+    rearrange = repo.rearrange_session("main")
+    with pytest.raises(IcechunkError, match="into itself or its own descendant"):
+        rearrange.move("/child", "/child/inner")

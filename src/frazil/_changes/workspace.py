@@ -408,7 +408,7 @@ class Workspace:
                 raise NodeNotFoundError(f"cannot move {source!r}: no group or array there")
             if child_path(dest, source):
                 raise InvalidInputError(
-                    f"cannot move {source!r} into itself or below it ({dest!r})",
+                    f"cannot move {source!r} into itself or its own descendant ({dest!r})",
                     kind=ErrorKind.INVALID_PATH,
                 )
             if dest in self.nodes:

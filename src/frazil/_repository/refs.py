@@ -80,8 +80,9 @@ class RefsMixin(RepositoryBase):
         await require_snapshot(self._io, snapshot_id)
         if from_snapshot_id is not None and state.doc.snapshot_id != from_snapshot_id:
             raise ConflictError(
-                message=f"branch {branch!r} is at {state.doc.snapshot_id!r}, not at "
-                f"from_snapshot_id={from_snapshot_id!r}; it was not reset",
+                message=f"branch update conflict: branch {branch!r} is at "
+                f"{state.doc.snapshot_id!r}, not at from_snapshot_id={from_snapshot_id!r}; "
+                "it was not reset",
                 expected_parent=from_snapshot_id,
                 actual_parent=state.doc.snapshot_id,
             )

@@ -222,8 +222,8 @@ class Repository(
             data = await probe.get(layout.REPO_KEY)
         except ObjectNotFoundError:
             raise RepositoryNotFoundError(
-                f"no frazil repository at {storage.describe()}: create one with "
-                "Repository.create(storage)",
+                f"the repository doesn't exist: no frazil repository at {storage.describe()}; "
+                "create one with Repository.create(storage)",
                 kind=ErrorKind.REPOSITORY_NOT_FOUND,
             ) from None
         doc = RepoDoc.decode(data, key=layout.REPO_KEY)

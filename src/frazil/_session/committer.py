@@ -266,7 +266,8 @@ async def _prepare(state: SessionState, allow_empty: bool) -> Workspace:
         await state.collect_staged(ws)
     if state.require_changes().is_empty() and not allow_empty and not state.emptied_by_rebase:
         raise NoChangesToCommitError(
-            "nothing to commit: the session has no changes (pass allow_empty=True to commit anyway)"
+            "nothing to commit: no changes made to the session (pass allow_empty=True to "
+            "commit anyway)"
         )
     return ws
 

@@ -691,8 +691,8 @@ class ForkSession(Session):
 
     def _refuse(self, what: str) -> NoReturn:
         raise SessionStateError(
-            f"a ForkSession cannot {what}: merge it into the session it was forked from "
-            "(session.merge(fork)) and commit that session",
+            f"a ForkSession cannot {what} (commits are not allowed on forks): merge it into "
+            "the session it was forked from (session.merge(fork)) and commit that session",
             kind=ErrorKind.COMMIT_NOT_ALLOWED,
         )
 

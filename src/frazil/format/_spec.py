@@ -81,8 +81,8 @@ def check_spec_version(value: object, what: str = "spec_version") -> SpecVersion
         return SpecVersion(value)
     except ValueError:
         raise InvalidInputError(
-            f"{what}={value!r} is not a format this frazil can write; supported: "
-            "1 (frazil's format; Icechunk's 1 and 2 map to it)",
+            f"Unsupported version {value!r}: {what}={value!r} is not a format this frazil "
+            "can write; supported: 1 (frazil's format; Icechunk's 1 and 2 map to it)",
             kind=ErrorKind.UNSUPPORTED_SPEC_VERSION,
         ) from None
 
