@@ -89,6 +89,7 @@ RULES: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"(\w+)\(\) missing \d+ required .*argument"), r"missing required argument (\1)"),
     (re.compile(r"Regex pattern did not match"), "raises: regex did not match"),
     (re.compile(r"DID NOT RAISE (.*)"), r"DID NOT RAISE \1"),
+    (re.compile(r"DID NOT WARN. No warnings of type \(<class '([\w.]+)'>"), r"DID NOT WARN \1"),
     (re.compile(r"^(AssertionError|assert )"), "assertion failed"),
     (re.compile(r"^([\w.]+(?:Error|Exception|Warning|Exit|Interrupt))\b"), r"raised \1"),
 ]
@@ -99,6 +100,8 @@ def reason(result: Result) -> str:
     for pattern, label in RULES:
         match = pattern.search(line)
         if match:
+            if label == "assertion failed":  # too broad alone: name the test function
+                return f"assertion failed in {result.test.split('[')[0].rsplit('.', 1)[-1]}"
             return match.expand(label)
     return line.split(":", 1)[0][:60] or "(no message)"
 
@@ -122,7 +125,7 @@ def not_run(
     collection = results.get(f"tests.{file.replace('__', '.')}")
     if collection is not None and collection.outcome == "error":
         return Result(file, test, "missing", collection.message, collection.text)
-    if status.get(file, (0, 0))[0] == 124:
+    if status.get(file, (0, 0))[0] in (124, 137):
         return Result(file, test, "missing", "not run on frazil: file timeout", "")
     return Result(file, test, "missing", "not run on frazil", "")
 
@@ -159,7 +162,7 @@ def main(dirs: list[Path]) -> None:
         for res, st in systems.values():
             c = Counter(r.outcome for r in res.values() if r.file == f)
             rc, secs = st.get(f, (-1, 0))
-            flag = " **file timeout**" if rc == 124 else ""
+            flag = " **file timeout**" if rc in (124, 137) else ""
             cells.append(
                 f"{c['passed']}/{c['failed']}/{c['error']}/{c['skipped']} ({rc}, {secs}){flag}"
             )
