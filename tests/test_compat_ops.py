@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import io
 import json
 import logging
 import os
@@ -311,6 +312,25 @@ def test_log_directives_start_afresh_and_take_icechunks_spellings(
         err = capfd.readouterr().err
         assert "WARNING" in err
         assert "'icehunk'" in err
+    finally:
+        frazil.set_logs_filter("")
+
+
+def test_log_records_follow_the_current_stderr(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A notebook or test runner replaces sys.stderr; records go to the current one, and a
+    replaced stream closed since breaks nothing."""
+    try:
+        first = io.StringIO()
+        monkeypatch.setattr(sys, "stderr", first)
+        frazil.set_logs_filter("debug")
+        frazil.Repository.create(frazil.in_memory_storage())
+        assert "Creating Repository" in first.getvalue()
+        first.close()
+        second = io.StringIO()
+        monkeypatch.setattr(sys, "stderr", second)
+        frazil.set_logs_filter("debug")
+        frazil.Repository.create(frazil.in_memory_storage())
+        assert "Creating Repository" in second.getvalue()
     finally:
         frazil.set_logs_filter("")
 

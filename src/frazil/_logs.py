@@ -7,6 +7,7 @@ import logging
 import os
 import platform
 import sys
+from typing import Any
 
 from frazil._errors import ErrorKind, InvalidInputError
 
@@ -57,15 +58,33 @@ def _plan(directive: str) -> list[tuple[str, int]]:
     return plan
 
 
+class _ConsoleHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` (or ``sys.stdout``) is when a record is emitted,
+    so a notebook's or a test runner's replacement streams get the records, and a stream
+    closed since never breaks logging."""
+
+    def __init__(self) -> None:
+        self.to_stdout = False
+        super().__init__()
+
+    @property
+    def stream(self) -> Any:
+        return sys.stdout if self.to_stdout else sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        pass  # always the current sys stream
+
+
 def _handler() -> None:
     root = logging.getLogger("frazil")
     to_stdout = any(os.environ.get(name) not in (None, "", "0") for name in _ENV_STDOUT)
-    stream = sys.stdout if to_stdout else sys.stderr
     for handler in root.handlers:
-        if handler.get_name() == _HANDLER_NAME and isinstance(handler, logging.StreamHandler):
-            handler.setStream(stream)
+        if isinstance(handler, _ConsoleHandler):
+            handler.to_stdout = to_stdout
             return
-    handler = logging.StreamHandler(stream)
+    handler = _ConsoleHandler()
+    handler.to_stdout = to_stdout
     handler.set_name(_HANDLER_NAME)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root.addHandler(handler)
