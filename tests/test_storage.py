@@ -103,6 +103,7 @@ def test_s3_options_are_validated() -> None:
 def _connections_for(max_tries: int) -> int:
     """Connections an S3 storage opens to an endpoint that drops every one, when asked
     whether a repository exists with ``max_tries`` tries."""
+    import contextlib
     import socket
     import threading
 
@@ -117,7 +118,10 @@ def _connections_for(max_tries: int) -> int:
             except OSError:
                 return
             connections.append(1)
-            conn.close()  # every request fails with a dropped connection
+            conn.settimeout(5)
+            with contextlib.suppress(OSError):
+                conn.recv(65536)  # take the request, then drop the connection unanswered
+            conn.close()
 
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()
