@@ -186,6 +186,128 @@ def test_split_rules_pick_block_shapes():
     assert "path_matches('/data/.*')" in repr(splitting)
 
 
+def _manifest_count(root) -> int:
+    return len(list((root / "manifests").iterdir()))
+
+
+def _split_repo(root, longitude: int) -> frazil.Repository:
+    rules = ManifestSplittingConfig.from_dict(
+        {
+            ManifestSplitCondition.name_matches("t"): {
+                ManifestSplitDimCondition.DimensionName("lon"): longitude
+            }
+        }
+    )
+    config = RepositoryConfig(inline_chunk_threshold_bytes=0)
+    config.manifest = ManifestConfig(splitting=rules)
+    storage = frazil.local_filesystem_storage(str(root))
+    if (root / "manifests").exists():
+        return frazil.Repository.open(storage, config)
+    return frazil.Repository.create(storage, config)
+
+
+def test_split_rules_give_each_split_of_an_array_its_own_manifest(tmp_path):
+    import numpy as np
+    import zarr
+
+    repo = _split_repo(tmp_path, 3)
+    session = repo.writable_session("main")
+    group = zarr.open_group(session.store)
+    values = np.arange(2 * 7, dtype="i4").reshape(2, 7)
+    t = group.create_array(
+        "t", shape=(2, 7), chunks=(1, 1), dtype="i4", dimension_names=("time", "lon")
+    )
+    t[:] = values
+    for name in ("time", "lon"):
+        coord = group.create_array(
+            name, shape=(7,), chunks=(7,), dtype="i4", dimension_names=(name,)
+        )
+        coord[:] = np.arange(7)
+    session.commit("write")
+    # t: lon cut in threes (0-2, 3-5, 6), time whole; each coordinate array on its own
+    assert _manifest_count(tmp_path) == 3 + 2
+
+    session = repo.writable_session("main")
+    t = zarr.open_array(session.store, path="t")
+    t.resize((4, 7))
+    t[2:] = values + 100
+    session.commit("append along time")
+    # time is not split: the new rows join the three existing splits, which are rewritten
+    assert _manifest_count(tmp_path) == 5 + 3
+
+    session = repo.writable_session("main")
+    t = zarr.open_array(session.store, path="t")
+    t.resize((4, 8))
+    t[:, 7] = -1
+    session.commit("append along lon")
+    # only the split holding lon 6-8 changes
+    assert _manifest_count(tmp_path) == 8 + 1
+
+    wide = _split_repo(tmp_path, 5)
+    session = wide.writable_session("main")
+    zarr.open_array(session.store, path="t")[0, 0] = 7
+    session.commit("one chunk under a new rule")
+    # a rule asking for another shape lays the array out afresh: lon 0-4 and 5-7
+    assert _manifest_count(tmp_path) == 9 + 2
+
+    expected = np.concatenate([values, values + 100])
+    expected = np.concatenate([expected, np.full((4, 1), -1, dtype="i4")], axis=1)
+    expected[0, 0] = 7
+    reopened = frazil.Repository.open(frazil.local_filesystem_storage(str(tmp_path)))
+    read = reopened.readonly_session("main").store
+    np.testing.assert_array_equal(zarr.open_array(read, path="t", mode="r")[:], expected)
+    np.testing.assert_array_equal(zarr.open_array(read, path="lon", mode="r")[:], np.arange(7))
+    history = [c.message for c in reopened.ancestry(branch="main")]
+    assert history[:4] == [
+        "one chunk under a new rule",
+        "append along lon",
+        "append along time",
+        "write",
+    ]
+
+
+def test_without_split_rules_small_arrays_share_a_manifest(tmp_path):
+    import numpy as np
+    import zarr
+
+    repo = frazil.Repository.create(
+        frazil.local_filesystem_storage(str(tmp_path)),
+        RepositoryConfig(inline_chunk_threshold_bytes=0),
+    )
+    session = repo.writable_session("main")
+    group = zarr.open_group(session.store)
+    for name in ("a", "b", "c"):
+        group.create_array(name, shape=(6,), chunks=(2,), dtype="i4")[:] = np.arange(6)
+    session.commit("three small arrays")
+    assert _manifest_count(tmp_path) == 1
+    read = repo.readonly_session("main").store
+    for name in ("a", "b", "c"):
+        np.testing.assert_array_equal(zarr.open_array(read, path=name, mode="r")[:], np.arange(6))
+
+
+def test_rewrite_manifests_follows_the_split_rules(tmp_path):
+    import numpy as np
+    import zarr
+
+    repo = _split_repo(tmp_path, 2)
+    for i in range(4):
+        session = repo.writable_session("main")
+        group = zarr.open_group(session.store)
+        if i == 0:
+            group.create_array("t", shape=(4,), chunks=(1,), dtype="i4", dimension_names=("lon",))
+            group.create_array("u", shape=(4,), chunks=(1,), dtype="i4")
+        zarr.open_array(session.store, path="t")[i] = i + 1
+        zarr.open_array(session.store, path="u")[i] = i + 10
+        session.commit(f"chunk {i}")
+    before = _manifest_count(tmp_path)
+    repo.rewrite_manifests("rewrite", branch="main")
+    # t in two splits of two chunks, u on its own
+    assert _manifest_count(tmp_path) - before == 3
+    read = repo.readonly_session("main").store
+    np.testing.assert_array_equal(zarr.open_array(read, path="t", mode="r")[:], [1, 2, 3, 4])
+    np.testing.assert_array_equal(zarr.open_array(read, path="u", mode="r")[:], [10, 11, 12, 13])
+
+
 def test_preload_conditions():
     condition = ManifestPreloadCondition.and_conditions(
         [ManifestPreloadCondition.path_matches("/a.*"), ManifestPreloadCondition.num_refs(2, 5)]

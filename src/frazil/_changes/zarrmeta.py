@@ -29,6 +29,8 @@ class ArrayLayout:
     """Zarr chunk key encoding name."""
     separator: str
     """``"/"`` or ``"."``."""
+    dimension_names: tuple[str | None, ...] = ()
+    """The array's dimension names (empty if it has none)."""
 
     @property
     def ndim(self) -> int:
@@ -171,4 +173,14 @@ def _parse_array(doc: dict[str, Any], path: str) -> ArrayLayout:
         raise _bad(path, f"unknown chunk key encoding {name!r}")
     if separator not in ("/", "."):
         raise _bad(path, f"unknown chunk key separator {separator!r}")
-    return ArrayLayout(shape=shape, chunk_shape=chunk_shape, encoding=kind, separator=separator)
+    names = doc.get("dimension_names")
+    dimension_names: tuple[str | None, ...] = ()
+    if isinstance(names, list | tuple) and len(names) == len(shape):
+        dimension_names = tuple(n if isinstance(n, str) else None for n in names)
+    return ArrayLayout(
+        shape=shape,
+        chunk_shape=chunk_shape,
+        encoding=kind,
+        separator=separator,
+        dimension_names=dimension_names,
+    )

@@ -12,7 +12,6 @@ from frazil._commit.build import (
     CommitArtifacts,
     ManifestReuse,
     build_commit,
-    choose_split_shape,
     write_artifacts,
 )
 from frazil._commit.protocol import (
@@ -70,7 +69,6 @@ __all__ = [
     "Ticket",
     "UpdateRef",
     "build_commit",
-    "choose_split_shape",
     "collect_staged",
     "commit_protocol",
     "decode_publication",

@@ -9,7 +9,6 @@ change, not with the repository. Nothing built here is visible until the branch 
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass, field
 from functools import partial
@@ -17,14 +16,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from frazil._repo import unique_rows
+from frazil._repo import pack_segments, split_plan, unique_rows
 from frazil.format import (
     ANCESTOR_WINDOW,
     ChunkRefs,
     CommitInfo,
     Manifest,
     ManifestRef,
-    ManifestSegment,
     NodeRecord,
     RefKind,
     Snapshot,
@@ -35,43 +33,19 @@ from frazil.format import (
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
-    from frazil._changes import ChangeSet, ChunkWrites, NodeView, Workspace
+    from frazil._changes import ChangeSet, NodeView, Workspace
+    from frazil._config import ManifestConfig
     from frazil._repo import RepoIO
 
 __all__ = [
     "CommitArtifacts",
     "ManifestReuse",
     "build_commit",
-    "choose_split_shape",
     "write_artifacts",
 ]
 
 
 # ---------------------------------------------------------------------- building
-def choose_split_shape(grid: tuple[int, ...], split_size: int) -> tuple[int, ...]:
-    """Block shape (in chunks) for splitting an array's references into manifests.
-
-    Starts from the grid rounded up to powers of two, halves the largest side until a block
-    holds at most ``split_size`` chunks, then doubles sides round-robin (first dimension
-    first, the usual append dimension) while it still fits, so an array that grows keeps
-    filling large blocks.
-    """
-    if not grid:
-        return ()
-    block = [1 << max(0, int(g) - 1).bit_length() if g > 1 else 1 for g in grid]
-    while math.prod(block) > split_size:
-        i = int(np.argmax(block))
-        block[i] = max(1, block[i] // 2)
-    grew = True
-    while grew:
-        grew = False
-        for dim in range(len(block)):
-            if math.prod(block) * 2 <= split_size:
-                block[dim] *= 2
-                grew = True
-    return tuple(block)
-
-
 @dataclass(slots=True)
 class ManifestReuse:
     """Manifest blocks written by earlier attempts of one commit, keyed by their inputs.
@@ -116,11 +90,13 @@ async def build_commit(
     """
     changes = ws.changes
     assert changes is not None
-    split_size = io.config.manifest.split_size
+    manifest_config = io.config.manifest
     records: dict[str, NodeRecord] = {}
     pending: list[tuple[str, tuple[int, ...], ChunkRefs, tuple[Any, ...]]] = []
     array_blocks: dict[str, dict[tuple[int, ...], ManifestRef]] = {}
     loads: list[tuple[str, tuple[int, ...], str, ChunkRefs, tuple[Any, ...]]] = []
+    relays: list[tuple[str, tuple[int, ...], tuple[ManifestRef, ...], ChunkRefs, Any]] = []
+    alone: set[str] = set()
 
     for path in sorted(ws.nodes):
         view = ws.nodes[path]
@@ -129,11 +105,18 @@ async def build_commit(
                 path=path, node_id=view.node_id, kind="group", metadata=view.metadata
             )
             continue
-        split, blocks = _existing_blocks(view, split_size, changes.chunks.get(view.node_id))
-        array_blocks[view.node_id] = blocks
         writes = changes.chunks.get(view.node_id)
         own = writes.own() if writes is not None else None
-        if own is not None and len(own):
+        split, blocks, ruled, relay = _plan_blocks(view, manifest_config, own)
+        array_blocks[view.node_id] = blocks
+        if ruled:
+            alone.add(view.node_id)
+        if own is not None and len(own) and relay:
+            assert view.base is not None
+            assert writes is not None
+            relays.append((view.node_id, split, view.base.manifests, own, writes))
+            blocks.clear()
+        elif own is not None and len(own):
             for block, rows in own.block_groups(split):
                 base_ref = blocks.get(block)
                 reuse_key = (
@@ -170,13 +153,21 @@ async def build_commit(
             manifests=(),
         )
 
-    bases = await io.read_many([partial(io.segment, mid, nid, b) for nid, b, mid, _, _ in loads])
+    calls = [partial(io.segment, mid, nid, b) for nid, b, mid, _, _ in loads]
+    calls += [
+        partial(io.segment, m.manifest_id, nid, m.block)
+        for nid, _, old, _, _ in relays
+        for m in old
+    ]
+    bases = await io.read_many(calls)
     for (node_id, block, _, block_changes, reuse_key), (base_table, _) in zip(
-        loads, bases, strict=True
+        loads, bases, strict=False
     ):
         pending.append((node_id, block, base_table.overlay(block_changes), reuse_key))
+    pending.extend(_relaid(relays, [table for table, _ in bases[len(loads) :]]))
 
-    manifests = _pack(pending, split_size, array_blocks, reuse)
+    per_array = bool(manifest_config.splitting.split_sizes)
+    manifests = _pack(pending, manifest_config.split_size, array_blocks, reuse, alone, per_array)
     for path, record in list(records.items()):
         if record.kind != "array":
             continue
@@ -216,20 +207,55 @@ async def build_commit(
     return CommitArtifacts(snapshot=snapshot, manifests=manifests, transaction=log)
 
 
-def _existing_blocks(
-    view: NodeView, split_size: int, writes: ChunkWrites | None
-) -> tuple[tuple[int, ...], dict[tuple[int, ...], ManifestRef]]:
+def _plan_blocks(
+    view: NodeView, manifest: ManifestConfig, own: ChunkRefs | None
+) -> tuple[tuple[int, ...], dict[tuple[int, ...], ManifestRef], bool, bool]:
+    """An array's block shape, its base blocks, whether a split rule chose the shape (each
+    block is then an object of its own), and whether its references must be laid out
+    afresh (a rule asks for another shape than the base has, and the commit writes it)."""
     record = view.base
     ndim = view.layout.ndim
+    kept: tuple[int, ...] | None = None
+    blocks: dict[tuple[int, ...], ManifestRef] = {}
     if record is not None and record.split_shape is not None and len(record.split_shape) == ndim:
-        return record.split_shape, {m.block: m for m in record.manifests}
+        kept = record.split_shape
+        blocks = {m.block: m for m in record.manifests}
+        if not manifest.splitting.split_sizes:
+            return kept, blocks, False, False
     grid = view.layout.grid
     if grid is None or any(g == 0 for g in grid):
-        if writes is not None and len(writes.own()):
-            grid = tuple(int(g) for g in writes.own().coords.max(axis=0) + 1)
+        if own is not None and len(own):
+            grid = tuple(int(g) for g in own.coords.max(axis=0) + 1)
         else:
             grid = (1,) * ndim
-    return choose_split_shape(grid, split_size), {}
+    split, ruled = split_plan(manifest, view.path, view.layout.dimension_names, grid)
+    if kept is None or not blocks:
+        return split, {}, ruled, False
+    if not ruled or split == kept:
+        return kept, blocks, ruled, False
+    # a rule asks for another shape: an array this commit writes is laid out afresh, an
+    # untouched one keeps its layout until then
+    relay = own is not None and len(own) > 0
+    return (split if relay else kept), blocks, True, relay
+
+
+def _relaid(
+    relays: list[tuple[str, tuple[int, ...], tuple[ManifestRef, ...], ChunkRefs, Any]],
+    tables: list[ChunkRefs],
+) -> list[tuple[str, tuple[int, ...], ChunkRefs, tuple[Any, ...]]]:
+    """The blocks of arrays laid out afresh: every base reference with the commit's writes
+    on top, cut by the new shape."""
+    out: list[tuple[str, tuple[int, ...], ChunkRefs, tuple[Any, ...]]] = []
+    at = 0
+    for node_id, split, old, own, writes in relays:
+        base = ChunkRefs.concat(tables[at : at + len(old)], own.ndim)
+        at += len(old)
+        table = base.sorted().overlay(own)
+        bases = tuple(m.manifest_id for m in old)
+        for block, rows in table.block_groups(split):
+            key = (node_id, block, bases, id(writes), writes.version)
+            out.append((node_id, block, table.take(rows), key))
+    return out
 
 
 def _pack(
@@ -237,36 +263,24 @@ def _pack(
     split_size: int,
     array_blocks: dict[str, dict[tuple[int, ...], ManifestRef]],
     reuse: ManifestReuse,
+    alone: set[str],
+    per_array: bool,
 ) -> list[Manifest]:
-    manifests: list[Manifest] = []
-    segments: list[ManifestSegment] = []
-    keys: list[tuple[Any, ...]] = []
-    rows = 0
-
-    def flush() -> None:
-        nonlocal segments, keys, rows
-        if not segments:
-            return
-        manifest = Manifest(manifest_id=new_id(), segments=tuple(segments))
-        manifests.append(manifest)
-        for seg, key in zip(segments, keys, strict=True):
-            ref = ManifestRef(block=seg.block, manifest_id=manifest.manifest_id, rows=len(seg.refs))
-            array_blocks[seg.node_id][seg.block] = ref
-            reuse.blocks[key] = (manifest.manifest_id, len(seg.refs))
-        reuse.written += len(segments)
-        segments, keys, rows = [], [], 0
-
-    for node_id, block, table, key in sorted(pending, key=lambda p: (p[0], p[1])):
+    keys: dict[tuple[str, tuple[int, ...]], tuple[Any, ...]] = {}
+    for node_id, block, table, key in pending:
+        keys[node_id, block] = key
         if not len(table):
             array_blocks[node_id].pop(block, None)
             reuse.blocks[key] = (None, 0)
-            continue
-        if rows and rows + len(table) > split_size:
-            flush()
-        segments.append(ManifestSegment(node_id=node_id, block=block, refs=table))
-        keys.append(key)
-        rows += len(table)
-    flush()
+    manifests = pack_segments(
+        ((n, b, t) for n, b, t, _ in pending), split_size, alone=alone, per_array=per_array
+    )
+    for manifest in manifests:
+        for seg in manifest.segments:
+            ref = ManifestRef(block=seg.block, manifest_id=manifest.manifest_id, rows=len(seg.refs))
+            array_blocks[seg.node_id][seg.block] = ref
+            reuse.blocks[keys[seg.node_id, seg.block]] = (manifest.manifest_id, len(seg.refs))
+        reuse.written += len(manifest.segments)
     return manifests
 
 

@@ -326,7 +326,11 @@ class ManifestSplittingConfig(Section):
     """Rules for how many chunks (per dimension) one manifest block of an array holds.
 
     The first rule whose condition matches an array's path applies; within it, each
-    dimension takes the size of the first dimension condition that matches it.
+    dimension takes the size of the first dimension condition that matches it, and a
+    dimension none matches stays whole. In a repository with rules, every block of a
+    matched array is a manifest of its own and no manifest holds two arrays (Icechunk's
+    layout); a commit that writes an array whose rule asks for another shape than it has
+    lays the array out afresh.
     """
 
     split_sizes = Setting[SplitSizes | None](
@@ -346,10 +350,20 @@ class ManifestSplittingConfig(Section):
         return super().from_dict(data)
 
     def split_shape(
-        self, path: str, dimension_names: tuple[str | None, ...], grid: tuple[int, ...]
+        self,
+        path: str,
+        dimension_names: tuple[str | None, ...],
+        grid: tuple[int, ...],
+        *,
+        unsplit: int | None = None,
     ) -> tuple[int, ...] | None:
         """The block shape (chunks per dimension) for the array at ``path``, or None if no
-        rule matches. Dimensions no size names span the whole grid."""
+        rule matches.
+
+        A dimension that no size names is not split: it spans the whole grid, or takes
+        ``unsplit`` chunks if given (commits give a size no grid reaches, so that an array
+        growing along such a dimension keeps its block shape).
+        """
         for condition, dims in self.split_sizes or []:
             if not condition.matches(path):
                 continue
@@ -357,7 +371,9 @@ class ManifestSplittingConfig(Section):
             for axis, extent in enumerate(grid):
                 name = dimension_names[axis] if axis < len(dimension_names) else None
                 size = next((n for d, n in dims if d.matches(axis, name)), None)
-                shape.append(max(1, int(extent)) if size is None else size)
+                if size is None:
+                    size = max(1, int(extent)) if unsplit is None else unsplit
+                shape.append(size)
             return tuple(shape)
         return None
 

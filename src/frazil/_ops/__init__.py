@@ -15,7 +15,7 @@ from frazil._ops.integrity import (
     check_integrity,
     encode_ids,
 )
-from frazil._ops.rewrite import SplitChooser, rewrite_manifests
+from frazil._ops.rewrite import rewrite_manifests
 from frazil._ops.statistics import (
     ChunkStorageStats,
     chunk_storage_stats,
@@ -29,7 +29,6 @@ __all__ = [
     "Finding",
     "IntegrityReport",
     "ProgressCallback",
-    "SplitChooser",
     "check_cutoff",
     "check_integrity",
     "chunk_storage_stats",

@@ -3,7 +3,7 @@
 After thousands of small commits an array's blocks sit in many small manifests (each
 commit writes the blocks it touched, and only those). :func:`rewrite_manifests` reads the
 tip's references, splits each array into blocks by the configured layout and packs the
-blocks into as few manifests as ``split_size`` allows, as a fresh write would; the data is
+blocks into manifests as a fresh write would (``frazil._repo.blocks``); the data is
 unchanged. The commit moves the branch by compare-and-swap, so a concurrent commit makes it
 fail with :class:`ConflictError` (nothing is lost; run it again).
 """
@@ -18,14 +18,20 @@ import time
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from frazil._repo import BRANCHES, UpdateType, cas_ref, named_ref_state, record_update
+from frazil._repo import (
+    BRANCHES,
+    UpdateType,
+    cas_ref,
+    named_ref_state,
+    pack_segments,
+    record_update,
+    split_plan,
+)
 from frazil.format import (
     ANCESTOR_WINDOW,
     ChunkRefs,
     CommitInfo,
-    Manifest,
     ManifestRef,
-    ManifestSegment,
     NodeRecord,
     RefDoc,
     Snapshot,
@@ -34,14 +40,9 @@ from frazil.format import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
     from frazil._repo import RepoIO
 
-__all__ = ["SplitChooser", "rewrite_manifests"]
-
-type SplitChooser = Callable[[str, tuple[str | None, ...], tuple[int, ...]], tuple[int, ...]]
-"""``split_for(path, dimension_names, grid)``: the block shape (in chunks) of an array."""
+__all__ = ["rewrite_manifests"]
 
 
 def _layout(node: NodeRecord, refs: ChunkRefs) -> tuple[tuple[int, ...], tuple[str | None, ...]]:
@@ -64,7 +65,6 @@ async def rewrite_manifests(
     branch: str,
     message: str,
     metadata: dict[str, Any],
-    split_for: SplitChooser,
     *,
     amend: bool = False,
 ) -> str:
@@ -85,8 +85,9 @@ async def rewrite_manifests(
     manifests = {
         m.manifest_id: m for m in await io.read_many([partial(io.read_manifest, x) for x in mids])
     }
-    split_size = io.config.manifest.split_size
+    manifest_config = io.config.manifest
     pending: list[tuple[str, tuple[int, ...], ChunkRefs]] = []
+    alone: set[str] = set()
     nodes: dict[str, NodeRecord] = {}
     for path, node in tip.nodes.items():
         if node.kind != "array":
@@ -102,37 +103,27 @@ async def rewrite_manifests(
         ndim = parts[0].ndim if parts else len(node.split_shape or ())
         refs = ChunkRefs.concat(parts, ndim)
         grid, names = _layout(node, refs)
-        split = split_for(path, names, grid) if grid else ()
+        split, ruled = split_plan(manifest_config, path, names, grid) if grid else ((), False)
+        if ruled:
+            alone.add(node.node_id)
         pending.extend(
             (node.node_id, block, refs.take(rows).sorted().compact())
             for block, rows in refs.block_groups(split)
         )
         nodes[path] = dataclasses.replace(node, split_shape=split, manifests=())
 
-    written: list[Manifest] = []
+    written = pack_segments(
+        pending,
+        manifest_config.split_size,
+        alone=alone,
+        per_array=bool(manifest_config.splitting.split_sizes),
+    )
     refs_of: dict[str, list[ManifestRef]] = {}
-    segments: list[ManifestSegment] = []
-    rows = 0
-
-    def flush() -> None:
-        nonlocal segments, rows
-        if segments:
-            manifest = Manifest(manifest_id=new_id(), segments=tuple(segments))
-            written.append(manifest)
-            for seg in segments:
-                refs_of.setdefault(seg.node_id, []).append(
-                    ManifestRef(
-                        block=seg.block, manifest_id=manifest.manifest_id, rows=len(seg.refs)
-                    )
-                )
-        segments, rows = [], 0
-
-    for node_id, block, table in sorted(pending, key=lambda p: (p[0], p[1])):
-        if rows and rows + len(table) > split_size:
-            flush()
-        segments.append(ManifestSegment(node_id=node_id, block=block, refs=table))
-        rows += len(table)
-    flush()
+    for manifest in written:
+        for seg in manifest.segments:
+            refs_of.setdefault(seg.node_id, []).append(
+                ManifestRef(block=seg.block, manifest_id=manifest.manifest_id, rows=len(seg.refs))
+            )
     for path, node in list(nodes.items()):
         if node.kind == "array":
             made = sorted(refs_of.get(node.node_id, []), key=lambda m: m.block)

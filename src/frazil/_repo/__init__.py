@@ -7,6 +7,7 @@ names from ``frazil._repo`` only, never from its modules.
 
 from __future__ import annotations
 
+from frazil._repo.blocks import UNSPLIT, auto_split_shape, pack_segments, split_plan
 from frazil._repo.bootstrap import INITIAL_MESSAGE, bootstrap, frazil_version
 from frazil._repo.context import RepoContext, context_for
 from frazil._repo.flags import (
@@ -89,6 +90,7 @@ __all__ = [
     "JOB_STATUSES",
     "MOVE_NODE",
     "TAGS",
+    "UNSPLIT",
     "ByteLRU",
     "Diff",
     "FeatureFlag",
@@ -110,6 +112,7 @@ __all__ = [
     "VirtualReader",
     "ancestry",
     "ancestry_windows",
+    "auto_split_shape",
     "bootstrap",
     "branch_key",
     "cas_ref",
@@ -139,6 +142,7 @@ __all__ = [
     "net_moves",
     "new_token",
     "normalize_location",
+    "pack_segments",
     "read_job",
     "read_ref",
     "read_repo_info",
@@ -152,6 +156,7 @@ __all__ = [
     "require_snapshot",
     "retrying",
     "snapshot_as_of",
+    "split_plan",
     "tag_key",
     "to_info",
     "unique_rows",

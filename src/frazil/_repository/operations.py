@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from frazil._check import require_int, require_text
-from frazil._commit import choose_split_shape
 from frazil._errors import ErrorKind, InvalidInputError
 from frazil._ops import (
     ChunkStorageStats,
@@ -245,13 +244,6 @@ class OperationsMixin(RepositoryBase):
         return sync(self.chunk_storage_stats_async()).native_bytes
 
     # ------------------------------------------------------------------ manifests
-    def _split_for(
-        self, path: str, names: tuple[str | None, ...], grid: tuple[int, ...]
-    ) -> tuple[int, ...]:
-        manifest = self._ctx.config.manifest
-        ruled = manifest.splitting.split_shape(path, names, grid)
-        return ruled if ruled is not None else choose_split_shape(grid, manifest.split_size)
-
     async def rewrite_manifests_async(
         self,
         message: str,
@@ -270,7 +262,7 @@ class OperationsMixin(RepositoryBase):
             )
         meta = self._ctx.commit_metadata(metadata)
         return await rewrite_manifests(
-            self._io, branch, message, meta, self._split_for, amend=commit_method == "amend"
+            self._io, branch, message, meta, amend=commit_method == "amend"
         )
 
     def rewrite_manifests(
