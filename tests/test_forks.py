@@ -293,13 +293,15 @@ def test_a_fork_carrying_an_older_forks_write_cannot_replace_the_parents(prepare
 @settings(max_examples=60, deadline=None)
 @given(
     st.lists(
-        st.lists(st.integers(0, 40), min_size=1, max_size=8, unique=True), min_size=2, max_size=6
+        st.lists(st.integers(0, 40), min_size=1, max_size=8, unique=True), min_size=2, max_size=24
     ),
     st.booleans(),
+    st.booleans(),
 )
-def test_merging_disjoint_tables_equals_the_general_merge(rows_per_table, shift):
-    """The stacking fast path for forks that wrote disjoint ranges gives the same table as
-    the sorting merge, and overlapping tables still go through the comparison."""
+def test_merging_disjoint_tables_equals_the_general_merge(rows_per_table, shift, backwards):
+    """The stacking fast paths for forks that wrote disjoint ranges (few tables: spans
+    checked first; many tables: stacked, then checked) give the same table as the sorting
+    merge, in or out of order, and overlapping tables still go through the comparison."""
     import dataclasses
 
     from frazil._changes import merge_tables
@@ -307,7 +309,8 @@ def test_merging_disjoint_tables_equals_the_general_merge(rows_per_table, shift)
 
     tables = []
     for i, rows in enumerate(rows_per_table):
-        coords = np.asarray(sorted(r + (100 * i if shift else 0) for r in rows), dtype=np.int64)
+        place = len(rows_per_table) - i if backwards else i
+        coords = np.asarray(sorted(r + (100 * place if shift else 0) for r in rows), dtype=np.int64)
         n = len(coords)
         tables.append(
             dataclasses.replace(

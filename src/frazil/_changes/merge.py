@@ -400,6 +400,12 @@ def _without_superseded(mine: ChunkRefs, fork: ChunkWrites) -> ChunkRefs:
     return mine.take(keep)
 
 
+_FEW_TABLES = 16
+"""Up to this many tables, merging checks their spans first (as tuples, in Python), so
+that a few large disjoint tables are stacked without a sort. More tables (thousands of
+one-chunk forks) are stacked first and checked as one key column."""
+
+
 def _in_disjoint_order(tables: Sequence[ChunkRefs]) -> list[ChunkRefs] | None:
     """The tables ordered by coordinates if their coordinate ranges do not interleave,
     else None. Each table must be sorted and deduplicated (as :meth:`ChunkWrites.own`
@@ -429,14 +435,20 @@ def merge_tables(
     live = [t for t in tables if len(t)]
     if len(live) <= 1:
         return (live[0] if live else ChunkRefs.empty(ndim)), no_conflicts
-    ordered = _in_disjoint_order(live)
-    if ordered is not None:
-        # forks that wrote disjoint ranges (the usual case): stacked in order, the tables
-        # are already one sorted table, so no sort and no comparison is needed
-        return ChunkRefs.concat(ordered, ndim), no_conflicts
-    stacked = ChunkRefs.concat(live, ndim)
+    if len(live) <= _FEW_TABLES:
+        ordered = _in_disjoint_order(live)
+        if ordered is not None:
+            # forks that wrote disjoint ranges (the usual case): stacked in order, the
+            # tables are already one sorted table, so no sort and no comparison is needed
+            return ChunkRefs.concat(ordered, ndim), no_conflicts
+        stacked = ChunkRefs.concat(live, ndim)
+        (keys,) = coord_keys([stacked.coords])
+    else:
+        stacked = ChunkRefs.concat(live, ndim)
+        (keys,) = coord_keys([stacked.coords])
+        if ndim and keys.dtype == np.int64 and bool(np.all(keys[1:] > keys[:-1])):
+            return stacked, no_conflicts  # sorted, deduplicated tables given in order
     n = len(stacked)
-    (keys,) = coord_keys([stacked.coords])
     # rows are concatenated in participant order, so a stable sort by key alone keeps
     # each group ordered by participant
     order = np.argsort(keys, kind="stable")
