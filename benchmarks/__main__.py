@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="every workload tiny (for tests)")
     parser.add_argument("--only", default="", help="comma-separated workloads, e.g. W1,W5")
-    parser.add_argument("--systems", default="frazil,frazil-s3,icechunk,zarr")
+    parser.add_argument("--systems", default="frazil,frazil-s3,icechunk,icechunk-s3,zarr")
     parser.add_argument("--repeat", type=int, default=None, help="repetitions (default 3, quick 1)")
     parser.add_argument("--json", default=None, help="where to write the results")
     parser.add_argument("--timeout", type=float, default=900.0)
@@ -95,12 +95,14 @@ def main(argv: list[str] | None = None) -> int:
     repeat = args.repeat or (1 if args.quick else 3)
     wanted = [w.strip() for w in args.only.split(",") if w.strip()] or list(WORKLOADS)
     systems = [s.strip() for s in args.systems.split(",") if s.strip()]
-    moto = start_moto() if "frazil-s3" in systems else None
+    on_s3 = [s for s in ("frazil-s3", "icechunk-s3") if s in systems]
+    moto = start_moto() if on_s3 else None
     options: dict[str, dict[str, Any]] = {}
-    if moto is not None:
-        options["frazil-s3"] = {"s3_endpoint": moto[1], "s3_bucket": "frazil-bench"}
-    elif "frazil-s3" in systems:
-        systems.remove("frazil-s3")
+    for system in on_s3:
+        if moto is not None:
+            options[system] = {"s3_endpoint": moto[1], "s3_bucket": "frazil-bench"}
+        else:
+            systems.remove(system)
 
     started = time.perf_counter()
     rows: list[dict[str, Any]] = []
@@ -168,8 +170,10 @@ def main(argv: list[str] | None = None) -> int:
         "frazil",
         "frazil-s3",
         "icechunk",
+        "icechunk-s3",
         "zarr",
         "frazil/icechunk",
+        "frazil-s3/icechunk-s3",
         "frazil/zarr",
     ]
     table = []
@@ -179,9 +183,13 @@ def main(argv: list[str] | None = None) -> int:
             [row["workload"], row["variant"], row["metric"], row["better"]]
             + [
                 fmt(v.get(s)) if s in v else ("error" if s in row["errors"] else "")
-                for s in ("frazil", "frazil-s3", "icechunk", "zarr")
+                for s in ("frazil", "frazil-s3", "icechunk", "icechunk-s3", "zarr")
             ]
-            + [ratio(v.get("frazil"), v.get("icechunk")), ratio(v.get("frazil"), v.get("zarr"))]
+            + [
+                ratio(v.get("frazil"), v.get("icechunk")),
+                ratio(v.get("frazil-s3"), v.get("icechunk-s3")),
+                ratio(v.get("frazil"), v.get("zarr")),
+            ]
         )
     widths = [max(len(str(r[i])) for r in [header, *table]) for i in range(len(header))]
     lines = [

@@ -205,6 +205,30 @@ class IcechunkAdapter(SessionAdapter):
         session.store.set_virtual_refs(path, specs, validate_containers=False)
 
 
+class IcechunkS3Adapter(IcechunkAdapter):
+    """Icechunk on the same local moto S3 server as ``frazil-s3``."""
+
+    name = "icechunk-s3"
+
+    def __init__(self, root: str, options: dict[str, Any]) -> None:
+        super().__init__(root, options)
+        self.options.setdefault("s3_prefix", f"bench-ic-{uuid.uuid4().hex[:12]}")
+
+    def _storage(self) -> Any:
+        import icechunk
+
+        return icechunk.s3_storage(
+            bucket=self.options["s3_bucket"],
+            prefix=self.options["s3_prefix"],
+            region="us-east-1",
+            endpoint_url=self.options["s3_endpoint"],
+            allow_http=True,
+            access_key_id="testing",
+            secret_access_key="testing",
+            force_path_style=True,
+        )
+
+
 class ZarrAdapter(Adapter):
     name = "zarr"
     transactional = False
@@ -238,6 +262,7 @@ ADAPTERS: dict[str, type[Adapter]] = {
     "frazil": FrazilAdapter,
     "frazil-s3": FrazilS3Adapter,
     "icechunk": IcechunkAdapter,
+    "icechunk-s3": IcechunkS3Adapter,
     "zarr": ZarrAdapter,
 }
 

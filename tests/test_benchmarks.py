@@ -32,7 +32,7 @@ def test_quick_benchmarks_run_every_workload(tmp_path):
     failed = [row for row in report["rows"] if row["errors"]]
     assert not failed, failed
     systems = {s for row in report["rows"] for s in row["values"]}
-    assert {"frazil", "icechunk", "zarr", "frazil-s3"} <= systems
+    assert {"frazil", "icechunk", "zarr", "frazil-s3", "icechunk-s3"} <= systems
     lost = [row for row in report["rows"] if row["metric"] == "lost writes"]
     assert all(row["values"]["frazil"] == 0 for row in lost)
     assert "frazil/icechunk" in result.stdout
