@@ -371,6 +371,23 @@ def test_native_and_inline_chunks(tmp_path):
     np.testing.assert_array_equal(read(repo, "big"), np.arange(64))
 
 
+def test_moves_are_listed_by_the_components_of_their_new_paths(repo):
+    session = repo.writable_session("main")
+    root = zarr.group(session.store)
+    for name in ("p", "q", "p/r"):
+        root.create_group(name)
+    session.commit("setup")
+    rearrange = repo.rearrange_session("main")
+    rearrange.move("/q", "/a-b")
+    rearrange.move("/p", "/a")
+    # "/a/r" comes before "/a-b": component by component, not character by character
+    expected = [("/p", "/a"), ("/p/r", "/a/r"), ("/q", "/a-b")]
+    assert rearrange.status().moved_nodes == expected
+    rearrange.commit("moves")
+    before = list(repo.ancestry(branch="main"))[1].id
+    assert repo.diff(from_snapshot_id=before, to_branch="main").moved_nodes == expected
+
+
 def test_rearrange_session_moves_keep_node_ids(repo):
     session = repo.writable_session("main")
     root = zarr.group(session.store)

@@ -372,14 +372,15 @@ def unique_rows(coords: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
 
 def net_moves(before: dict[str, str], after: dict[str, str]) -> list[tuple[str, str]]:
     """``(old path, new path)`` of every node (by id) whose path changed, children of moved
-    groups included, in order of the new path (as Icechunk's transaction logs list them)."""
+    groups included, in order of the new path's components (as Icechunk's transaction logs
+    list them: ``/a/b`` before ``/a/b/c`` before ``/a/b-c``)."""
     return sorted(
         (
             (path, after[node_id])
             for node_id, path in before.items()
             if node_id in after and after[node_id] != path
         ),
-        key=lambda move: (move[1], move[0]),
+        key=lambda move: (move[1].split("/"), move[0].split("/")),
     )
 
 
