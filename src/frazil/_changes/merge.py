@@ -26,7 +26,7 @@ from frazil._errors import InvalidInputError, MergeConflictError
 from frazil.format import ChunkRefs, coord_keys
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
     from frazil._changes.workspace import Workspace
 
@@ -128,7 +128,11 @@ def merge_into(
     target = ws.changes
     assert target is not None
     with ws.lock:
-        base_paths = {p: r.node_id for p, r in ws.base.nodes.items()}
+        nodes = ws.base.nodes
+
+        def base_paths() -> dict[str, str]:  # built only when nodes or conflicts need it
+            return {p: r.node_id for p, r in nodes.items()}
+
         plan = plan_merge(target, others, on_conflict=on_conflict, base_paths=base_paths)
         if plan.conflicts and on_conflict == "fail":
             message = plan.describe()
@@ -157,20 +161,24 @@ def plan_merge(
     others: Sequence[ChangeSet],
     *,
     on_conflict: str,
-    base_paths: dict[str, str] | None = None,
+    base_paths: dict[str, str] | Callable[[], dict[str, str]] | None = None,
 ) -> MergePlan:
     """Plan merging the own changes of ``others`` into ``target``.
 
-    ``base_paths`` maps paths of the shared base snapshot to node ids, so a fork creating a
-    node where the base already has one is reported.
+    ``base_paths`` maps paths of the shared base snapshot to node ids (or is a function
+    that builds the map when it is needed), so a fork creating a node where the base
+    already has one is reported.
     """
     plan = MergePlan()
-    base_paths = base_paths or {}
+    given = base_paths
+    paths_of: Callable[[], dict[str, str]] = (
+        given if callable(given) else (lambda: given if isinstance(given, dict) else {})
+    )
     remap: dict[str, str] = {}
     # the common case, forks that only wrote chunks, needs no node bookkeeping at all
     if any(_changes_nodes(o) for o in others):
-        remap = _plan_nodes(plan, target, others, base_paths, on_conflict=on_conflict)
-    names = _Names(target, others, remap, base_paths)
+        remap = _plan_nodes(plan, target, others, paths_of(), on_conflict=on_conflict)
+    names = _Names(target, others, remap, paths_of)
     _plan_chunks(plan, target, others, remap, names, on_conflict=on_conflict)
     if target.lineage is not None:  # a fork taking in other forks
         plan.mixed = any(o.mixed or o.lineage != target.lineage for o in others)
@@ -286,7 +294,7 @@ class _Names:
         target: ChangeSet,
         others: Sequence[ChangeSet],
         remap: dict[str, str],
-        base_paths: dict[str, str],
+        base_paths: Callable[[], dict[str, str]],
     ) -> None:
         self._target, self._others, self._remap = target, others, remap
         self._base_paths = base_paths
@@ -294,7 +302,7 @@ class _Names:
 
     def get(self, node_id: str, default: str) -> str:
         if self._names is None:
-            names = {nid: path for path, nid in self._base_paths.items()}
+            names = {nid: path for path, nid in self._base_paths().items()}
             names.update({op.node_id: op.path for op in self._target.created.values()})
             for other in self._others:
                 names.update({self._remap.get(k, k): v.path for k, v in other.created.items()})
