@@ -484,7 +484,7 @@ def _w9_open_read(system: str, root: str, options: dict[str, Any], out: Any) -> 
 def w9_ten_million(adapter: Adapter, params: dict[str, Any], quick: bool) -> dict[str, float]:
     """Commit one chunk into, and cold-read one chunk of, an array with 10,000,000 chunk
     refs; each in a fresh process whose peak RSS is reported."""
-    side = 100 if quick else 3163  # 3163**2 = 10,004,569 refs
+    side = 100 if quick else int(params.get("side", 3163))  # 3163**2 = 10,004,569 refs
     adapter.create()
     session = adapter.writable()
     zarr.create_array(
@@ -582,7 +582,7 @@ def w12_virtual_refs(adapter: Adapter, params: dict[str, Any], quick: bool) -> d
 # ----------------------------------------------------------------------------- W10
 def w10_many_forks(adapter: Adapter, params: dict[str, Any], quick: bool) -> dict[str, float]:
     """Merge 10,000 pickled one-chunk forks, all at once or tree-reduced 8 at a time."""
-    count = 200 if quick else 10_000
+    count = 200 if quick else int(params.get("forks", 10_000))
     adapter.create()
     session = adapter.writable()
     zarr.create_array(
@@ -810,9 +810,14 @@ WORKLOADS: dict[str, Workload] = {
     ),
     "W9": Workload(
         "W9",
-        "10,000,000 chunk refs: commit one chunk; cold open + read (fresh processes)",
+        "100,000 / 1,000,000 / 10,000,000 chunk refs: commit one chunk; cold open + read "
+        "(fresh processes)",
         w9_ten_million,
-        lambda quick: [Variant("10M refs", {}, TRANSACTIONAL)],
+        lambda quick: [
+            Variant(label, {"side": side}, TRANSACTIONAL)
+            for label, side in (("100k refs", 317), ("1M refs", 1000), ("10M refs", 3163))
+            if not quick or side == 3163
+        ],
         {
             "commit 1 chunk ms": "lower",
             "commit peak RSS MB": "lower",
@@ -822,11 +827,16 @@ WORKLOADS: dict[str, Workload] = {
     ),
     "W10": Workload(
         "W10",
-        "10,000 one-chunk forks merged (flat / tree of 8)",
+        "1,000 and 10,000 one-chunk forks merged (flat / tree of 8)",
         w10_many_forks,
         lambda quick: [
-            Variant(label, {"tree": tree}, TRANSACTIONAL)
-            for label, tree in (("flat", False), ("tree", True))
+            Variant(label, {"tree": tree, "forks": forks}, TRANSACTIONAL)
+            for label, tree, forks in (
+                ("1k flat", False, 1_000),
+                ("flat", False, 10_000),
+                ("tree", True, 10_000),
+            )
+            if not quick or forks == 10_000
         ],
         {"merge ms": "lower", "peak RSS MB": "lower"},
     ),
