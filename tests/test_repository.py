@@ -191,6 +191,38 @@ def test_good_ref_names(repo):
     assert {"feature/x-1", "v1.0.0"} <= repo.list_branches()
 
 
+@pytest.mark.parametrize("take", ["all", "first"])
+def test_walking_the_history_leaves_nothing_pending_at_exit(tmp_path, take):
+    import subprocess
+    import sys
+
+    script = f"""
+import itertools, zarr, frazil
+repo = frazil.Repository.create(frazil.local_filesystem_storage({str(tmp_path)!r}))
+session = repo.writable_session("main")
+zarr.create_array(session.store, name="log", shape=(240,), chunks=(4,), dtype="i4")
+session.commit("setup")
+for i in range(59):  # more than one window of ancestors
+    session = repo.writable_session("main")
+    zarr.open_array(session.store, path="log")[i * 4 : (i + 1) * 4] = i + 1
+    session.commit(f"commit {{i}}")
+history = repo.ancestry(branch="main")
+got = list(history) if {take!r} == "all" else list(itertools.islice(history, 1))
+print(len(got))
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == (["61"] if take == "all" else ["1"])
+    assert "never awaited" not in done.stderr, done.stderr
+    assert "Task was destroyed" not in done.stderr, done.stderr
+
+
 def test_ancestry_and_lookup(repo):
     ids = [commit_values(repo, "main", i, f"commit {i}") for i in range(60)]
     history = list(repo.ancestry(branch="main"))

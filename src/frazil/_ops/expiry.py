@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+from contextlib import aclosing
 from functools import partial
 from typing import TYPE_CHECKING
 
@@ -59,10 +60,11 @@ async def _kept_chain(io: RepoIO, tip: str, cutoff: int) -> list[CommitInfo]:
     """The history of ``tip`` down to its first record older than the cut-off (or its
     first snapshot), whichever comes first; the tip itself is always kept."""
     chain: list[CommitInfo] = []
-    async for record in ancestry(io, tip):
-        chain.append(record)
-        if record.parent_id is None or (len(chain) > 1 and record.written_at < cutoff):
-            break
+    async with aclosing(ancestry(io, tip)) as walk:
+        async for record in walk:
+            chain.append(record)
+            if record.parent_id is None or (len(chain) > 1 and record.written_at < cutoff):
+                break
     return chain
 
 

@@ -7,6 +7,7 @@ unique virtual chunks by (file, offset, length), inline chunks once per manifest
 from __future__ import annotations
 
 import json
+from contextlib import aclosing
 from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -107,10 +108,11 @@ async def reachable_snapshots(io: RepoIO, roots: set[str] | None = None) -> set[
         roots = set((await ref_targets(io)).values())
     seen: set[str] = set()
     for root in roots:
-        async for record in ancestry(io, root):
-            if record.id in seen:
-                break
-            seen.add(record.id)
+        async with aclosing(ancestry(io, root)) as walk:
+            async for record in walk:
+                if record.id in seen:
+                    break
+                seen.add(record.id)
     return seen
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+from contextlib import aclosing
 from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING
@@ -99,10 +100,11 @@ async def garbage_collect(
     cutoff = await job_safe_cutoff(io.storage, cutoff)
     snapshots: set[str] = set()
     for root in await _roots(io, initial_snapshot):
-        async for record in ancestry(io, root):
-            if record.id in snapshots:
-                break
-            snapshots.add(record.id)
+        async with aclosing(ancestry(io, root)) as walk:
+            async for record in walk:
+                if record.id in snapshots:
+                    break
+                snapshots.add(record.id)
     snapshots |= await recent_snapshots(io, cutoff, snapshots)
     manifests: set[str] = set()
     chunk_ids: list[np.ndarray] = []

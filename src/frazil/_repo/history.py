@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import datetime
+from contextlib import aclosing
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -20,7 +21,7 @@ from frazil._repo.io import ByteLRU
 from frazil.format import CommitInfo, decode_id, is_id, looks_like_id, micros_to_datetime
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Iterable
+    from collections.abc import AsyncGenerator, Iterable
 
     from frazil._repo.io import RepoIO
     from frazil.format import Snapshot, TransactionLog
@@ -149,7 +150,7 @@ def to_info(record: CommitInfo) -> SnapshotInfo:
     return info
 
 
-async def ancestry_windows(io: RepoIO, snapshot_id: str) -> AsyncIterator[list[CommitInfo]]:
+async def ancestry_windows(io: RepoIO, snapshot_id: str) -> AsyncGenerator[list[CommitInfo], None]:
     """Yield the commit records from ``snapshot_id`` back to the first snapshot, one
     snapshot's window (itself and its recorded ancestors) at a time."""
     snapshot = await io.read_snapshot(snapshot_id)
@@ -175,11 +176,16 @@ async def ancestry_windows(io: RepoIO, snapshot_id: str) -> AsyncIterator[list[C
             shown.update(r.id for r in window)
 
 
-async def ancestry(io: RepoIO, snapshot_id: str) -> AsyncIterator[CommitInfo]:
-    """Yield the commit records from ``snapshot_id`` back to the first snapshot."""
-    async for window in ancestry_windows(io, snapshot_id):
-        for record in window:
-            yield record
+async def ancestry(io: RepoIO, snapshot_id: str) -> AsyncGenerator[CommitInfo, None]:
+    """Yield the commit records from ``snapshot_id`` back to the first snapshot.
+
+    Callers that may stop early walk it under ``contextlib.aclosing``, so the window
+    reader is closed on the loop rather than finalised at interpreter exit.
+    """
+    async with aclosing(ancestry_windows(io, snapshot_id)) as windows:
+        async for window in windows:
+            for record in window:
+                yield record
 
 
 async def require_snapshot(io: RepoIO, snapshot_id: str) -> Snapshot:
@@ -211,9 +217,10 @@ async def snapshot_as_of(io: RepoIO, tip: str, when: datetime.datetime) -> str:
         If every snapshot in the ancestry is newer than ``when``.
     """
     limit = require_aware_datetime("as_of", when).astimezone(datetime.UTC)
-    async for record in ancestry(io, tip):
-        if micros_to_datetime(record.written_at) <= limit:
-            return record.id
+    async with aclosing(ancestry(io, tip)) as walk:
+        async for record in walk:
+            if micros_to_datetime(record.written_at) <= limit:
+                return record.id
     raise SnapshotNotFoundError(
         f"no snapshot was written at or before {when.isoformat()} on this branch",
         kind=ErrorKind.NO_SNAPSHOT_AT_TIME,
@@ -448,11 +455,12 @@ async def commits_between(io: RepoIO, ancestor: str, descendant: str) -> list[st
     chain: list[str] = []
     if ancestor == descendant:
         return chain
-    async for record in ancestry(io, descendant):
-        if record.id == ancestor:
-            chain.reverse()
-            return chain
-        chain.append(record.id)
+    async with aclosing(ancestry(io, descendant)) as walk:
+        async for record in walk:
+            if record.id == ancestor:
+                chain.reverse()
+                return chain
+            chain.append(record.id)
     return None
 
 

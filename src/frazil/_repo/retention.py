@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import datetime
+from contextlib import aclosing
 from typing import TYPE_CHECKING
 
 from frazil._errors import FormatError, SnapshotNotFoundError
@@ -47,10 +48,11 @@ async def recent_snapshots(io: RepoIO, cutoff: datetime.datetime, known: set[str
         if info.last_modified < cutoff or root in known or root in found:
             continue
         try:
-            async for record in ancestry(io, root):
-                if record.id in known or record.id in found:
-                    break
-                found.add(record.id)
+            async with aclosing(ancestry(io, root)) as walk:
+                async for record in walk:
+                    if record.id in known or record.id in found:
+                        break
+                    found.add(record.id)
         except (SnapshotNotFoundError, FormatError):
             continue
     return found

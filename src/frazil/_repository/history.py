@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import aclosing
 from typing import TYPE_CHECKING
 
 from frazil._repo import (
@@ -16,7 +17,7 @@ from frazil._repo import (
 from frazil._sync import sync
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Iterator
+    from collections.abc import AsyncGenerator, AsyncIterator, Iterator
 
     from frazil.format import (
         CommitInfo,
@@ -57,8 +58,9 @@ class HistoryMixin(RepositoryBase):
     ) -> AsyncIterator[SnapshotInfo]:
         """Async version of :meth:`ancestry`."""
         start = await self._resolve("ancestry", branch=branch, tag=tag, snapshot_id=snapshot_id)
-        async for record in ancestry(self._io, start):
-            yield to_info(record)
+        async with aclosing(ancestry(self._io, start)) as walk:
+            async for record in walk:
+                yield to_info(record)
 
     ancestry_async = async_ancestry
 
@@ -78,7 +80,7 @@ class HistoryMixin(RepositoryBase):
         ------
         SnapshotInfo
         """
-        windows: AsyncIterator[list[CommitInfo]] | None = None
+        windows: AsyncGenerator[list[CommitInfo], None] | None = None
 
         async def step() -> tuple[list[SnapshotInfo], bool]:
             # one trip through the event loop per ~1,000 commits, not per commit; the
@@ -93,15 +95,22 @@ class HistoryMixin(RepositoryBase):
             async for window in windows:
                 batch.extend(map(to_info, window))
                 if window[-1].parent_id is None:
+                    await windows.aclose()
                     return batch, True
                 if len(batch) >= 1000:
                     return batch, False
             return batch, True
 
         done = False
-        while not done:
-            batch, done = sync(step())
-            yield from batch
+        try:
+            while not done:
+                batch, done = sync(step())
+                yield from batch
+        finally:
+            # a walk given up early (break, islice, an error) closes its window reader on
+            # the loop, instead of leaving it to be finalised at interpreter exit
+            if windows is not None and not done:
+                sync(windows.aclose())
 
     async def diff_async(
         self,

@@ -477,8 +477,7 @@ class InspectMixin(RepositoryBase):
         """The commits in the history of ``tips``, each read once."""
         commits: dict[str, CommitInfo] = {}
         for tip in tips:
-            walk = cast("AsyncGenerator[CommitInfo, None]", ancestry(self._io, tip))
-            async with aclosing(walk) as records:
+            async with aclosing(ancestry(self._io, tip)) as records:
                 async for record in records:
                     if record.id in commits:
                         break

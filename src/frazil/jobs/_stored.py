@@ -3,6 +3,7 @@ of its coordinator session, and the commit it may already have made."""
 
 from __future__ import annotations
 
+from contextlib import aclosing
 from typing import TYPE_CHECKING
 
 from frazil._commit import PARENT
@@ -38,10 +39,11 @@ async def has_staged(storage: Storage, token: str) -> bool:
 
 async def committed_by(io: RepoIO, tip: str, base: str, job_id: str) -> str | None:
     """The snapshot between ``tip`` and ``base`` whose commit names job ``job_id``."""
-    async for info in ancestry(io, tip):
-        if info.id == base:
-            return None
-        named = info.metadata.get("frazil_job")
-        if isinstance(named, dict) and named.get("id") == job_id:
-            return info.id
+    async with aclosing(ancestry(io, tip)) as walk:
+        async for info in walk:
+            if info.id == base:
+                return None
+            named = info.metadata.get("frazil_job")
+            if isinstance(named, dict) and named.get("id") == job_id:
+                return info.id
     return None
