@@ -70,6 +70,23 @@ def test_r2_endpoint_from_account_and_required_arguments() -> None:
         frazil.r2_storage(account_id="acct")
 
 
+def test_s3_object_store_storage_is_the_s3_storage(moto_s3: MotoS3) -> None:
+    storage = frazil.s3_object_store_storage(
+        bucket=moto_s3.bucket,
+        prefix=f"os-{uuid.uuid4().hex[:8]}",
+        endpoint_url=moto_s3.endpoint,
+        allow_http=True,
+        access_key_id="testing",
+        secret_access_key="testing",
+        force_path_style=True,
+    )
+    assert isinstance(storage, frazil.storage.S3Storage)
+    assert storage.supports_conditional_writes
+    _roundtrip(storage)
+    with pytest.raises(frazil.InvalidInputError, match="headers"):
+        frazil.s3_object_store_storage(bucket="b", prefix="p", headers={"x-a": "1"})
+
+
 def test_tigris_storage_on_an_s3_compatible_server(moto_s3: MotoS3) -> None:
     storage = frazil.tigris_storage(
         bucket=moto_s3.bucket,

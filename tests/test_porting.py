@@ -323,6 +323,13 @@ def test_upgrade_script_runs_and_keeps_the_repository(tmp_path: Path) -> None:
 
     assert upgraded.spec_version == icechunk.SpecVersion.v2
     assert upgraded.lookup_branch("main") == snap
+    # there was nothing to migrate: the ops log has no RepoMigrated entry, but scripts
+    # that match on the kind find it
+    kinds = [type(u.kind) for u in upgraded.ops_log()]
+    assert icechunk.UpdateType.NewCommit in kinds
+    assert icechunk.UpdateType.RepoMigrated not in kinds
+    migrated = icechunk.UpdateType.RepoMigrated(details={"from_version": 1, "to_version": 2})
+    assert (migrated.from_version, migrated.to_version) == (1, 2)
     readback = zarr.open_group(upgraded.readonly_session("main").store, mode="r")
     assert readback.attrs["title"] == "before upgrade"
     # nothing was rewritten, so the repository object given in still writes

@@ -74,6 +74,7 @@ class UpdateType:
     RepoStatusChanged: ClassVar[type[RepoStatusChanged]]
     ExpirationRan: ClassVar[type[UpdateType]]
     GCRan: ClassVar[type[UpdateType]]
+    RepoMigrated: ClassVar[type[RepoMigrated]]
 
     name: str | None
     previous_snap_id: str | None
@@ -172,6 +173,31 @@ class RepoStatusChanged(UpdateType):
         return f"UpdateType.RepoStatusChanged(status={self.status!r})"
 
 
+class RepoMigrated(UpdateType):
+    """The repository's format was migrated from :attr:`from_version` to
+    :attr:`to_version`, as Icechunk records ``upgrade_icechunk_repository``. frazil has one
+    format, so it never records one; the kind exists for scripts that match on it."""
+
+    __slots__ = ()
+    code: ClassVar[str] = "repo_migrated"
+
+    @property
+    def from_version(self) -> int:
+        """The spec version before the migration."""
+        return int(self.details.get("from_version", 0))
+
+    @property
+    def to_version(self) -> int:
+        """The spec version after it."""
+        return int(self.details.get("to_version", 0))
+
+    def __repr__(self) -> str:
+        return (
+            f"UpdateType.RepoMigrated(from_version={self.from_version!r}, "
+            f"to_version={self.to_version!r})"
+        )
+
+
 def _variant(
     name: str, code: str, doc: str, *, branch: bool = False, cls: type[UpdateType] | None = None
 ) -> type[UpdateType]:
@@ -248,6 +274,12 @@ _VARIANTS = {
             FeatureFlagChanged.code,
             "A feature flag was set.",
             cls=FeatureFlagChanged,
+        ),
+        _variant(
+            "RepoMigrated",
+            RepoMigrated.code,
+            "The repository's format was migrated (never recorded by frazil).",
+            cls=RepoMigrated,
         ),
         _variant(
             "ExpirationRan",

@@ -32,6 +32,7 @@ from frazil.storage._providers import (
     gcs_storage,
     http_storage,
     r2_storage,
+    s3_object_store_storage,
     tigris_storage,
 )
 from frazil.storage._retry import RetryingStorage, RetrySettings, backoff_delay
@@ -68,6 +69,7 @@ __all__ = [
     "in_memory_storage",
     "local_filesystem_storage",
     "r2_storage",
+    "s3_object_store_storage",
     "s3_storage",
     "slice_range",
     "storage_from_url",

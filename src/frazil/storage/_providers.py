@@ -11,6 +11,7 @@ through those libraries, and a write refuses with ``ReadOnlyError`` (kind
 
 from __future__ import annotations
 
+import datetime
 from typing import TYPE_CHECKING, Any
 
 from frazil._errors import ErrorKind, InvalidInputError
@@ -25,6 +26,7 @@ __all__ = [
     "gcs_storage",
     "http_storage",
     "r2_storage",
+    "s3_object_store_storage",
     "tigris_storage",
 ]
 
@@ -109,6 +111,77 @@ def r2_storage(
         force_path_style=force_path_style,
         network_stream_timeout_seconds=network_stream_timeout_seconds,
         credentials=credentials,
+    )
+
+
+def s3_object_store_storage(
+    *,
+    bucket: str,
+    prefix: str | None,
+    region: str | None = None,
+    endpoint_url: str | None = None,
+    allow_http: bool = False,
+    access_key_id: str | None = None,
+    secret_access_key: str | None = None,
+    session_token: str | None = None,
+    expires_after: datetime.datetime | None = None,
+    anonymous: bool | None = None,
+    from_env: bool | None = None,
+    force_path_style: bool = False,
+    read_headers: dict[str, str] | None = None,
+    write_headers: dict[str, str] | None = None,
+    headers: dict[str, str] | None = None,
+) -> S3Storage:
+    """Return a storage in an S3 bucket, under the name of Icechunk's second S3 client.
+
+    Icechunk offers two S3 clients; frazil has one, so this is :func:`frazil.s3_storage`
+    with the same bucket, endpoint and credentials.
+
+    Parameters
+    ----------
+    bucket, prefix, region, endpoint_url, allow_http
+        As for :func:`frazil.s3_storage`.
+    access_key_id, secret_access_key, session_token, anonymous, from_env, force_path_style
+        As for :func:`frazil.s3_storage`.
+    expires_after
+        When the static credentials expire; accepted for Icechunk's signature (requests
+        made with expired credentials fail as the service says).
+    read_headers, write_headers, headers
+        Extra request headers, which frazil's S3 client does not send: giving any raises.
+
+    Returns
+    -------
+    S3Storage
+
+    Raises
+    ------
+    InvalidInputError
+        If headers are given (kind ``storage-config``).
+    """
+    if read_headers or write_headers or headers:
+        raise InvalidInputError(
+            "s3_object_store_storage: frazil's S3 client sends no extra request headers; "
+            "leave read_headers, write_headers and headers unset",
+            kind=ErrorKind.STORAGE_CONFIG,
+        )
+    if expires_after is not None and not isinstance(expires_after, datetime.datetime):
+        raise InvalidInputError(
+            f"expires_after must be a datetime, got {expires_after!r}",
+            kind=ErrorKind.STORAGE_CONFIG,
+        )
+    return build_s3_storage(
+        "s3_object_store_storage",
+        bucket=bucket,
+        prefix=prefix,
+        region=region,
+        endpoint_url=endpoint_url,
+        allow_http=allow_http,
+        access_key_id=access_key_id,
+        secret_access_key=secret_access_key,
+        session_token=session_token,
+        anonymous=anonymous,
+        from_env=from_env,
+        force_path_style=force_path_style,
     )
 
 
