@@ -85,6 +85,19 @@ class Adapter:
         return None
 
 
+def moto_s3_options(options: dict[str, Any]) -> dict[str, Any]:
+    """The ``s3_storage`` keywords (frazil's and Icechunk's alike) for the local moto server."""
+    return {
+        "bucket": options["s3_bucket"],
+        "prefix": options["s3_prefix"],
+        "region": "us-east-1",
+        "endpoint_url": options["s3_endpoint"],
+        "allow_http": True,
+        "access_key_id": "testing",
+        "secret_access_key": "testing",
+    }
+
+
 class SessionAdapter(Adapter):
     """frazil and Icechunk share one session API, so one adapter drives both; only the
     package and the storage differ."""
@@ -148,15 +161,7 @@ class FrazilAdapter(SessionAdapter):
         import frazil
 
         if "s3_endpoint" in self.options:
-            inner = frazil.s3_storage(
-                bucket=self.options["s3_bucket"],
-                prefix=self.options["s3_prefix"],
-                region="us-east-1",
-                endpoint_url=self.options["s3_endpoint"],
-                allow_http=True,
-                access_key_id="testing",
-                secret_access_key="testing",
-            )
+            inner = frazil.s3_storage(**moto_s3_options(self.options))
         else:
             inner = frazil.local_filesystem_storage(self.root)
         self.counting = None
@@ -217,16 +222,7 @@ class IcechunkS3Adapter(IcechunkAdapter):
     def _storage(self) -> Any:
         import icechunk
 
-        return icechunk.s3_storage(
-            bucket=self.options["s3_bucket"],
-            prefix=self.options["s3_prefix"],
-            region="us-east-1",
-            endpoint_url=self.options["s3_endpoint"],
-            allow_http=True,
-            access_key_id="testing",
-            secret_access_key="testing",
-            force_path_style=True,
-        )
+        return icechunk.s3_storage(**moto_s3_options(self.options), force_path_style=True)
 
 
 class ZarrAdapter(Adapter):
