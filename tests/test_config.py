@@ -349,3 +349,29 @@ def test_virtual_chunk_containers_are_checked():
     assert RepositoryConfig.from_dict(config.to_dict()).virtual_chunk_containers == {}
     with pytest.raises(frazil.InvalidInputError, match="allow_http"):
         frazil.s3_store(endpoint_url="http://127.0.0.1:9000")
+
+
+def test_caches_too_small_for_an_object_say_so_once(caplog):
+    import logging
+
+    import zarr
+
+    from frazil._repo import io
+
+    io._WARNED.clear()  # said once per process: forget what earlier tests were told
+    config = RepositoryConfig(caching=CachingConfig(num_chunk_refs=0, num_snapshot_nodes=0))
+    repo = frazil.Repository.create(frazil.in_memory_storage(), config)
+    with caplog.at_level(logging.WARNING, logger="frazil"):
+        session = repo.writable_session("main")
+        for name in ("a1", "a2"):
+            array = zarr.create_array(
+                session.store, name=name, shape=(10,), chunks=(2,), dtype="i8"
+            )
+            array[:] = 42
+        session.commit("two arrays")
+        again = frazil.Repository.open(repo.storage, config).readonly_session("main").store
+        assert (zarr.open_array(again, path="a2", mode="r")[:] == 42).all()
+    said = [r.getMessage() for r in caplog.records if r.name == "frazil.cache"]
+    assert len(said) == 2, said
+    assert any("caching.manifest_cache_bytes" in m for m in said)
+    assert any("caching.snapshot_cache_bytes" in m for m in said)

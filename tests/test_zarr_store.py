@@ -111,3 +111,17 @@ def test_zarr_hierarchy_state_machine(kind, request):
         return ZarrHierarchyStateMachine(repo.writable_session("main").store)
 
     run_state_machine_as_test(machine, settings=STATEFUL)
+
+
+async def test_list_prefix_ignores_leading_slashes():
+    import numpy as np
+    import zarr
+
+    repo = frazil.Repository.create(frazil.in_memory_storage())
+    store = repo.writable_session("main").store
+    group = zarr.group(store=store)
+    group.create_array("a", shape=(4,), chunks=(2,), dtype="i4")[:] = np.arange(4)
+    everything = sorted([k async for k in store.list_prefix("")])
+    assert everything == ["a/c/0", "a/c/1", "a/zarr.json", "zarr.json"]
+    assert sorted([k async for k in store.list_prefix("/")]) == everything
+    assert sorted([k async for k in store.list_prefix("/a/c")]) == ["a/c/0", "a/c/1"]

@@ -8,6 +8,7 @@ caches bounded in bytes, and bounds concurrency of fan-out reads and writes.
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 from collections import OrderedDict
 from typing import TYPE_CHECKING
@@ -40,12 +41,25 @@ if TYPE_CHECKING:
 __all__ = ["ByteLRU", "RepoIO", "gather_limited", "retrying"]
 
 
-class ByteLRU[K, V]:
-    """A thread-safe LRU cache whose bound is the total size of its values in bytes."""
+logger = logging.getLogger("frazil.cache")
+_WARNED: set[tuple[str, int]] = set()
+"""(setting, capacity) pairs already reported as too small."""
 
-    def __init__(self, capacity: int, size_of: Callable[[V], int]) -> None:
+
+class ByteLRU[K, V]:
+    """A thread-safe LRU cache whose bound is the total size of its values in bytes.
+
+    With ``setting`` (the configuration that bounds it), a value too big to be kept is
+    reported at warning level, once per process for each setting and size: every later
+    use of such a value reads it again.
+    """
+
+    def __init__(
+        self, capacity: int, size_of: Callable[[V], int], *, setting: str | None = None
+    ) -> None:
         self._capacity = capacity
         self._size_of = size_of
+        self._setting = setting
         self._items: OrderedDict[K, tuple[V, int]] = OrderedDict()
         self._total = 0
         self._lock = threading.Lock()
@@ -67,6 +81,15 @@ class ByteLRU[K, V]:
         """Insert, evicting least recently used values beyond the byte bound."""
         size = self._size_of(value)
         if size > self._capacity:
+            if self._setting is not None and (self._setting, self._capacity) not in _WARNED:
+                _WARNED.add((self._setting, self._capacity))
+                logger.warning(
+                    "an object of %d bytes does not fit in a cache of %d bytes, so it is read "
+                    "from storage at every use; raise %s (said once per process)",
+                    size,
+                    self._capacity,
+                    self._setting,
+                )
             return
         with self._lock:
             old = self._items.pop(key, None)
@@ -137,11 +160,19 @@ class RepoIO:
         caching = self.config.caching
         manifest_bytes = caching.effective_manifest_cache_bytes
         self.snapshots: ByteLRU[str, Snapshot] = ByteLRU(
-            caching.effective_snapshot_cache_bytes, Snapshot.nbytes
+            caching.effective_snapshot_cache_bytes,
+            Snapshot.nbytes,
+            setting="caching.snapshot_cache_bytes (or num_snapshot_nodes)",
         )
-        self.manifests: ByteLRU[str, Manifest] = ByteLRU(manifest_bytes, Manifest.nbytes)
+        self.manifests: ByteLRU[str, Manifest] = ByteLRU(
+            manifest_bytes,
+            Manifest.nbytes,
+            setting="caching.manifest_cache_bytes (or num_chunk_refs)",
+        )
         self.transactions: ByteLRU[str, TransactionLog] = ByteLRU(
-            caching.effective_transaction_cache_bytes, TransactionLog.nbytes
+            caching.effective_transaction_cache_bytes,
+            TransactionLog.nbytes,
+            setting="caching.transaction_cache_bytes (or num_transaction_changes)",
         )
         self.indexes: ByteLRU[tuple[str, str, tuple[int, ...]], tuple[ChunkRefs, RefIndex]] = (
             ByteLRU(max(1, manifest_bytes // 4), lambda e: 24 * len(e[0]) + 128)

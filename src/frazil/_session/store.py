@@ -411,8 +411,12 @@ class FrazilStore(Store):
             yield key
 
     async def list_prefix(self, prefix: str) -> AsyncIterator[str]:
-        # docstring inherited
-        for key in await self._keys_with_prefix(prefix):
+        """Every key that starts with ``prefix`` (a string prefix, as zarr's stores read it).
+
+        Store keys never begin with ``/``, so leading slashes are dropped: ``"/"`` lists the
+        whole store, as ``""`` does, and ``"/a/b"`` lists what ``"a/b"`` lists.
+        """
+        for key in await self._keys_with_prefix(prefix.lstrip("/")):
             yield key
 
     async def list_dir(self, prefix: str) -> AsyncIterator[str]:
