@@ -191,6 +191,13 @@ def test_good_ref_names(repo):
     assert {"feature/x-1", "v1.0.0"} <= repo.list_branches()
 
 
+def test_ancestry_of_a_missing_branch_raises_at_the_call(repo):
+    with pytest.raises(frazil.RefNotFoundError, match="nope"):
+        repo.ancestry(branch="nope")  # no next() needed
+    history = repo.ancestry(branch="main")
+    assert [info.message for info in history][-1] == "Repository initialized"
+
+
 @pytest.mark.parametrize("take", ["all", "first"])
 def test_walking_the_history_leaves_nothing_pending_at_exit(tmp_path, take):
     import subprocess

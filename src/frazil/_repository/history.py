@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from contextlib import aclosing
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from frazil._repo import (
     Diff,
@@ -17,11 +17,7 @@ from frazil._repo import (
 from frazil._sync import sync
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncGenerator, AsyncIterator, Iterator
-
-    from frazil.format import (
-        CommitInfo,
-    )
+    from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 
 
 from frazil._repository.base import RepositoryBase
@@ -76,41 +72,39 @@ class HistoryMixin(RepositoryBase):
         Exactly one selector must be given. The last entry is the repository's first
         snapshot, "Repository initialized".
 
-        Yields
-        ------
-        SnapshotInfo
-        """
-        windows: AsyncGenerator[list[CommitInfo], None] | None = None
+        Returns
+        -------
+        Iterator of SnapshotInfo
+            Read in pages of about 1,000 commits; the first page is read at the call.
 
-        async def step() -> tuple[list[SnapshotInfo], bool]:
-            # one trip through the event loop per ~1,000 commits, not per commit; the
-            # trip that reaches the first snapshot says so (no extra trip to find out)
-            nonlocal windows
-            if windows is None:
+        Raises
+        ------
+        RefNotFoundError
+            If the branch or tag does not exist (at the call, not at the first ``next``).
+        SnapshotNotFoundError
+            If the snapshot does not exist.
+        """
+
+        async def page(start: str | None) -> tuple[list[SnapshotInfo], str | None]:
+            # one trip through the event loop per ~1,000 commits, not per commit; each trip
+            # says where the next one starts (None: the first snapshot was reached)
+            if start is None:
                 start = await self._resolve(
                     "ancestry", branch=branch, tag=tag, snapshot_id=snapshot_id
                 )
-                windows = ancestry_windows(self._io, start)
             batch: list[SnapshotInfo] = []
-            async for window in windows:
-                batch.extend(map(to_info, window))
-                if window[-1].parent_id is None:
-                    await windows.aclose()
-                    return batch, True
-                if len(batch) >= 1000:
-                    return batch, False
-            return batch, True
+            async with aclosing(ancestry_windows(self._io, start)) as windows:
+                async for window in windows:
+                    batch.extend(map(to_info, window))
+                    after = window[-1].parent_id
+                    if after is None or len(batch) >= 1000:
+                        return batch, after
+            return batch, None
 
-        done = False
-        try:
-            while not done:
-                batch, done = sync(step())
-                yield from batch
-        finally:
-            # a walk given up early (break, islice, an error) closes its window reader on
-            # the loop, instead of leaving it to be finalised at interpreter exit
-            if windows is not None and not done:
-                sync(windows.aclose())
+        # the first page is read now, so a missing branch or snapshot raises here, where
+        # ancestry() was called, not at the first next()
+        first, after = sync(page(None))
+        return _pages(first, after, page)
 
     async def diff_async(
         self,
@@ -157,3 +151,15 @@ class HistoryMixin(RepositoryBase):
                 to_snapshot_id=to_snapshot_id,
             )
         )
+
+
+def _pages(
+    first: list[SnapshotInfo],
+    after: str | None,
+    page: Callable[[str | None], Coroutine[Any, Any, tuple[list[SnapshotInfo], str | None]]],
+) -> Iterator[SnapshotInfo]:
+    """The records of ``first``, then of every later page (nothing stays open between)."""
+    yield from first
+    while after is not None:
+        batch, after = sync(page(after))
+        yield from batch
