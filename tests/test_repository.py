@@ -91,8 +91,9 @@ def test_branches(any_repo):
         repo.create_branch("dev", first)
     repo.reset_branch("dev", first)
     assert repo.lookup_branch("dev") == first
-    with pytest.raises(frazil.ConflictError):
+    with pytest.raises(frazil.ConflictError) as conflict:
         repo.reset_branch("dev", second, from_snapshot_id=second)
+    assert conflict.value.kind == frazil.ErrorKind.BRANCH_UPDATE_CONFLICT
     repo.reset_branch("dev", second, from_snapshot_id=first)
     repo.delete_branch("dev")
     assert repo.list_branches() == {"main"}

@@ -385,7 +385,11 @@ def test_moves_are_listed_by_the_components_of_their_new_paths(repo):
     assert rearrange.status().moved_nodes == expected
     rearrange.commit("moves")
     before = list(repo.ancestry(branch="main"))[1].id
-    assert repo.diff(from_snapshot_id=before, to_branch="main").moved_nodes == expected
+    diff = repo.diff(from_snapshot_id=before, to_branch="main")
+    assert diff.moved_nodes == expected
+    assert repr(diff) == (
+        "Nodes moved/renamed:\n    /p -> /a\n    /p/r -> /a/r\n    /q -> /a-b\n\n"
+    )
 
 
 def test_rearrange_session_moves_keep_node_ids(repo):

@@ -405,24 +405,35 @@ class Workspace:
         changes = self._changes()
         with self.lock:
             if self.nodes.get(source) is None:
-                raise NodeNotFoundError(f"cannot move {source!r}: no group or array there")
+                raise NodeNotFoundError(
+                    f"cannot move {source!r}: node not found (no group or array there)"
+                )
             if child_path(dest, source):
                 raise InvalidInputError(
                     f"cannot move {source!r} into itself or its own descendant ({dest!r})",
-                    kind=ErrorKind.INVALID_PATH,
+                    kind=ErrorKind.MOVE_INTO_SELF_OR_DESCENDANT,
                 )
             if dest in self.nodes:
                 raise AlreadyExistsError(
-                    f"cannot move {source!r} to {dest!r}: a node already exists there; "
-                    "moves never overwrite (delete or move that node first)",
-                    kind=ErrorKind.NODE_ALREADY_EXISTS,
+                    f"cannot move {source!r} to {dest!r}: a node already exists there, and a "
+                    "move will not overwrite existing node (delete or move that node first)",
+                    kind=ErrorKind.MOVE_WONT_OVERWRITE,
                 )
             parent = self.nodes.get(parent_path(dest))
             if parent is None or parent.kind != "group":
+                missing = parent is None
                 raise InvalidInputError(
-                    f"cannot move {source!r} to {dest!r}: the destination's parent "
-                    f"{parent_path(dest)!r} is not an existing group",
-                    kind=ErrorKind.INVALID_PATH,
+                    f"cannot move {source!r} to {dest!r}: "
+                    + (
+                        f"the destination's parent group {parent_path(dest)!r} does not exist "
+                        "(create it first)"
+                        if missing
+                        else f"the destination's parent {parent_path(dest)!r} is an array, "
+                        "not a group"
+                    ),
+                    kind=ErrorKind.MOVE_DESTINATION_PARENT_MISSING
+                    if missing
+                    else ErrorKind.MOVE_DESTINATION_PARENT_NOT_GROUP,
                 )
             changes.moves.append((source, dest))
             self.rebuild()

@@ -313,29 +313,32 @@ class Diff:
     __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:
-        lines = []
+        """Section by section, in Icechunk's layout (scripts compare the text)."""
+        out: list[str] = []
         for title, paths in (
             ("Groups created", self.new_groups),
             ("Arrays created", self.new_arrays),
-            ("Groups updated", self.updated_groups),
-            ("Arrays updated", self.updated_arrays),
+            ("Group definitions updated", self.updated_groups),
+            ("Array definitions updated", self.updated_arrays),
             ("Groups deleted", self.deleted_groups),
             ("Arrays deleted", self.deleted_arrays),
         ):
             if paths:
-                lines.append(f"{title}:")
-                lines.extend(f"    {p}" for p in sorted(paths))
-        if self.moved_nodes:
-            lines.append("Nodes moved:")
-            lines.extend(f"    {a} -> {b}" for a, b in self.moved_nodes)
+                out.append(f"{title}:\n")
+                out.extend(f"    {p}\n" for p in sorted(paths))
+                out.append("\n")
         if self._chunks:
-            lines.append("Chunks updated:")
+            out.append("Chunks updated:\n")
             for path, coords in sorted(self._chunks.items()):
-                lines.append(f"    {path}: {len(coords)} chunk(s)")
-                lines.extend(f"        {row}" for row in coords[:_SHOWN_CHUNKS].tolist())
+                out.append(f"    {path}:\n")
+                out.extend(f"        {row}\n" for row in coords[:_SHOWN_CHUNKS].tolist())
                 if len(coords) > _SHOWN_CHUNKS:
-                    lines.append(f"        ... and {len(coords) - _SHOWN_CHUNKS} more")
-        return "\n".join(lines) if lines else "<Diff: no changes>"
+                    out.append(f"        ... {len(coords) - _SHOWN_CHUNKS} more\n")
+        if self.moved_nodes:
+            out.append("Nodes moved/renamed:\n")
+            out.extend(f"    {a} -> {b}\n" for a, b in self.moved_nodes)
+            out.append("\n")
+        return "".join(out) if out else "<Diff: no changes>"
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (

@@ -85,6 +85,7 @@ class RefsMixin(RepositoryBase):
                 "it was not reset",
                 expected_parent=from_snapshot_id,
                 actual_parent=state.doc.snapshot_id,
+                kind=ErrorKind.BRANCH_UPDATE_CONFLICT,
             )
         doc = RefDoc(snapshot_id=snapshot_id, token=new_token())
         await cas_ref(self._ctx.storage, BRANCHES.key(branch), doc, expected=state)
