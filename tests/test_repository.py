@@ -37,6 +37,12 @@ def test_open_missing_repository(tmp_path):
         frazil.Repository.open(storage)
     assert isinstance(info.value, frazil.NotFoundError)
     assert isinstance(info.value, KeyError)
+    assert info.value.__notes__ == ["nothing is stored at this location"]
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "air.nc").write_text("x")
+    with pytest.raises(frazil.RepositoryNotFoundError) as info:
+        frazil.Repository.open(frazil.local_filesystem_storage(tmp_path / "other"))
+    assert "not empty ('air.nc')" in info.value.__notes__[0]
 
 
 def test_create_refuses_non_empty_location(tmp_path):

@@ -11,6 +11,7 @@ from frazil._errors import (
     AlreadyExistsError,
     ErrorKind,
     FormatError,
+    FrazilError,
     InvalidInputError,
     ObjectNotFoundError,
     RepositoryNotFoundError,
@@ -221,11 +222,13 @@ class Repository(
         try:
             data = await probe.get(layout.REPO_KEY)
         except ObjectNotFoundError:
-            raise RepositoryNotFoundError(
+            error = RepositoryNotFoundError(
                 f"the repository doesn't exist: no frazil repository at {storage.describe()}; "
                 "create one with Repository.create(storage)",
                 kind=ErrorKind.REPOSITORY_NOT_FOUND,
-            ) from None
+            )
+            error.add_note(await _what_is_there(probe))
+            raise error from None
         doc = RepoDoc.decode(data, key=layout.REPO_KEY)
         if config is None:
             config = await cls.fetch_config_async(storage) or RepositoryConfig()
@@ -488,4 +491,23 @@ def _restore_repository(
         storage,
         doc,
         read_only_reason=read_only_reason,
+    )
+
+
+async def _what_is_there(storage: Storage) -> str:
+    """A line for a missing repository's error: what the location holds instead."""
+    keys: list[str] = []
+    try:
+        async for info in storage.list(""):
+            keys.append(info.key)
+            if len(keys) > 5:
+                break
+    except FrazilError as exc:
+        return f"listing the location failed too: {exc}"
+    if not keys:
+        return "nothing is stored at this location"
+    shown = ", ".join(repr(k) for k in keys[:5]) + (", ..." if len(keys) > 5 else "")
+    return (
+        f"the location is not empty ({shown}): another tool's data, or a repository in "
+        "another format (frazil reads only its own)"
     )
