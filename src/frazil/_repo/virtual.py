@@ -447,11 +447,15 @@ class VirtualReader:
                 kind=ErrorKind.INVALID_ARGUMENT,
             )
         checked: dict[str, AnyCredential | None] = {}
-        for prefix, creds in (access or {}).items():
+        for given, creds in (access or {}).items():
+            # "s3://bucket" authorises the container "s3://bucket/" (the same place)
+            prefix = given
+            if given not in self._containers and f"{given}".rstrip("/") + "/" in self._containers:
+                prefix = f"{given}".rstrip("/") + "/"
             if prefix not in self._containers:
                 declared = ", ".join(repr(p) for p in self._containers) or "none"
                 raise InvalidInputError(
-                    f"authorize_virtual_chunk_access names {prefix!r}, which is no virtual "
+                    f"authorize_virtual_chunk_access names {given!r}, which is no virtual "
                     f"chunk container of this repository (declared: {declared}); declare it "
                     "with config.set_virtual_chunk_container(...) first",
                     kind=ErrorKind.INVALID_ARGUMENT,
