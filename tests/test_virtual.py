@@ -176,7 +176,7 @@ def test_authorisation_arguments_are_checked(tmp_path):
         frazil.Repository.open(storage, authorize_virtual_chunk_access={"s3://elsewhere/": None})
     # the container's prefix without its trailing slash names the same place
     same = frazil.Repository.open(storage, authorize_virtual_chunk_access={f"file://{src}": None})
-    assert same.authorized_virtual_container_prefixes() == {f"file://{src}/"}
+    assert same.authorized_virtual_container_prefixes == {f"file://{src}/"}
     with pytest.raises(frazil.InvalidInputError, match="no virtual chunk container"):
         frazil.Repository.open(storage, authorize_virtual_chunk_access={f"file://{src}x": None})
     with pytest.raises(frazil.InvalidInputError, match="credentials") as info:
