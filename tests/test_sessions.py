@@ -371,6 +371,53 @@ def test_native_and_inline_chunks(tmp_path):
     np.testing.assert_array_equal(read(repo, "big"), np.arange(64))
 
 
+def test_refused_moves_carry_their_kinds(repo):
+    session = repo.writable_session("main")
+    root = zarr.group(session.store)
+    root.create_group("g")
+    root.create_group("h")
+    zarr.create_array(session.store, name="arr", shape=(2,), dtype="i4")
+    session.commit("setup")
+    rearrange = repo.rearrange_session("main")
+    kinds = frazil.ErrorKind
+    cases = [
+        ("/nope", "/x", frazil.NodeNotFoundError, kinds.NODE_NOT_FOUND, "node not found"),
+        (
+            "/g",
+            "/g/inner",
+            frazil.InvalidInputError,
+            kinds.MOVE_INTO_SELF_OR_DESCENDANT,
+            "descendant",
+        ),
+        (
+            "/g",
+            "/h",
+            frazil.AlreadyExistsError,
+            kinds.MOVE_WONT_OVERWRITE,
+            "overwrite existing node",
+        ),
+        (
+            "/g",
+            "/no/g",
+            frazil.InvalidInputError,
+            kinds.MOVE_DESTINATION_PARENT_MISSING,
+            "parent group",
+        ),
+        (
+            "/g",
+            "/arr/g",
+            frazil.InvalidInputError,
+            kinds.MOVE_DESTINATION_PARENT_NOT_GROUP,
+            "is an array, not a group",
+        ),
+    ]
+    for source, dest, error, kind, phrase in cases:
+        with pytest.raises(error, match=phrase) as refused:
+            rearrange.move(source, dest)
+        assert refused.value.kind == kind, (source, dest)
+    assert not rearrange.status().moved_nodes  # nothing refused was recorded
+
+
 def test_moves_are_listed_by_the_components_of_their_new_paths(repo):
     session = repo.writable_session("main")
     root = zarr.group(session.store)
