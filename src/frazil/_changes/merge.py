@@ -161,19 +161,15 @@ def plan_merge(
     others: Sequence[ChangeSet],
     *,
     on_conflict: str,
-    base_paths: dict[str, str] | Callable[[], dict[str, str]] | None = None,
+    base_paths: Callable[[], dict[str, str]] | None = None,
 ) -> MergePlan:
     """Plan merging the own changes of ``others`` into ``target``.
 
-    ``base_paths`` maps paths of the shared base snapshot to node ids (or is a function
-    that builds the map when it is needed), so a fork creating a node where the base
-    already has one is reported.
+    ``base_paths`` builds, when it is needed, the map of the shared base snapshot's paths
+    to node ids, so a fork creating a node where the base already has one is reported.
     """
     plan = MergePlan()
-    given = base_paths
-    paths_of: Callable[[], dict[str, str]] = (
-        given if callable(given) else (lambda: given if isinstance(given, dict) else {})
-    )
+    paths_of: Callable[[], dict[str, str]] = base_paths or dict
     remap: dict[str, str] = {}
     # the common case, forks that only wrote chunks, needs no node bookkeeping at all
     if any(_changes_nodes(o) for o in others):

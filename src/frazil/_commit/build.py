@@ -161,13 +161,12 @@ async def build_commit(
     ]
     bases = await io.read_many(calls)
     for (node_id, block, _, block_changes, reuse_key), (base_table, _) in zip(
-        loads, bases, strict=False
+        loads, bases[: len(loads)], strict=True
     ):
         pending.append((node_id, block, base_table.overlay(block_changes), reuse_key))
     pending.extend(_relaid(relays, [table for table, _ in bases[len(loads) :]]))
 
-    per_array = bool(manifest_config.splitting.split_sizes)
-    manifests = _pack(pending, manifest_config.split_size, array_blocks, reuse, alone, per_array)
+    manifests = _pack(pending, manifest_config, array_blocks, reuse, alone)
     for path, record in list(records.items()):
         if record.kind != "array":
             continue
@@ -260,11 +259,10 @@ def _relaid(
 
 def _pack(
     pending: list[tuple[str, tuple[int, ...], ChunkRefs, tuple[Any, ...]]],
-    split_size: int,
+    manifest_config: ManifestConfig,
     array_blocks: dict[str, dict[tuple[int, ...], ManifestRef]],
     reuse: ManifestReuse,
     alone: set[str],
-    per_array: bool,
 ) -> list[Manifest]:
     keys: dict[tuple[str, tuple[int, ...]], tuple[Any, ...]] = {}
     for node_id, block, table, key in pending:
@@ -272,9 +270,7 @@ def _pack(
         if not len(table):
             array_blocks[node_id].pop(block, None)
             reuse.blocks[key] = (None, 0)
-    manifests = pack_segments(
-        ((n, b, t) for n, b, t, _ in pending), split_size, alone=alone, per_array=per_array
-    )
+    manifests = pack_segments(((n, b, t) for n, b, t, _ in pending), manifest_config, alone=alone)
     for manifest in manifests:
         for seg in manifest.segments:
             ref = ManifestRef(block=seg.block, manifest_id=manifest.manifest_id, rows=len(seg.refs))

@@ -112,12 +112,7 @@ async def rewrite_manifests(
         )
         nodes[path] = dataclasses.replace(node, split_shape=split, manifests=())
 
-    written = pack_segments(
-        pending,
-        manifest_config.split_size,
-        alone=alone,
-        per_array=bool(manifest_config.splitting.split_sizes),
-    )
+    written = pack_segments(pending, manifest_config, alone=alone)
     refs_of: dict[str, list[ManifestRef]] = {}
     for manifest in written:
         for seg in manifest.segments:

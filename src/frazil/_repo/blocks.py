@@ -69,17 +69,18 @@ def split_plan(
 
 def pack_segments(
     pending: Iterable[tuple[str, tuple[int, ...], ChunkRefs]],
-    split_size: int,
+    manifest: ManifestConfig,
     *,
     alone: set[str],
-    per_array: bool,
 ) -> list[Manifest]:
     """Group ``(node id, block, refs)`` segments into manifests, in (node, block) order.
 
-    Segments share an object while it holds at most ``split_size`` references; with
-    ``per_array`` an object never holds two arrays, and the blocks of a node in ``alone``
-    each get their own object. Empty segments are skipped.
+    Segments share an object while it holds at most ``manifest.split_size`` references;
+    with split rules set, an object never holds two arrays, and the blocks of a node in
+    ``alone`` (one a rule matched) each get their own object. Empty segments are skipped.
     """
+    split_size = manifest.split_size
+    per_array = bool(manifest.splitting.split_sizes)
     manifests: list[Manifest] = []
     segments: list[ManifestSegment] = []
     rows = 0
