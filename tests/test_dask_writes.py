@@ -82,6 +82,35 @@ def test_store_dask(repo, scheduler):
     assert committed_chunks(repo)["/x"].shape == (24, 2), "every chunk is in the commit"
 
 
+@pytest.mark.parametrize("split_every", [2, 5, None, 1000])
+def test_store_dask_many_sources_one_fan_in_tree(repo, scheduler, split_every):
+    # two sources of different block counts share one merge tree, at any fan-in
+    sources = [source_array(seed=1), source_array((25, 7), (4, 3), seed=2)]
+    session = repo.writable_session("main")
+    for name, source in zip(("a", "b"), sources, strict=True):
+        zarr.create_array(
+            session.store, name=name, shape=source.shape, chunks=source.chunksize, dtype="f8"
+        )
+    fork = session.fork()
+    targets = [zarr.open_array(fork.store, path=name) for name in ("a", "b")]
+    session.merge(store_dask(sources=sources, targets=targets, split_every=split_every))
+    session.commit("two sources")
+    store = repo.readonly_session("main").store
+    for name, source in zip(("a", "b"), sources, strict=True):
+        np.testing.assert_array_equal(zarr.open_array(store, path=name, mode="r")[:], source)
+    assert committed_chunks(repo)["/a"].shape == (24, 2)
+    assert committed_chunks(repo)["/b"].shape == (7 * 3, 2)
+
+
+@pytest.mark.parametrize("bad", [1, 0, -3, 2.5, True, "4"])
+def test_store_dask_refuses_a_fan_in_below_two(repo, bad):
+    session = repo.writable_session("main")
+    zarr.create_array(session.store, name="x", shape=(4,), chunks=(2,), dtype="f8")
+    target = zarr.open_array(session.fork().store, path="x")
+    with pytest.raises(frazil.InvalidInputError, match="split_every must be an integer >= 2"):
+        store_dask(sources=[da.ones(4, chunks=2)], targets=[target], split_every=bad)
+
+
 def test_to_frazil_write_append_region(repo, dask_client):
     ds = make_dataset()
     session = repo.writable_session("main")

@@ -2,44 +2,31 @@
 
 from __future__ import annotations
 
-import functools
 from typing import TYPE_CHECKING, Any, cast
 
+import dask
 import dask.array as da  # importing frazil.dask makes dask.array available, as Icechunk's does
-import numpy as np
 
 from frazil._distributed import merge_sessions
 from frazil._errors import ErrorKind, InvalidInputError, SessionStateError
 from frazil._session import ForkSession, FrazilStore
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Sequence
 
-    import dask.array
     import zarr
 
 __all__ = ["as_list", "merged_fork_graph", "session_merge_reduction", "store_dask"]
 
-_META = np.array([object()], dtype=object)
+_DEFAULT_FAN_IN = 16
 
 
-def _meta_aware[**P](func: Callable[P, Any]) -> Callable[P, Any]:
-    """Dask calls reduction functions once with ``computing_meta=True`` to learn the
-    output type; answer with an object placeholder instead of touching any store."""
-
-    @functools.wraps(func)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> Any:
-        if kwargs.pop("computing_meta", False):
-            return _META
-        return func(*args, **kwargs)
-
-    return wrapper
-
-
-@_meta_aware
-def _fork_of(target: Any, axis: Any = None, keepdims: Any = None) -> Any:
-    """Per block: the fork that the store task wrote through (0-d object array)."""
-    store = getattr(target, "store", None)
+def _fork_in(block: Any) -> ForkSession:
+    """The fork a store task wrote through: its block result is the zarr target itself
+    (``return_stored=True, load_stored=False``), or a fork an earlier merge returned."""
+    if isinstance(block, ForkSession):
+        return block
+    store = getattr(block, "store", None)
     session = store.session if isinstance(store, FrazilStore) else None
     if not isinstance(session, ForkSession):
         raise SessionStateError(
@@ -47,51 +34,64 @@ def _fork_of(target: Any, axis: Any = None, keepdims: Any = None) -> Any:
             "(zarr.open_array(session.fork().store, path=...))",
             kind=ErrorKind.COMMIT_NOT_ALLOWED,
         )
-    out = np.empty((), dtype=object)
-    out[()] = session
-    return out
+    return session
 
 
-@_meta_aware
-def _merge_blocks(blocks: Any, axis: Any = None, keepdims: Any = None) -> Any:
-    out = np.empty((), dtype=object)
-    out[()] = merge_sessions(blocks)
-    return out
+def _merge_blocks(*blocks: Any) -> ForkSession:
+    return merge_sessions(*[_fork_in(block) for block in blocks])
+
+
+def _fan_in(split_every: int | None) -> int:
+    if split_every is None:
+        configured = dask.config.get("split_every", None)
+        return configured if isinstance(configured, int) and configured >= 2 else _DEFAULT_FAN_IN
+    value: object = split_every  # checked at run time: callers are not always typed
+    if isinstance(value, bool) or not isinstance(value, int) or value < 2:
+        raise InvalidInputError(
+            f"split_every must be an integer >= 2 (the fan-in of the merge tree), "
+            f"got {split_every!r}"
+        )
+    return split_every
+
+
+def _flat_keys(keys: Any) -> list[Any]:
+    """An array's block keys (nested lists, one level per dimension) in order."""
+    if isinstance(keys, list):
+        return [key for part in keys for key in _flat_keys(part)]
+    return [keys]
 
 
 def merged_fork_graph(stored: Sequence[dask.array.Array], *, split_every: int | None) -> Any:
     """A Delayed that computes to one ForkSession merging every block's fork.
 
-    The forks are merged by a tree reduction inside the graph (``split_every`` at a time),
-    so the scheduler and the client only ever hold the final fork.
+    The forks are merged by a tree of merge tasks inside the graph (``split_every`` at a
+    time), so the scheduler and the client only ever hold the final fork. The tree is a
+    plain task graph over the store tasks' keys: no array reduction, so nothing is fused or
+    re-planned per block (that planning had cost more than the merges themselves).
     """
-    from dask.delayed import delayed
+    from dask.base import tokenize
+    from dask.delayed import Delayed
+    from dask.highlevelgraph import HighLevelGraph
 
-    reduced = [
-        da.reduction(  # type: ignore[no-untyped-call]
-            array,
-            chunk=_fork_of,
-            aggregate=_merge_blocks,
-            combine=_merge_blocks,
-            split_every=split_every,
-            concatenate=False,
-            keepdims=False,
-            dtype=object,
-            meta=_META,
-            name="frazil-merge-forks",
-        )
-        for array in stored
-    ]
-    return delayed(_merge_results)(*reduced)
+    fan_in = _fan_in(split_every)
+    level: list[Any] = [key for array in stored for key in _flat_keys(array.__dask_keys__())]
+    name = "frazil-merge-forks-" + tokenize(*level, fan_in)
+    layer: dict[Any, Any] = {}
+    depth = 0
+    while depth == 0 or len(level) > 1:
+        merged = []
+        for start in range(0, len(level), fan_in):
+            key = (name, depth, start // fan_in)
+            layer[key] = (_merge_blocks, *level[start : start + fan_in])
+            merged.append(key)
+        level, depth = merged, depth + 1
+    graph = HighLevelGraph.from_collections(name, layer, dependencies=cast("Any", list(stored)))
+    return Delayed(level[0], graph, layer=name)  # type: ignore[no-untyped-call]
 
 
 def as_list(stored: Any) -> list[Any]:
     """``dask.array.store`` returns a bare Array for one source, a tuple for several."""
     return [stored] if isinstance(stored, da.Array) else list(stored)
-
-
-def _merge_results(*results: Any) -> ForkSession:
-    return merge_sessions(*[r.item() if isinstance(r, np.ndarray) else r for r in results])
 
 
 def store_dask(
