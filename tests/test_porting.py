@@ -505,3 +505,69 @@ def test_error_messages_carry_icechunks_phrases(tmp_path: Path) -> None:
     rearrange = repo.rearrange_session("main")
     with pytest.raises(IcechunkError, match="into itself or its own descendant"):
         rearrange.move("/child", "/child/inner")
+
+
+def test_array_chunk_iterator_gives_columnar_batches(tmp_path: Path) -> None:
+    import asyncio
+
+    async def drain(iterator):  # type: ignore[no-untyped-def]
+        return [batch async for batch in iterator]
+
+    config = icechunk.RepositoryConfig.default()
+    config.inline_chunk_threshold_bytes = 8  # 2-element chunks inline, 4-element native
+    repo = icechunk.Repository.create(icechunk.local_filesystem_storage(str(tmp_path)), config)
+    session = repo.writable_session("main")
+    root = zarr.group(store=session.store)
+    small = root.create_array("small", shape=(6,), chunks=(2,), dtype="<i4", compressors=None)
+    big = root.create_array("big", shape=(4, 8), chunks=(1, 4), dtype="<i4", compressors=None)
+    small[:4] = [1, 2, 3, 4]  # chunks 0 and 1 inline, chunk 2 never written
+    big[:] = np.arange(1, 33).reshape(4, 8)
+    session.store.set_virtual_ref(
+        "small/c/2", "s3://bucket/data.bin", offset=100, length=8, validate_container=False
+    )
+    session.commit("mixed")
+
+    # an uncommitted overwrite is seen, as the session sees it
+    session = repo.writable_session("main")
+    zarr.open_array(session.store, path="big")[3, 4:] = [7, 7, 7, 7]
+    batches = asyncio.run(drain(session.store.array_chunk_iterator("big", batch_size=3)))
+    assert [len(b[1]) for b in batches] == [3, 3, 2]
+    coords = np.concatenate([b[0] for b in batches])
+    assert coords.dtype == np.uint32
+    assert coords.tolist() == [[r, c] for r in range(4) for c in (0, 1)]
+    for batch_coords, kinds, paths, offsets, lengths, inlined in batches:
+        assert kinds.dtype == np.uint8
+        assert offsets.dtype == lengths.dtype == np.uint64
+        assert (kinds == icechunk.ChunkType.native.value).all()
+        assert inlined == {}
+        assert lengths.tolist() == [16] * len(kinds)
+        for (row, col), chunk_id in zip(batch_coords.tolist(), paths, strict=True):
+            # a native path is the bare id of the chunk object that holds the data
+            data = (tmp_path / "chunks" / chunk_id).read_bytes()
+            want = (
+                [7] * 4
+                if (row, col) == (3, 1)
+                else list(range(8 * row + 4 * col + 1, 8 * row + 4 * col + 5))
+            )
+            assert np.frombuffer(data, "<i4").tolist() == want
+
+    (batch,) = asyncio.run(
+        drain(repo.readonly_session("main").store.array_chunk_iterator("/small"))
+    )
+    coords, kinds, paths, offsets, lengths, inlined = batch
+    assert coords.tolist() == [[0], [1], [2]]
+    assert kinds.tolist() == [icechunk.ChunkType.inline.value] * 2 + [
+        icechunk.ChunkType.virtual.value
+    ]
+    assert paths == ["", "", "s3://bucket/data.bin"]
+    assert offsets.tolist() == [0, 0, 100]
+    assert lengths.tolist() == [8, 8, 8]
+    assert {k: np.frombuffer(v, "<i4").tolist() for k, v in inlined.items()} == {
+        0: [1, 2],
+        1: [3, 4],
+    }
+
+    with pytest.raises(icechunk.NodeNotFoundError):
+        asyncio.run(drain(session.store.array_chunk_iterator("nothing")))
+    with pytest.raises(icechunk.InvalidInputError, match="batch_size"):
+        session.store.array_chunk_iterator("big", batch_size=0)

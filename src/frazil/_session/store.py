@@ -44,7 +44,7 @@ from frazil._errors import ErrorKind, InvalidInputError, ReadOnlyError, SessionS
 from frazil._repo import container_of
 from frazil._session.virtual import VirtualChunkSpec, checksum_pins, write_virtual_table
 from frazil._sync import sync
-from frazil.format import ChunkRefs, RefKind, encode_id, new_id_bytes
+from frazil.format import ChunkRefs, RefKind, encode_id, new_id_bytes, split_location
 from frazil.storage import OffsetRange, SuffixRange, WindowRange, slice_range, validate_key
 
 if TYPE_CHECKING:
@@ -58,12 +58,54 @@ if TYPE_CHECKING:
     from frazil._session.state import SessionState, StateOwner
     from frazil.storage import ByteRange
 
-__all__ = ["FrazilStore"]
+__all__ = ["ChunkBatch", "FrazilStore"]
 
 type _Failed = list[tuple[int, ...]] | None
 """Chunk indices of references skipped by container validation (None: none skipped)."""
 
 _READ_ONLY_MESSAGE = "store was opened in read-only mode and does not support writing"
+
+
+type ChunkBatch = tuple[
+    np.ndarray[Any, np.dtype[np.uint32]],
+    np.ndarray[Any, np.dtype[np.uint8]],
+    list[str],
+    np.ndarray[Any, np.dtype[np.uint64]],
+    np.ndarray[Any, np.dtype[np.uint64]],
+    dict[int, bytes],
+]
+"""One batch of :meth:`FrazilStore.array_chunk_iterator`."""
+
+_CHUNK_TYPE_CODES = np.zeros(256, dtype=np.uint8)
+_CHUNK_TYPE_CODES[[RefKind.NATIVE, RefKind.VIRTUAL, RefKind.INLINE]] = [1, 2, 3]
+"""RefKind -> the ChunkType value reported for it (native 1, virtual 2, inline 3)."""
+
+
+def _chunk_batch(
+    table: ChunkRefs, kinds: np.ndarray[Any, Any], start: int, stop: int
+) -> ChunkBatch:
+    """Rows ``start:stop`` of an array's references as an :meth:`array_chunk_iterator` batch."""
+    kind = table.kind[start:stop]
+    offsets = table.offset[start:stop].astype(np.uint64)
+    lengths = table.length[start:stop].astype(np.uint64)
+    paths = [""] * len(kind)
+    inlined: dict[int, bytes] = {}
+    for row in np.flatnonzero(kind == RefKind.NATIVE).tolist():
+        paths[row] = encode_id(table.chunk_id[start + row].tobytes())
+    for row in np.flatnonzero(kind == RefKind.VIRTUAL).tolist():
+        paths[row] = split_location(table.locations[int(table.location[start + row])])[0]
+    for row in np.flatnonzero(kind == RefKind.INLINE).tolist():
+        at = int(offsets[row])
+        inlined[row] = table.inline[at : at + int(lengths[row])]
+    offsets[kind == RefKind.INLINE] = 0
+    return (
+        table.coords[start:stop].astype(np.uint32),
+        kinds[start:stop],
+        paths,
+        offsets,
+        lengths,
+        inlined,
+    )
 
 
 def _convert_range(byte_range: ByteRequest | None) -> ByteRange | None:
@@ -520,6 +562,54 @@ class FrazilStore(Store):
                 validate_container=validate_container,
             )
         )
+
+    def array_chunk_iterator(
+        self, array_path: str, batch_size: int = 100_000
+    ) -> AsyncIterator[ChunkBatch]:
+        """Iterate over an array's chunk references in columnar batches (asynchronously).
+
+        Each batch is ``(coords, kinds, paths, offsets, lengths, inlined)``, one row per
+        stored chunk as this session sees it (uncommitted writes included, missing chunks
+        left out), in chunk-index order:
+
+        - ``coords``: ``uint32`` array of shape ``(n, ndim)``, the chunk grid indices;
+        - ``kinds``: ``uint8``, the :class:`~frazil.ChunkType` values (native 1,
+          virtual 2, inline 3);
+        - ``paths``: the file's URL (virtual), the chunk object's id (native) or ``""``
+          (inline);
+        - ``offsets``, ``lengths``: ``uint64`` byte ranges (``0`` and the size for
+          inline chunks);
+        - ``inlined``: the bytes of the inline rows, keyed by row index in the batch.
+
+        Parameters
+        ----------
+        array_path
+            The array, like ``"a"`` or ``"/group/var"``.
+        batch_size
+            The most rows in one batch.
+
+        Returns
+        -------
+        AsyncIterator
+            Use it with ``async for``; ``aclose()`` stops it early.
+
+        Raises
+        ------
+        NodeNotFoundError
+            If there is no array at the path (raised by the first step).
+        InvalidInputError
+            If ``batch_size`` is not a positive integer.
+        """
+        require_int("batch_size", batch_size, low=1)
+        return self._chunk_batches(array_path, batch_size)
+
+    async def _chunk_batches(self, array_path: str, batch_size: int) -> AsyncIterator[ChunkBatch]:
+        ws = await self._state.workspace()
+        table = await ws.chunk_table(ws.require_array(array_path))
+        kinds = _CHUNK_TYPE_CODES[table.kind]
+        for start in range(0, len(table.kind), batch_size):
+            stop = start + batch_size
+            yield _chunk_batch(table, kinds, start, stop)
 
     async def set_virtual_refs_async(
         self,
