@@ -408,3 +408,75 @@ def test_history_records_are_immutable_and_hand_out_copies_of_metadata(tmp_path)
         "one",
         "Repository initialized",
     ]
+
+
+def test_warm_history_and_lookups_follow_other_writers(any_storage, monkeypatch):
+    # walks and lookups made from the cache still read the ref each time, so another
+    # writer's commit, reset or tag deletion shows at once
+    import frazil._repository.history as history_module
+
+    monkeypatch.setattr(history_module, "_PAGE", 5)  # pages end inside cached walks too
+    mine = frazil.Repository.create(any_storage)
+    theirs = frazil.Repository.open(any_storage)
+    ids = [commit_values(mine, "main", i, f"commit {i}") for i in range(23)]
+    expected = [f"commit {i}" for i in reversed(range(23))] + ["Repository initialized"]
+    for _ in range(2):  # cold, then from the cache
+        assert [h.message for h in mine.ancestry(branch="main")] == expected
+        assert mine.lookup_branch("main") == ids[-1]
+
+    later = commit_values(theirs, "main", 99, "their commit")
+    assert mine.lookup_branch("main") == later
+    assert [h.message for h in mine.ancestry(branch="main")] == ["their commit", *expected]
+
+    theirs.reset_branch("main", ids[5])
+    assert mine.lookup_branch("main") == ids[5]
+    assert [h.id for h in mine.ancestry(branch="main")][:2] == [ids[5], ids[4]]
+
+    theirs.create_tag("t", ids[3])
+    assert mine.lookup_tag("t") == ids[3]
+    assert len(list(mine.ancestry(tag="t"))) == 5
+    theirs.delete_tag("t")
+    with pytest.raises(frazil.RefNotFoundError, match="'t'"):
+        mine.lookup_tag("t")
+    with pytest.raises(frazil.RefNotFoundError, match="'t'"):
+        mine.ancestry(tag="t")
+    with pytest.raises(frazil.RefNotFoundError, match="nope"):
+        mine.lookup_branch("nope")
+    with pytest.raises(frazil.InvalidInputError, match="invalid branch name"):
+        mine.lookup_branch("../escape")
+    history = list(mine.ancestry(snapshot_id=ids[2]))
+    assert [h.id for h in history[:3]] == [ids[2], ids[1], ids[0]]
+    assert [h.message for h in history[3:]] == ["Repository initialized"]
+
+
+def test_sessions_opened_from_the_cache_see_other_writers(any_storage):
+    # a session opened without a trip through the IO loop (local ref, cached snapshot)
+    # still starts from the current tip, status and feature flags
+    mine = frazil.Repository.create(any_storage)
+    theirs = frazil.Repository.open(any_storage)
+    first = commit_values(mine, "main", 1, "one")
+    assert mine.writable_session("main").snapshot_id == first
+    assert mine.readonly_session("main").snapshot_id == first
+
+    second = commit_values(theirs, "main", 2, "two")
+    session = mine.writable_session("main")
+    assert session.snapshot_id == second
+    zarr.open_array(session.store, path="x")[:] = 3
+    third = session.commit("three")  # its ref state is the current one: no conflict
+    assert mine.readonly_session("main").snapshot_id == third
+    assert theirs.readonly_session(branch="main").snapshot_id == third
+    assert zarr.open_array(theirs.readonly_session("main").store, path="x")[0] == 3
+
+    theirs.set_feature_flag("move_node", False)
+    with pytest.raises(frazil.SessionStateError, match="move_node"):
+        mine.rearrange_session("main")
+    theirs.set_status(frazil.RepoStatus(frazil.RepoAvailability.read_only))
+    with pytest.raises(frazil.ReadOnlyError, match="read-only"):
+        mine.writable_session("main")
+    assert mine.readonly_session("main").snapshot_id == third
+    theirs.set_status(frazil.RepoStatus(frazil.RepoAvailability.online))
+    assert mine.writable_session("main").snapshot_id == third
+    with pytest.raises(frazil.RefNotFoundError, match="nope"):
+        mine.writable_session("nope")
+    with pytest.raises(frazil.ReadOnlyError):
+        mine.as_read_only().writable_session("main")

@@ -203,3 +203,21 @@ async def test_local_temp_files_are_invisible(tmp_path: Path) -> None:
     await storage.put("d/k", b"1")
     (tmp_path / "r" / "d" / ".k.123.tmp").write_bytes(b"partial")
     assert [i.key async for i in storage.list("")] == ["d/k"]
+
+
+async def test_local_and_memory_storages_read_at_once(tmp_path: Path) -> None:
+    # the synchronous API's fast paths rely on these two (and on wrappers that add
+    # behaviour staying out unless they say otherwise)
+    for storage in (frazil.in_memory_storage(), frazil.local_filesystem_storage(tmp_path / "s")):
+        await storage.put("k", b"value")
+        version = (await storage.get_versioned("k")).version
+        for reader in (storage, RetryingStorage(storage)):
+            now = reader.get_now("k")
+            assert now is not None
+            assert (now.data, now.version) == (b"value", version)
+            with pytest.raises(frazil.ObjectNotFoundError):
+                reader.get_now("missing")
+        assert FaultyStorage(storage, FaultSettings(error_rate=1.0)).get_now("k") is None
+    (tmp_path / "s" / "dir").mkdir()
+    with pytest.raises(frazil.ObjectNotFoundError):  # as get() says of a folder
+        frazil.local_filesystem_storage(tmp_path / "s").get_now("dir")

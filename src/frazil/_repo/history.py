@@ -31,6 +31,7 @@ __all__ = [
     "SnapshotInfo",
     "ancestry",
     "ancestry_windows",
+    "cached_history",
     "commits_between",
     "diff_snapshots",
     "net_moves",
@@ -174,6 +175,30 @@ async def ancestry_windows(io: RepoIO, snapshot_id: str) -> AsyncGenerator[list[
             if (snapshot.ancestors[-1] if snapshot.ancestors else snapshot.info) == last:
                 raise
             shown.update(r.id for r in window)
+
+
+def cached_history(
+    io: RepoIO, snapshot_id: str, limit: int
+) -> tuple[list[CommitInfo], str | None] | None:
+    """The commit records from ``snapshot_id`` back, at least ``limit`` of them (or all),
+    and the id the walk goes on from (None: the first snapshot was reached), if every
+    snapshot on the way is in the cache; else None, and :func:`ancestry_windows` reads.
+
+    Pure lookups (no I/O, no event loop), so a warm walk of the history costs no trip
+    through the IO loop.
+    """
+    records: list[CommitInfo] = []
+    next_id: str | None = snapshot_id
+    while next_id is not None:
+        snapshot = io.snapshots.get(next_id)
+        if snapshot is None:
+            return None
+        records.append(snapshot.info)
+        records.extend(snapshot.ancestors)
+        next_id = records[-1].parent_id
+        if next_id is not None and len(records) >= limit:
+            break
+    return records, next_id
 
 
 async def ancestry(io: RepoIO, snapshot_id: str) -> AsyncGenerator[CommitInfo, None]:

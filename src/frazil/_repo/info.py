@@ -27,6 +27,7 @@ from frazil._errors import (
     ConflictError,
     ErrorKind,
     FormatError,
+    FrazilError,
     InvalidInputError,
     InvalidTypeError,
     ObjectNotFoundError,
@@ -57,6 +58,7 @@ __all__ = [
     "RepoStatus",
     "check_feature_flag",
     "check_online",
+    "check_online_now",
     "merge_metadata",
     "read_repo_info",
     "replace_feature_flag",
@@ -148,6 +150,21 @@ async def read_repo_info(storage: Storage) -> RepoInfoState:
     return RepoInfoState(RepoInfo.decode(versioned.data), versioned.version)
 
 
+def repo_info_now(storage: Storage) -> RepoInfoState | None:
+    """:func:`read_repo_info` in the calling thread, if the storage reads it at once
+    (:meth:`Storage.get_now`), else None."""
+    try:
+        versioned = storage.get_now(layout.REPO_INFO_KEY)
+    except ObjectNotFoundError:
+        return RepoInfoState(RepoInfo(), None)
+    if versioned is None:
+        return None
+    try:
+        return RepoInfoState(RepoInfo.decode(versioned.data), versioned.version)
+    except FrazilError:
+        return None  # the awaited read reports it
+
+
 def _refusal(status: RepoStatus, what: str) -> ReadOnlyError:
     return ReadOnlyError(
         f"cannot {what}: the repository status is {status.describe()}; it can be read, "
@@ -173,6 +190,25 @@ async def check_online(storage: Storage, what: str, *, flag: str | None = None) 
         raise _refusal(state.info.status, what)
     if flag is not None:
         require_flag(state.info.feature_flags, flag, what)
+
+
+def check_online_now(storage: Storage, what: str, *, flag: str | None = None) -> bool:
+    """:func:`check_online` in the calling thread: True when checked, False when the
+    document cannot be read at once (then await :func:`check_online`).
+
+    Raises
+    ------
+    ReadOnlyError, SessionStateError
+        As :func:`check_online`.
+    """
+    state = repo_info_now(storage)
+    if state is None:
+        return False
+    if state.info.status.read_only:
+        raise _refusal(state.info.status, what)
+    if flag is not None:
+        require_flag(state.info.feature_flags, flag, what)
+    return True
 
 
 async def check_feature_flag(storage: Storage, flag: str, what: str) -> None:

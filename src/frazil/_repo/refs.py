@@ -21,6 +21,7 @@ from frazil._errors import (
     AlreadyExistsError,
     ConflictError,
     ErrorKind,
+    FrazilError,
     InvalidInputError,
     ObjectNotFoundError,
     PreconditionFailedError,
@@ -48,6 +49,7 @@ __all__ = [
     "delete_named_ref",
     "list_named_refs",
     "list_refs",
+    "named_ref_now",
     "named_ref_state",
     "new_token",
     "read_ref",
@@ -263,6 +265,27 @@ async def named_ref_state(storage: Storage, family: RefFamily, name: str) -> Ref
             known = f"; existing branches: {sorted(await list_named_refs(storage, family))}"
         raise RefNotFoundError(f"{family.what} {name!r} not found{known}", kind=family.not_found)
     return state
+
+
+def named_ref_now(storage: Storage, family: RefFamily, name: str) -> RefState | None:
+    """The state of a live branch or tag, read in the calling thread if the storage can
+    do that at once (:meth:`Storage.get_now`); None otherwise, and for a missing, deleted
+    or unreadable ref, whose error the awaited :func:`named_ref_state` reports.
+
+    Raises
+    ------
+    InvalidInputError
+        If the name breaks the naming rule (as :func:`named_ref_state` would).
+    """
+    key = family.key(name)
+    try:
+        versioned = storage.get_now(key)
+        if versioned is None:
+            return None
+        doc = RefDoc.decode(versioned.data, key=key)
+    except FrazilError:
+        return None
+    return None if doc.deleted else RefState(doc=doc, version=versioned.version)
 
 
 async def _check_not_nested(storage: Storage, family: RefFamily, name: str) -> None:

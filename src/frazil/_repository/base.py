@@ -18,12 +18,15 @@ from frazil._repo import (
     RepoContext,
     RepoIO,
     check_online,
+    check_online_now,
     create_named_ref,
     delete_named_ref,
     list_named_refs,
+    named_ref_now,
     named_ref_state,
     require_snapshot,
 )
+from frazil._sync import sync
 from frazil.storage import Storage
 
 if TYPE_CHECKING:
@@ -117,6 +120,12 @@ class RepositoryBase:
         self._require_writable()
         await check_online(self._ctx.storage, what, flag=flag)
 
+    def _online_now(self, what: str, *, flag: str | None = None) -> bool:
+        """:meth:`_require_online` without the IO loop: True when checked (it raises as
+        that does), False when the status needs a read through the loop."""
+        self._require_writable()
+        return check_online_now(self._ctx.storage, what, flag=flag)
+
     async def _ref_state(self, family: RefFamily, name: str) -> RefState:
         return await named_ref_state(self._ctx.storage, family, name)
 
@@ -133,6 +142,25 @@ class RepositoryBase:
 
     async def _lookup_ref(self, family: RefFamily, name: str) -> str:
         return (await self._ref_state(family, name)).doc.snapshot_id
+
+    def _lookup_ref_now(self, family: RefFamily, name: str) -> str:
+        """:meth:`_lookup_ref` for the synchronous API: read in the calling thread when
+        the storage can (a local file), else through the IO loop."""
+        found = named_ref_now(self._ctx.storage, family, name)
+        return found.doc.snapshot_id if found is not None else sync(self._lookup_ref(family, name))
+
+    def _resolve_now(
+        self, what: str, *, branch: str | None, tag: str | None, snapshot_id: str | None
+    ) -> str | None:
+        """:meth:`_resolve` without the IO loop, or None when that needs a read (a ref
+        that the storage cannot read at once, a snapshot not in the cache)."""
+        name, value = one_selector(what, branch=branch, tag=tag, snapshot_id=snapshot_id)
+        if name in ("branch", "tag"):
+            found = named_ref_now(self._ctx.storage, BRANCHES if name == "branch" else TAGS, value)
+            return None if found is None else found.doc.snapshot_id
+        if isinstance(value, str) and self._io.snapshots.get(value) is not None:
+            return value
+        return None
 
     async def _delete_ref(self, family: RefFamily, name: str, *, flag: str | None = None) -> None:
         await self._require_online(f"delete {family.what} {name!r}", flag=flag)

@@ -10,6 +10,7 @@ from frazil._repo import (
     SnapshotInfo,
     ancestry,
     ancestry_windows,
+    cached_history,
     diff_snapshots,
     require_snapshot,
     to_info,
@@ -23,6 +24,9 @@ if TYPE_CHECKING:
 from frazil._repository.base import RepositoryBase
 
 __all__ = ["HistoryMixin"]
+
+_PAGE = 1000
+"""Commits read per trip through the IO loop by ``Repository.ancestry``."""
 
 
 class HistoryMixin(RepositoryBase):
@@ -97,12 +101,18 @@ class HistoryMixin(RepositoryBase):
                 async for window in windows:
                     batch.extend(map(to_info, window))
                     after = window[-1].parent_id
-                    if after is None or len(batch) >= 1000:
+                    if after is None or len(batch) >= _PAGE:
                         return batch, after
             return batch, None
 
         # the first page is read now, so a missing branch or snapshot raises here, where
-        # ancestry() was called, not at the first next()
+        # ancestry() was called, not at the first next(); a warm walk over a local ref is
+        # all lookups, made in this thread without a trip through the IO loop
+        start = self._resolve_now("ancestry", branch=branch, tag=tag, snapshot_id=snapshot_id)
+        cached = cached_history(self._io, start, _PAGE) if start is not None else None
+        if cached is not None:
+            records, after = cached
+            return _pages(list(map(to_info, records)), after, page)
         first, after = sync(page(None))
         return _pages(first, after, page)
 

@@ -69,7 +69,7 @@ class RefsMixin(RepositoryBase):
         RefNotFoundError
             If the branch does not exist.
         """
-        return sync(self.lookup_branch_async(branch))
+        return self._lookup_ref_now(BRANCHES, branch)
 
     async def reset_branch_async(
         self, branch: str, snapshot_id: str, *, from_snapshot_id: str | None = None
@@ -178,7 +178,7 @@ class RefsMixin(RepositoryBase):
         RefNotFoundError
             If the tag does not exist (or was deleted).
         """
-        return sync(self.lookup_tag_async(tag))
+        return self._lookup_ref_now(TAGS, tag)
 
     async def delete_tag_async(self, tag: str) -> None:
         """Async version of :meth:`delete_tag`."""

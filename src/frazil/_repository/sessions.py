@@ -12,6 +12,7 @@ from frazil._errors import (
 from frazil._repo import (
     BRANCHES,
     MOVE_NODE,
+    named_ref_now,
     snapshot_as_of,
 )
 from frazil._session import (
@@ -100,6 +101,21 @@ class SessionsMixin(RepositoryBase):
         NotFoundError
             If the branch, tag or snapshot does not exist (naming it).
         """
+        if as_of is None:  # at a local ref and a cached snapshot: no trip through the loop
+            target = self._resolve_now(
+                "readonly_session", branch=branch, tag=tag, snapshot_id=snapshot_id
+            )
+            base = self._io.snapshots.get(target) if target is not None else None
+            if base is not None:
+                return Session(
+                    SessionState(
+                        self._ctx,
+                        mode=SessionMode.READONLY,
+                        branch=None,
+                        base_id=base.id,
+                        base=base,
+                    )
+                )
         return sync(
             self.readonly_session_async(branch, tag=tag, snapshot_id=snapshot_id, as_of=as_of)
         )
@@ -113,6 +129,22 @@ class SessionsMixin(RepositoryBase):
             SessionState(self._ctx, mode=mode, branch=branch, base_id=base.id, base=base, ref=state)
         )
 
+    def _writable_now(self, branch: str, mode: SessionMode) -> Session:
+        """:meth:`_writable` for the synchronous API: made in the calling thread when the
+        status and the ref are local reads and the tip's snapshot is cached (a loop of
+        commits to one branch), else through the IO loop."""
+        flag = MOVE_NODE if mode == SessionMode.REARRANGE else None
+        if self._online_now(f"open a {mode.name.lower()} session", flag=flag):
+            state = named_ref_now(self._ctx.storage, BRANCHES, branch)
+            base = self._io.snapshots.get(state.doc.snapshot_id) if state is not None else None
+            if state is not None and base is not None:
+                return Session(
+                    SessionState(
+                        self._ctx, mode=mode, branch=branch, base_id=base.id, base=base, ref=state
+                    )
+                )
+        return sync(self._writable(branch, mode))
+
     async def writable_session_async(self, branch: str) -> Session:
         """Async version of :meth:`writable_session`."""
         return await self._writable(branch, SessionMode.WRITABLE)
@@ -125,7 +157,7 @@ class SessionsMixin(RepositoryBase):
         RefNotFoundError
             If the branch does not exist.
         """
-        return sync(self.writable_session_async(branch))
+        return self._writable_now(branch, SessionMode.WRITABLE)
 
     async def rearrange_session_async(self, branch: str) -> Session:
         """Async version of :meth:`rearrange_session`."""
@@ -142,7 +174,7 @@ class SessionsMixin(RepositoryBase):
             With kind ``feature-flag-disabled`` if the repository's ``move_node`` feature
             flag is disabled (:meth:`set_feature_flag`).
         """
-        return sync(self.rearrange_session_async(branch))
+        return self._writable_now(branch, SessionMode.REARRANGE)
 
     # ------------------------------------------------------------------ tickets
     async def fork_from_ticket_async(self, ticket: str) -> ForkSession:

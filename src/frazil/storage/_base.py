@@ -269,6 +269,26 @@ class Storage(abc.ABC):
             On I/O failure; ``transient=True`` when a retry may succeed.
         """
 
+    def get_now(self, key: str) -> Versioned | None:
+        """Return the whole object and its version if this storage can read them in the
+        calling thread at once, else None.
+
+        A hint for the synchronous API's fast paths (a branch lookup, opening a session,
+        a warm walk of the history), which then need no trip through the IO event loop.
+        Storages whose reads are local (files, memory) answer; every other storage
+        returns None, as does any read that fails (an invalid key, an I/O error): the
+        caller then awaits :meth:`get_versioned`, which reports it. The default returns
+        None, so a storage (or a wrapper adding latency, counting or faults) takes part
+        only by overriding it.
+
+        Raises
+        ------
+        ObjectNotFoundError
+            If the storage knows at once that the key does not exist (only storages that
+            answer at all).
+        """
+        return None
+
     @abc.abstractmethod
     async def get_versioned(self, key: str) -> Versioned:
         """Return the whole object and its current version, read atomically together.

@@ -365,6 +365,16 @@ class LocalStorage(Storage):
             return self.get_sync(key, byte_range)
         return await asyncio.to_thread(self.get_sync, key, byte_range)
 
+    def get_now(self, key: str) -> Versioned | None:
+        # docstring inherited
+        try:
+            data = self.get_sync(key)
+        except ObjectNotFoundError:
+            raise
+        except (FrazilError, OSError, ValueError):
+            return None
+        return Versioned(data=data, version=content_version(data))
+
     async def get_versioned(self, key: str) -> Versioned:
         # docstring inherited
         if self._small(key, None):

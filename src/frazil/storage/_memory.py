@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from frazil._errors import (
     AlreadyExistsError,
     ErrorKind,
+    FrazilError,
     ObjectNotFoundError,
     PreconditionFailedError,
     StorageError,
@@ -108,6 +109,16 @@ class MemoryStorage(Storage):
     async def get(self, key: str, byte_range: ByteRange | None = None) -> bytes:
         # docstring inherited
         return slice_range(self._entry(key)[0], byte_range)
+
+    def get_now(self, key: str) -> Versioned | None:
+        # docstring inherited
+        try:
+            data, version, _ = self._entry(key)
+        except ObjectNotFoundError:
+            raise
+        except FrazilError:
+            return None
+        return Versioned(data=data, version=version)
 
     async def get_versioned(self, key: str) -> Versioned:
         # docstring inherited

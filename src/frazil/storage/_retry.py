@@ -87,6 +87,10 @@ class RetryingStorage(WrapperStorage):
         # docstring inherited
         return await self._retry(f"get {key!r}", lambda: self._inner.get(key, byte_range))
 
+    def get_now(self, key: str) -> Versioned | None:
+        # docstring inherited: a failed read is None, so there is nothing to retry
+        return self._inner.get_now(key)
+
     async def get_versioned(self, key: str) -> Versioned:
         # docstring inherited
         return await self._retry(f"get {key!r}", lambda: self._inner.get_versioned(key))

@@ -12,6 +12,7 @@ returns an empty, writable storage::
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime
 import pickle
 from typing import TYPE_CHECKING
@@ -164,6 +165,20 @@ class StorageTests:
         with pytest.raises(InvalidInputError):
             await storage.delete(key)
         assert await self._collect(storage) == {}
+
+    async def test_get_now_is_the_object_or_nothing(self, storage: Storage) -> None:
+        # a hint: what get_versioned would return, or None (cannot read at once)
+        await storage.put("n/a", b"now")
+        for data in (b"now", b"later"):
+            await storage.put("n/a", data)
+            now = storage.get_now("n/a")
+            if now is not None:
+                assert now.data == data
+                assert now.version == (await storage.get_versioned("n/a")).version
+        with contextlib.suppress(ObjectNotFoundError):  # one that answers at once may say so
+            assert storage.get_now("n/missing") is None
+        for key in BAD_KEYS:
+            assert storage.get_now(key) is None
 
     async def test_pickle_roundtrip(self, storage: Storage) -> None:
         await storage.put("p", b"data")
