@@ -116,7 +116,11 @@ class SessionAdapter(Adapter):
 
     def reopen_cold(self) -> None:
         # a fresh storage object and fresh caches: nothing is shared with before
+        self.drop_caches()
         self.repo = self._module().Repository.open(self._storage())
+
+    def drop_caches(self) -> None:
+        """Forget what the process caches beyond a Repository object (none by default)."""
 
     def writable(self) -> Any:
         return self.repo.writable_session("main")
@@ -156,6 +160,13 @@ class FrazilAdapter(SessionAdapter):
         # one S3 prefix per repository, kept across reopenings (and across processes)
         self.options.setdefault("s3_prefix", f"bench-{uuid.uuid4().hex[:12]}")
         self.counting: Any = None
+
+    def drop_caches(self) -> None:
+        # frazil shares a repository's caches among all its Repository objects in a
+        # process, so a new object alone would read warm
+        from frazil.testing import drop_caches
+
+        drop_caches()
 
     def _storage(self) -> Any:
         import frazil

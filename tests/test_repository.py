@@ -480,3 +480,19 @@ def test_sessions_opened_from_the_cache_see_other_writers(any_storage):
         mine.writable_session("nope")
     with pytest.raises(frazil.ReadOnlyError):
         mine.as_read_only().writable_session("main")
+
+
+def test_drop_caches_makes_the_next_repository_read_from_storage(tmp_path):
+    from frazil.testing import drop_caches
+
+    path = tmp_path / "repo"
+    repo = frazil.Repository.create(frazil.local_filesystem_storage(path))
+    tip = commit_values(repo, "main", 1, "one")
+    (path / "snapshots" / tip).unlink()  # only a cache can still answer for it now
+    reopened = frazil.Repository.open(frazil.local_filesystem_storage(path))
+    assert next(iter(reopened.ancestry(branch="main"))).message == "one"  # shared, warm
+    drop_caches()
+    cold = frazil.Repository.open(frazil.local_filesystem_storage(path))
+    with pytest.raises(frazil.SnapshotNotFoundError, match=tip):
+        cold.ancestry(branch="main")
+    assert repo.lookup_snapshot(tip).message == "one"  # open objects keep their caches

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from frazil._repo.blocks import UNSPLIT, auto_split_shape, pack_segments, split_plan
 from frazil._repo.bootstrap import INITIAL_MESSAGE, bootstrap, frazil_version
-from frazil._repo.context import RepoContext, context_for
+from frazil._repo.context import RepoContext, context_for, forget_contexts
 from frazil._repo.flags import (
     CREATE_TAG,
     DELETE_TAG,
@@ -27,6 +27,7 @@ from frazil._repo.history import (
     cached_history,
     commits_between,
     diff_snapshots,
+    forget_infos,
     net_moves,
     require_snapshot,
     snapshot_as_of,
@@ -133,6 +134,8 @@ __all__ = [
     "diff_snapshots",
     "flag_id",
     "flags_of",
+    "forget_contexts",
+    "forget_infos",
     "frazil_version",
     "garbage_collect",
     "gather_limited",

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from frazil._config import RepositoryConfig
     from frazil.storage import Storage
 
-__all__ = ["RepoContext", "context_for"]
+__all__ = ["RepoContext", "context_for", "forget_contexts"]
 
 
 @dataclass(slots=True, eq=False, weakref_slot=True)
@@ -65,6 +65,14 @@ _CONTEXTS: weakref.WeakValueDictionary[tuple[Any, ...], RepoContext] = weakref.W
 _CONTEXTS_LOCK = threading.Lock()
 _KEEP_ALIVE: list[RepoContext] = []
 """The most recently used contexts stay alive between sessions (their caches are warm)."""
+
+
+def forget_contexts() -> None:
+    """Forget every context of this process: the next :func:`context_for` starts one with
+    empty caches. Sessions already open keep theirs."""
+    with _CONTEXTS_LOCK:
+        _CONTEXTS.clear()
+        _KEEP_ALIVE.clear()
 
 
 def context_for(

@@ -34,6 +34,7 @@ __all__ = [
     "cached_history",
     "commits_between",
     "diff_snapshots",
+    "forget_infos",
     "net_moves",
     "require_snapshot",
     "snapshot_as_of",
@@ -133,6 +134,11 @@ SnapshotInfo.__module__ = "frazil"
 
 _INFOS: ByteLRU[tuple[str, str | None, int], SnapshotInfo] = ByteLRU(100_000, lambda _: 1)
 """Public records already made, by (id, parent, time): history walks are cache hits."""
+
+
+def forget_infos() -> None:
+    """Drop the public records made so far (a cold start within the process)."""
+    _INFOS.clear()
 
 
 def to_info(record: CommitInfo) -> SnapshotInfo:

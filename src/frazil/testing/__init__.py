@@ -3,7 +3,8 @@
 * :class:`StorageTests` - a conformance suite for storage backends;
 * :class:`CountingStorage`, :class:`FaultyStorage`, :class:`LatencyStorage` - wrappers that
   count operations, inject transient faults and lost responses, or add latency;
-* :func:`bulk_chunk_refs` - give an array a million chunk references in one step.
+* :func:`bulk_chunk_refs` - give an array a million chunk references in one step;
+* :func:`drop_caches` - forget what the process has cached, for cold measurements.
 
 Importing this module imports pytest.
 """
@@ -11,6 +12,7 @@ Importing this module imports pytest.
 from __future__ import annotations
 
 from frazil.testing._bulk import bulk_chunk_refs
+from frazil.testing._caches import drop_caches
 from frazil.testing._storage_tests import BAD_KEYS, StorageTests
 from frazil.testing._wrappers import CountingStorage, FaultSettings, FaultyStorage, LatencyStorage
 
@@ -22,4 +24,5 @@ __all__ = [
     "LatencyStorage",
     "StorageTests",
     "bulk_chunk_refs",
+    "drop_caches",
 ]
