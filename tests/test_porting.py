@@ -538,7 +538,7 @@ def test_array_chunk_iterator_gives_columnar_batches(tmp_path: Path) -> None:
     for batch_coords, kinds, paths, offsets, lengths, inlined in batches:
         assert kinds.dtype == np.uint8
         assert offsets.dtype == lengths.dtype == np.uint64
-        assert (kinds == icechunk.ChunkType.native.value).all()
+        assert (kinds == icechunk.ChunkType.native).all()
         assert inlined == {}
         assert lengths.tolist() == [16] * len(kinds)
         for (row, col), chunk_id in zip(batch_coords.tolist(), paths, strict=True):
@@ -556,9 +556,7 @@ def test_array_chunk_iterator_gives_columnar_batches(tmp_path: Path) -> None:
     )
     coords, kinds, paths, offsets, lengths, inlined = batch
     assert coords.tolist() == [[0], [1], [2]]
-    assert kinds.tolist() == [icechunk.ChunkType.inline.value] * 2 + [
-        icechunk.ChunkType.virtual.value
-    ]
+    assert kinds.tolist() == [icechunk.ChunkType.inline] * 2 + [icechunk.ChunkType.virtual]
     assert paths == ["", "", "s3://bucket/data.bin"]
     assert offsets.tolist() == [0, 0, 100]
     assert lengths.tolist() == [8, 8, 8]

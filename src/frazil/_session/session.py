@@ -33,8 +33,9 @@ if TYPE_CHECKING:
 __all__ = ["ChunkType", "ForkSession", "Session", "SessionMode"]
 
 
-class ChunkType(enum.Enum):
-    """Where a chunk's bytes live."""
+class ChunkType(enum.IntEnum):
+    """Where a chunk's bytes live (its value is the code of
+    :meth:`FrazilStore.array_chunk_iterator`, so the two compare equal)."""
 
     uninitialized = 0
     """No chunk is stored at these coordinates."""
@@ -44,10 +45,12 @@ class ChunkType(enum.Enum):
     """A byte range of a file outside the repository."""
     inline = 3
     """Stored inside the manifest."""
-    UNINITIALIZED = 0  # noqa: PIE796 -- alias spelling
-    NATIVE = 1  # noqa: PIE796 -- alias spelling
-    VIRTUAL = 2  # noqa: PIE796 -- alias spelling
-    INLINE = 3  # noqa: PIE796 -- alias spelling
+    UNINITIALIZED = 0  # alias spelling
+    NATIVE = 1  # alias spelling
+    VIRTUAL = 2  # alias spelling
+    INLINE = 3  # alias spelling
+
+    __str__ = enum.Enum.__str__
 
 
 ChunkType.__module__ = "frazil"
