@@ -496,3 +496,36 @@ def test_drop_caches_makes_the_next_repository_read_from_storage(tmp_path):
     with pytest.raises(frazil.SnapshotNotFoundError, match=tip):
         cold.ancestry(branch="main")
     assert repo.lookup_snapshot(tip).message == "one"  # open objects keep their caches
+
+
+def test_a_cold_local_walk_matches_the_loop_and_reports_damage(tmp_path):
+    # on local storage a cold walk reads the snapshots in the calling thread; it must give
+    # what the async walk gives, and leave damage to the async path to report
+    import asyncio
+
+    from frazil.testing import drop_caches
+
+    path = tmp_path / "repo"
+    repo = frazil.Repository.create(frazil.local_filesystem_storage(path))
+    ids = [commit_values(repo, "main", i, f"commit {i}") for i in range(120)]  # 3 windows
+
+    async def walk_async(r):
+        return [info async for info in r.async_ancestry(branch="main")]
+
+    drop_caches()
+    cold = frazil.Repository.open(frazil.local_filesystem_storage(path))
+    walked = list(cold.ancestry(branch="main"))
+    drop_caches()
+    expected = asyncio.run(
+        walk_async(frazil.Repository.open(frazil.local_filesystem_storage(path)))
+    )
+    assert walked == expected
+    assert [h.id for h in walked[:-1]] == list(reversed(ids))
+    assert [h.written_at for h in walked] == [h.written_at for h in expected]
+
+    middle = path / "snapshots" / ids[68]  # the second one the walk reads
+    middle.write_bytes(middle.read_bytes()[:-7] + b"garbage")
+    drop_caches()
+    damaged = frazil.Repository.open(frazil.local_filesystem_storage(path))
+    with pytest.raises(frazil.FormatError, match=ids[68]):
+        list(damaged.ancestry(branch="main"))

@@ -79,7 +79,7 @@ async def _expire_once(io: RepoIO, initial: str, cutoff: int, targets: dict[str,
             continue  # nothing released (or a history that does not end in the first one)
         kept = len(chain) - 1
         oldest = chain[kept - 1]
-        new_chain = [*chain[: kept - 1], dataclasses.replace(oldest, parent_id=initial), first]
+        new_chain = [*chain[: kept - 1], oldest._replace(parent_id=initial), first]
         for j in range(max(0, kept - 1 - ANCESTOR_WINDOW), kept):
             window = tuple(new_chain[j + 1 : j + 1 + ANCESTOR_WINDOW])
             rewrites[new_chain[j].id] = (new_chain[j], window)

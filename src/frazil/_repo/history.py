@@ -17,7 +17,6 @@ import numpy as np
 
 from frazil._check import require_aware_datetime
 from frazil._errors import ErrorKind, InvalidInputError, SnapshotNotFoundError
-from frazil._repo.io import ByteLRU
 from frazil.format import CommitInfo, decode_id, is_id, looks_like_id, micros_to_datetime
 
 if TYPE_CHECKING:
@@ -31,10 +30,10 @@ __all__ = [
     "SnapshotInfo",
     "ancestry",
     "ancestry_windows",
-    "cached_history",
     "commits_between",
     "diff_snapshots",
     "forget_infos",
+    "history_now",
     "net_moves",
     "require_snapshot",
     "snapshot_as_of",
@@ -60,13 +59,12 @@ class SnapshotInfo:
         The commit metadata.
     """
 
-    __slots__ = ("_metadata", "id", "message", "parent_id", "written_at")
+    # one slot for the stored record and one for its time as a datetime, made when first
+    # asked for: history walks make these by the thousand, and most are never looked into
+    __slots__ = ("_at", "_record")
 
-    id: str
-    parent_id: str | None
-    written_at: datetime.datetime
-    message: str
-    _metadata: dict[str, Any]
+    _record: CommitInfo
+    _at: datetime.datetime
 
     def __init__(
         self,
@@ -77,19 +75,51 @@ class SnapshotInfo:
         message: str,
         metadata: dict[str, Any] | None = None,
     ) -> None:
-        for name, value in (
-            ("id", id),
-            ("parent_id", parent_id),
-            ("written_at", written_at),
-            ("message", message),
-            ("_metadata", dict(metadata or {})),
-        ):
-            object.__setattr__(self, name, value)
+        record = CommitInfo(id, parent_id, 0, message, dict(metadata or {}))
+        _set(self, "_record", record)
+        _set(self, "_at", written_at)
+
+    @classmethod
+    def _of(cls, record: CommitInfo) -> SnapshotInfo:
+        """The public form of a checked stored record (shares its metadata dict, which
+        nothing changes)."""
+        info = object.__new__(cls)
+        _set(info, "_record", record)
+        return info
+
+    @property
+    def id(self) -> str:
+        """The snapshot id."""
+        return self._record.id
+
+    @property
+    def parent_id(self) -> str | None:
+        """The parent snapshot id; ``None`` for the repository's first snapshot."""
+        return self._record.parent_id
+
+    @property
+    def written_at(self) -> datetime.datetime:
+        """When it was committed (UTC)."""
+        try:
+            return self._at
+        except AttributeError:
+            at = micros_to_datetime(self._record.written_at)
+            _set(self, "_at", at)
+            return at
+
+    @property
+    def message(self) -> str:
+        """The commit message."""
+        return self._record.message
+
+    @property
+    def _metadata(self) -> dict[str, Any]:
+        return self._record.metadata
 
     @property
     def metadata(self) -> dict[str, Any]:
         """The commit metadata (a copy: changing it changes nothing stored)."""
-        return copy.deepcopy(self._metadata)
+        return copy.deepcopy(self._record.metadata)
 
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError(f"SnapshotInfo is immutable; cannot set {name!r}")
@@ -122,6 +152,9 @@ class SnapshotInfo:
         )
 
 
+_set = object.__setattr__
+
+
 def _snapshot_info(
     id_: str, parent: str | None, written: datetime.datetime, message: str, meta: dict[str, Any]
 ) -> SnapshotInfo:
@@ -132,8 +165,11 @@ def _snapshot_info(
 
 SnapshotInfo.__module__ = "frazil"
 
-_INFOS: ByteLRU[tuple[str, str | None, int], SnapshotInfo] = ByteLRU(100_000, lambda _: 1)
-"""Public records already made, by (id, parent, time): history walks are cache hits."""
+_INFOS: dict[tuple[str, str | None, int], SnapshotInfo] = {}
+"""Public records already made, by (id, parent, time): history walks are cache hits. A
+plain dict (its single operations are atomic), emptied when it reaches :data:`_INFOS_MAX`:
+an LRU's lock and bookkeeping cost as much as making a record."""
+_INFOS_MAX = 100_000
 
 
 def forget_infos() -> None:
@@ -146,14 +182,10 @@ def to_info(record: CommitInfo) -> SnapshotInfo:
     key = (record.id, record.parent_id, record.written_at)
     info = _INFOS.get(key)
     if info is None:
-        info = SnapshotInfo(
-            id=record.id,
-            parent_id=record.parent_id,
-            written_at=micros_to_datetime(record.written_at),
-            message=record.message,
-            metadata=record.metadata,
-        )
-        _INFOS.put(key, info)
+        info = SnapshotInfo._of(record)
+        if len(_INFOS) >= _INFOS_MAX:
+            _INFOS.clear()
+        _INFOS[key] = info
     return info
 
 
@@ -183,20 +215,21 @@ async def ancestry_windows(io: RepoIO, snapshot_id: str) -> AsyncGenerator[list[
             shown.update(r.id for r in window)
 
 
-def cached_history(
+def history_now(
     io: RepoIO, snapshot_id: str, limit: int
 ) -> tuple[list[CommitInfo], str | None] | None:
     """The commit records from ``snapshot_id`` back, at least ``limit`` of them (or all),
     and the id the walk goes on from (None: the first snapshot was reached), if every
-    snapshot on the way is in the cache; else None, and :func:`ancestry_windows` reads.
+    snapshot on the way is cached or read at once (:meth:`RepoIO.snapshot_now`); else
+    None, and :func:`ancestry_windows` reads.
 
-    Pure lookups (no I/O, no event loop), so a warm walk of the history costs no trip
-    through the IO loop.
+    No event loop is involved, so a walk of a local repository's history (or a cached
+    one) costs no trip through the IO loop.
     """
     records: list[CommitInfo] = []
     next_id: str | None = snapshot_id
     while next_id is not None:
-        snapshot = io.snapshots.get(next_id)
+        snapshot = io.snapshot_now(next_id)
         if snapshot is None:
             return None
         records.append(snapshot.info)

@@ -227,26 +227,35 @@ class RepoIO:
             If the object is corrupt or holds another snapshot.
         """
         key = layout.snapshot_key(snapshot_id)
-
-        def decode(data: bytes) -> Snapshot:
-            snapshot = Snapshot.decode(data, key=key)
-            if snapshot.id != snapshot_id:
-                raise FormatError(
-                    f"object {key!r} holds snapshot {snapshot.id!r}, not {snapshot_id!r}",
-                    key=key,
-                )
-            return snapshot
-
         return await self._read_cached(
             self.snapshots,
             snapshot_id,
             key,
-            decode,
+            lambda data: _decode_snapshot(data, key, snapshot_id),
             lambda: SnapshotNotFoundError(
                 f"snapshot {snapshot_id!r} not found in {self.storage.describe()}",
                 kind=ErrorKind.SNAPSHOT_NOT_FOUND,
             ),
         )
+
+    def snapshot_now(self, snapshot_id: str) -> Snapshot | None:
+        """The snapshot from the cache, or read and decoded in the calling thread if the
+        storage can read it at once (:meth:`Storage.get_now`; it is cached then, as by
+        :meth:`read_snapshot`). None when it needs the IO loop, and when it is missing or
+        does not decode: the awaited :meth:`read_snapshot` reports those."""
+        cached = self.snapshots.get(snapshot_id)
+        if cached is not None:
+            return cached
+        try:
+            key = layout.snapshot_key(snapshot_id)
+            found = self.storage.get_now(key)
+            if found is None:
+                return None
+            snapshot = _decode_snapshot(found.data, key, snapshot_id)
+        except FrazilError:
+            return None
+        self.snapshots.put(snapshot_id, snapshot)
+        return snapshot
 
     async def write_snapshot(self, snapshot: Snapshot) -> None:
         """Write a new snapshot object."""
@@ -392,3 +401,12 @@ class RepoIO:
     def describe(self) -> str:
         """Where the repository lives."""
         return self.storage.describe()
+
+
+def _decode_snapshot(data: bytes, key: str, snapshot_id: str) -> Snapshot:
+    snapshot = Snapshot.decode(data, key=key)
+    if snapshot.id != snapshot_id:
+        raise FormatError(
+            f"object {key!r} holds snapshot {snapshot.id!r}, not {snapshot_id!r}", key=key
+        )
+    return snapshot

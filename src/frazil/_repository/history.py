@@ -10,8 +10,8 @@ from frazil._repo import (
     SnapshotInfo,
     ancestry,
     ancestry_windows,
-    cached_history,
     diff_snapshots,
+    history_now,
     require_snapshot,
     to_info,
 )
@@ -106,12 +106,12 @@ class HistoryMixin(RepositoryBase):
             return batch, None
 
         # the first page is read now, so a missing branch or snapshot raises here, where
-        # ancestry() was called, not at the first next(); a warm walk over a local ref is
-        # all lookups, made in this thread without a trip through the IO loop
+        # ancestry() was called, not at the first next(); on a local storage (or from the
+        # cache) it is read in this thread, without a trip through the IO loop
         start = self._resolve_now("ancestry", branch=branch, tag=tag, snapshot_id=snapshot_id)
-        cached = cached_history(self._io, start, _PAGE) if start is not None else None
-        if cached is not None:
-            records, after = cached
+        walked = history_now(self._io, start, _PAGE) if start is not None else None
+        if walked is not None:
+            records, after = walked
             return _pages(list(map(to_info, records)), after, page)
         first, after = sync(page(None))
         return _pages(first, after, page)

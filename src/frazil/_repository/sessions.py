@@ -105,7 +105,7 @@ class SessionsMixin(RepositoryBase):
             target = self._resolve_now(
                 "readonly_session", branch=branch, tag=tag, snapshot_id=snapshot_id
             )
-            base = self._io.snapshots.get(target) if target is not None else None
+            base = self._io.snapshot_now(target) if target is not None else None
             if base is not None:
                 return Session(
                     SessionState(
@@ -136,7 +136,7 @@ class SessionsMixin(RepositoryBase):
         flag = MOVE_NODE if mode == SessionMode.REARRANGE else None
         if self._online_now(f"open a {mode.name.lower()} session", flag=flag):
             state = named_ref_now(self._ctx.storage, BRANCHES, branch)
-            base = self._io.snapshots.get(state.doc.snapshot_id) if state is not None else None
+            base = self._io.snapshot_now(state.doc.snapshot_id) if state is not None else None
             if state is not None and base is not None:
                 return Session(
                     SessionState(

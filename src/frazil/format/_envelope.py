@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import enum
 import json
+import math
 import struct
 import threading
 from typing import TYPE_CHECKING, Any
@@ -185,7 +186,9 @@ def decode_document(
         for name, dtype, shape, offset, nbytes in header["cols"]:
             if dtype not in _ALLOWED_DTYPES or offset < 0 or base + offset + nbytes > len(raw):
                 raise FormatError(f"object {key!r} has a malformed column {name!r}", key=key)
-            count = int(np.prod(shape)) if shape else 1
+            count = math.prod(shape)
+            if count < 0 or not all(isinstance(n, int) for n in shape):
+                raise FormatError(f"object {key!r} has a malformed column {name!r}", key=key)
             arr = np.frombuffer(raw, dtype=np.dtype(dtype), count=count, offset=base + offset)
             columns[str(name)] = arr.reshape(shape)
         doc = header["doc"]
