@@ -221,3 +221,20 @@ async def test_local_and_memory_storages_read_at_once(tmp_path: Path) -> None:
     (tmp_path / "s" / "dir").mkdir()
     with pytest.raises(frazil.ObjectNotFoundError):  # as get() says of a folder
         frazil.local_filesystem_storage(tmp_path / "s").get_now("dir")
+
+
+async def test_a_local_storage_copy_is_the_storage(tmp_path: Path) -> None:
+    # copies of a storage whose root exists are made without a look at the disk; they
+    # must hold everything a made one holds and behave the same
+    storage = frazil.local_filesystem_storage(tmp_path / "repo")
+    await storage.put("k", b"v")
+    copy = pickle.loads(pickle.dumps(storage))
+    assert vars(copy) == vars(storage)
+    await copy.put("k2", b"w", mode="create")
+    version = (await copy.get_versioned("k")).version
+    await copy.put("k", b"x", mode=frazil.storage.IfMatch(version))
+    assert await storage.get("k") == b"x"
+    assert await storage.get("k2") == b"w"
+    shutil.rmtree(tmp_path / "repo")
+    with pytest.raises(frazil.StorageError, match="no longer exists"):
+        await copy.put("k3", b"y")  # a deleted repository is not recreated by a copy

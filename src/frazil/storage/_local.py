@@ -508,6 +508,14 @@ def _io_error(exc: OSError, key: str) -> StorageError:
 
 
 def _restore_local(root: str, durable: bool, existed: bool = False) -> LocalStorage:
-    storage = LocalStorage(root, durable=durable)
-    storage._root_existed = storage._root_existed or existed
+    if not existed:
+        return LocalStorage(root, durable=durable)
+    # a copy of a storage whose root exists: it was checked when first made, and nothing
+    # needs a look at the disk (every write task of a Dask job unpickles one)
+    storage = LocalStorage.__new__(LocalStorage)
+    storage._root = Path(root)
+    storage._root_text = root.rstrip("/")
+    storage._durable = durable
+    storage._links = True
+    storage._root_existed = True
     return storage
