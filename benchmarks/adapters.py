@@ -160,13 +160,20 @@ class FrazilAdapter(SessionAdapter):
         # one S3 prefix per repository, kept across reopenings (and across processes)
         self.options.setdefault("s3_prefix", f"bench-{uuid.uuid4().hex[:12]}")
         self.counting: Any = None
+        self._testing()
 
     def drop_caches(self) -> None:
         # frazil shares a repository's caches among all its Repository objects in a
         # process, so a new object alone would read warm
-        from frazil.testing import drop_caches
+        self._testing().drop_caches()
 
-        drop_caches()
+    @staticmethod
+    def _testing() -> Any:
+        # loaded when the adapter is made, so that no timed step that reopens a
+        # repository pays for the import
+        import frazil.testing
+
+        return frazil.testing
 
     def _storage(self) -> Any:
         import frazil

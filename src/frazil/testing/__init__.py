@@ -6,15 +6,20 @@
 * :func:`bulk_chunk_refs` - give an array a million chunk references in one step;
 * :func:`drop_caches` - forget what the process has cached, for cold measurements.
 
-Importing this module imports pytest.
+:class:`StorageTests` and :data:`BAD_KEYS` import pytest when first used; the rest does
+not need it.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from frazil.testing._bulk import bulk_chunk_refs
 from frazil.testing._caches import drop_caches
-from frazil.testing._storage_tests import BAD_KEYS, StorageTests
 from frazil.testing._wrappers import CountingStorage, FaultSettings, FaultyStorage, LatencyStorage
+
+if TYPE_CHECKING:
+    from frazil.testing._storage_tests import BAD_KEYS, StorageTests
 
 __all__ = [
     "BAD_KEYS",
@@ -26,3 +31,11 @@ __all__ = [
     "bulk_chunk_refs",
     "drop_caches",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("BAD_KEYS", "StorageTests"):
+        from frazil.testing import _storage_tests
+
+        return getattr(_storage_tests, name)
+    raise AttributeError(f"module 'frazil.testing' has no attribute {name!r}")
