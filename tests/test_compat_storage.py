@@ -208,3 +208,50 @@ def test_gcs_and_azure_are_read_only_with_a_clear_error() -> None:
         frazil.gcs_storage(bucket="a/b", prefix=None)
     with pytest.raises(frazil.InvalidInputError):
         frazil.azure_storage(account="a", container="c", prefix="../up")
+
+
+def test_storage_class_constructors_make_the_same_storages(moto_s3: MotoS3, tmp_path: Path) -> None:
+    from frazil.credentials import s3_static_credentials
+
+    options = frazil.S3Options(region="us-east-1", endpoint_url=moto_s3.endpoint, allow_http=True)
+    keys = s3_static_credentials(access_key_id="testing", secret_access_key="testing")
+    prefix = f"new-{uuid.uuid4().hex[:8]}"
+    made = frazil.Storage.new_s3(options, moto_s3.bucket, prefix, keys)
+    assert made == frazil.s3_storage(
+        bucket=moto_s3.bucket,
+        prefix=prefix,
+        region="us-east-1",
+        endpoint_url=moto_s3.endpoint,
+        allow_http=True,
+        credentials=keys,
+    )
+    _roundtrip(made)
+    again = frazil.Storage.new_s3_object_store(options, moto_s3.bucket, prefix, keys)
+    assert frazil.Repository.open(again).lookup_branch("main") == (
+        frazil.Repository.open(made).lookup_branch("main")
+    )
+    tigris = frazil.Storage.new_tigris(options, moto_s3.bucket, f"t-{prefix}", False, keys)
+    _roundtrip(tigris)
+    r2 = frazil.Storage.new_r2(options, moto_s3.bucket, f"r-{prefix}", None, keys)
+    _roundtrip(r2)
+
+    local = frazil.Storage.new_local_filesystem(str(tmp_path / "repo"))
+    assert local == frazil.local_filesystem_storage(tmp_path / "repo")
+    _roundtrip(local)
+    _roundtrip(frazil.Storage.new_in_memory())
+
+
+def test_storage_class_constructors_refuse_what_frazil_cannot_honour(moto_s3: MotoS3) -> None:
+    options = frazil.S3Options(endpoint_url=moto_s3.endpoint, allow_http=True)
+    with pytest.raises(frazil.InvalidInputError, match="headers"):
+        frazil.Storage.new_s3(options, moto_s3.bucket, "p", headers={"x-a": "b"})
+    with pytest.raises(frazil.InvalidInputError, match="legacy_rooted_keys"):
+        frazil.Storage.new_s3(options, moto_s3.bucket, "p", legacy_rooted_keys=True)
+    with pytest.raises(frazil.InvalidInputError, match="S3Options"):
+        frazil.Storage.new_s3({"region": "x"}, moto_s3.bucket, "p")
+    with pytest.raises(frazil.InvalidInputError, match="bucket= and prefix="):
+        frazil.Storage.new_s3(frazil.S3Options(bucket="b"), moto_s3.bucket, "p")
+    with pytest.raises(frazil.InvalidInputError, match="credentials="):
+        frazil.Storage.new_s3(frazil.S3Options(access_key_id="k"), moto_s3.bucket, "p")
+    with pytest.raises(frazil.InvalidInputError, match="requester_pays"):
+        frazil.Storage.new_r2(frazil.S3Options(requester_pays=True), moto_s3.bucket, "p")

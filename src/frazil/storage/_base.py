@@ -17,6 +17,7 @@ from frazil._config import (
     StorageSettings,
 )
 from frazil._errors import ErrorKind, InvalidInputError
+from frazil.storage._new import StorageConstructors
 
 if TYPE_CHECKING:
     import datetime
@@ -207,7 +208,7 @@ def validate_prefix(prefix: object) -> str:
     return prefix
 
 
-class Storage(abc.ABC):
+class Storage(StorageConstructors, abc.ABC):
     """Async object-store interface that every backend implements.
 
     Keys are validated with :func:`validate_key` by every method; a bad key raises
@@ -216,6 +217,10 @@ class Storage(abc.ABC):
 
     Capabilities are declared by ``supports_*`` properties; callers never probe with a call
     that may raise ``NotImplementedError``.
+
+    ``Storage.new_s3(S3Options(...), bucket, prefix, credentials)``, ``new_local_filesystem``,
+    ``new_in_memory``, ``new_r2``, ``new_tigris``, ``new_s3_object_store`` and ``new_http``
+    are the constructor functions spelled as class methods.
     """
 
     # ------------------------------------------------------------------ capabilities
