@@ -17,7 +17,6 @@ from frazil._config import (
     StorageSettings,
 )
 from frazil._errors import ErrorKind, InvalidInputError
-from frazil.storage._new import StorageConstructors
 
 if TYPE_CHECKING:
     import datetime
@@ -208,7 +207,7 @@ def validate_prefix(prefix: object) -> str:
     return prefix
 
 
-class Storage(StorageConstructors, abc.ABC):
+class Storage(abc.ABC):
     """Async object-store interface that every backend implements.
 
     Keys are validated with :func:`validate_key` by every method; a bad key raises
