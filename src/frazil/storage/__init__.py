@@ -302,6 +302,19 @@ def _connection(what: str, config: object, *, requester_pays: bool = True) -> di
     return keywords
 
 
+def _s3_arguments(
+    what: str,
+    config: object,
+    legacy_rooted_keys: object,
+    headers: tuple[object, ...],
+    *,
+    requester_pays: bool = True,
+) -> dict[str, Any]:
+    """The S3 constructors' keywords for ``config``, refusing the extras frazil lacks."""
+    _no_extras(what, legacy_rooted_keys, headers)
+    return _connection(what, config, requester_pays=requester_pays)
+
+
 def _no_extras(what: str, legacy_rooted_keys: object, headers: tuple[object, ...]) -> None:
     if legacy_rooted_keys:
         raise _config_error(
@@ -343,8 +356,9 @@ class _StorageConstructors:
             refuses.
         """
 
-        _no_extras("Storage.new_s3", legacy_rooted_keys, (read_headers, write_headers, headers))
-        keywords = _connection("Storage.new_s3", config)
+        keywords = _s3_arguments(
+            "Storage.new_s3", config, legacy_rooted_keys, (read_headers, write_headers, headers)
+        )
         return s3_storage(bucket=bucket, prefix=prefix, credentials=credentials, **keywords)
 
     @classmethod
@@ -385,10 +399,13 @@ class _StorageConstructors:
         headers: dict[str, str] | None = None,
     ) -> Storage:
         """:func:`frazil.tigris_storage` with the connection in an ``S3Options``."""
-
-        what = "Storage.new_tigris"
-        _no_extras(what, legacy_rooted_keys, (read_headers, write_headers, headers))
-        keywords = _connection(what, config, requester_pays=False)
+        keywords = _s3_arguments(
+            "Storage.new_tigris",
+            config,
+            legacy_rooted_keys,
+            (read_headers, write_headers, headers),
+            requester_pays=False,
+        )
         return tigris_storage(
             bucket=bucket,
             prefix=prefix,
@@ -412,10 +429,13 @@ class _StorageConstructors:
         headers: dict[str, str] | None = None,
     ) -> Storage:
         """:func:`frazil.r2_storage` with the connection in an ``S3Options``."""
-
-        what = "Storage.new_r2"
-        _no_extras(what, legacy_rooted_keys, (read_headers, write_headers, headers))
-        keywords = _connection(what, config, requester_pays=False)
+        keywords = _s3_arguments(
+            "Storage.new_r2",
+            config,
+            legacy_rooted_keys,
+            (read_headers, write_headers, headers),
+            requester_pays=False,
+        )
         return r2_storage(
             bucket=bucket, prefix=prefix, account_id=account_id, credentials=credentials, **keywords
         )
@@ -423,13 +443,11 @@ class _StorageConstructors:
     @classmethod
     def new_in_memory(cls) -> Storage:
         """:func:`frazil.in_memory_storage`."""
-
         return in_memory_storage()
 
     @classmethod
     def new_local_filesystem(cls, path: str) -> Storage:
         """:func:`frazil.local_filesystem_storage`."""
-
         return local_filesystem_storage(path)
 
     @classmethod
@@ -440,7 +458,6 @@ class _StorageConstructors:
         headers: dict[str, str] | None = None,
     ) -> Storage:
         """:func:`frazil.http_storage` (read-only)."""
-
         return http_storage(base_url, config, headers)
 
 
