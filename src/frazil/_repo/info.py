@@ -185,7 +185,11 @@ async def check_online(storage: Storage, what: str, *, flag: str | None = None) 
     SessionStateError
         With kind ``feature-flag-disabled`` if ``flag`` is disabled.
     """
-    state = await read_repo_info(storage)
+    _require_online(await read_repo_info(storage), what, flag)
+
+
+def _require_online(state: RepoInfoState, what: str, flag: str | None) -> None:
+    """The refusals of :func:`check_online`, given the document it read."""
     if state.info.status.read_only:
         raise _refusal(state.info.status, what)
     if flag is not None:
@@ -204,10 +208,7 @@ def check_online_now(storage: Storage, what: str, *, flag: str | None = None) ->
     state = repo_info_now(storage)
     if state is None:
         return False
-    if state.info.status.read_only:
-        raise _refusal(state.info.status, what)
-    if flag is not None:
-        require_flag(state.info.feature_flags, flag, what)
+    _require_online(state, what, flag)
     return True
 
 
