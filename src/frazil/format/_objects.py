@@ -165,19 +165,13 @@ class CommitInfo(NamedTuple):
 
     @classmethod
     def from_json(cls, value: Any, *, key: str) -> CommitInfo:
-        """Parse the compact JSON form."""
-        try:
-            sid, parent, written, message, metadata = value
-        except (TypeError, ValueError):
-            raise FormatError(f"object {key!r} has a malformed commit record", key=key) from None
-        if not isinstance(sid, str) or not isinstance(written, int):
-            raise FormatError(f"object {key!r} has a malformed commit record", key=key)
-        return cls(sid, parent, written, str(message), dict(metadata or {}))
+        """Parse the compact JSON form (checked as :meth:`many_from_json` checks)."""
+        return cls.many_from_json([value], key=key)[0]
 
     @classmethod
     def many_from_json(cls, values: Any, *, key: str) -> tuple[CommitInfo, ...]:
-        """Parse a list of compact JSON forms (what a snapshot's ancestors are): the same
-        checks as :meth:`from_json`, in one pass with no call per record."""
+        """Parse a list of compact JSON forms (what a snapshot's ancestors are), checking
+        every field's type, in one pass with no call per record."""
         make = tuple.__new__
         try:
             records = tuple(
