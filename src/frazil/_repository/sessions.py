@@ -32,7 +32,9 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
 
     from frazil._commit import ConflictSolver
+    from frazil._repo import RefState
     from frazil._session import FrazilStore
+    from frazil.format import Snapshot
 
 
 from frazil._repository.base import RepositoryBase
@@ -66,10 +68,12 @@ class SessionsMixin(RepositoryBase):
             target = await self._resolve(
                 "readonly_session", branch=branch, tag=tag, snapshot_id=snapshot_id
             )
-        base = await self._io.read_snapshot(target)
+        return self._readonly_at(await self._io.read_snapshot(target))
+
+    def _readonly_at(self, base: Snapshot) -> Session:
         return Session(
             SessionState(
-                self._ctx, mode=SessionMode.READONLY, branch=None, base_id=target, base=base
+                self._ctx, mode=SessionMode.READONLY, branch=None, base_id=base.id, base=base
             )
         )
 
@@ -107,15 +111,7 @@ class SessionsMixin(RepositoryBase):
             )
             base = self._io.snapshot_now(target) if target is not None else None
             if base is not None:
-                return Session(
-                    SessionState(
-                        self._ctx,
-                        mode=SessionMode.READONLY,
-                        branch=None,
-                        base_id=base.id,
-                        base=base,
-                    )
-                )
+                return self._readonly_at(base)
         return sync(
             self.readonly_session_async(branch, tag=tag, snapshot_id=snapshot_id, as_of=as_of)
         )
@@ -125,6 +121,11 @@ class SessionsMixin(RepositoryBase):
         await self._require_online(f"open a {mode.name.lower()} session", flag=flag)
         state = await self._ref_state(BRANCHES, branch)
         base = await self._io.read_snapshot(state.doc.snapshot_id)
+        return self._writable_at(branch, mode, state, base)
+
+    def _writable_at(
+        self, branch: str, mode: SessionMode, state: RefState, base: Snapshot
+    ) -> Session:
         return Session(
             SessionState(self._ctx, mode=mode, branch=branch, base_id=base.id, base=base, ref=state)
         )
@@ -138,11 +139,7 @@ class SessionsMixin(RepositoryBase):
             state = named_ref_now(self._ctx.storage, BRANCHES, branch)
             base = self._io.snapshot_now(state.doc.snapshot_id) if state is not None else None
             if state is not None and base is not None:
-                return Session(
-                    SessionState(
-                        self._ctx, mode=mode, branch=branch, base_id=base.id, base=base, ref=state
-                    )
-                )
+                return self._writable_at(branch, mode, state, base)
         return sync(self._writable(branch, mode))
 
     async def writable_session_async(self, branch: str) -> Session:
