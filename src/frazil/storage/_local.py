@@ -109,13 +109,17 @@ class LocalStorage(Storage):
     """
 
     def __init__(self, path: str | os.PathLike[str], *, durable: bool = False) -> None:
-        self._root = _check_root(path)
-        self._root_text = str(self._root).rstrip("/")  # "" for the root directory
+        root = _check_root(path)
+        self._set_up(root, durable, existed=root.is_dir())
+
+    def _set_up(self, root: Path, durable: bool, *, existed: bool) -> None:
+        self._root = root
+        self._root_text = str(root).rstrip("/")  # "" for the root directory
         self._durable = durable
         self._links = True  # hard links publish creates; cleared where the file system has none
         # once the root has existed, it is never created again: a repository deleted
         # underneath a live object must not come back as a half-empty directory tree
-        self._root_existed = self._root.is_dir()
+        self._root_existed = existed
 
     def __reduce__(self) -> tuple[Any, ...]:
         existed = self._root_existed or self._root.is_dir()
@@ -513,9 +517,5 @@ def _restore_local(root: str, durable: bool, existed: bool = False) -> LocalStor
     # a copy of a storage whose root exists: it was checked when first made, and nothing
     # needs a look at the disk (every write task of a Dask job unpickles one)
     storage = LocalStorage.__new__(LocalStorage)
-    storage._root = Path(root)
-    storage._root_text = root.rstrip("/")
-    storage._durable = durable
-    storage._links = True
-    storage._root_existed = True
+    storage._set_up(Path(root), durable, existed=True)
     return storage
