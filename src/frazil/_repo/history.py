@@ -75,6 +75,8 @@ class SnapshotInfo:
         message: str,
         metadata: dict[str, Any] | None = None,
     ) -> None:
+        # the record's microseconds are unused here: ``_at`` holds the datetime given,
+        # which ``written_at`` returns (it need not be one a stored record could hold)
         record = CommitInfo(id, parent_id, 0, message, dict(metadata or {}))
         _set(self, "_record", record)
         _set(self, "_at", written_at)
